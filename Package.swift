@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Every connector in Plugins/ is its own dynamic library, loaded by the host with dlopen.
+let connectors = ["ExactOnline", "WooCommerce", "Mijnwebwinkel", "Winstore", "Optiply", "Boekuwzending"]
+
+let package = Package(
+    name: "Koppel",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "koppel", targets: ["koppel"]),
+        .library(name: "KoppelHost", targets: ["KoppelHost"]),
+    ] + connectors.map { .library(name: "Koppel\($0)", type: .dynamic, targets: ["Koppel\($0)"]) },
+    dependencies: [
+        .package(path: "plugin-sdk"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "KoppelHost",
+            dependencies: [
+                "CCurl",
+                .product(name: "KoppelPluginABI", package: "plugin-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "koppel",
+            dependencies: [
+                "KoppelHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "KoppelHostTests",
+            dependencies: ["KoppelHost"]
+        ),
+    ] + connectors.map {
+        .target(
+            name: "Koppel\($0)",
+            dependencies: [.product(name: "KoppelPluginSDK", package: "plugin-sdk")],
+            path: "Plugins/\($0)"
+        )
+    }
+)

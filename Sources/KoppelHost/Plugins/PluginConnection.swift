@@ -1,0 +1,193 @@
+import Foundation
+import KoppelPluginABI
+
+/// An open plugin instance for one connection. Calls are synchronous and must not
+/// overlap; the engine gives each connection its own thread of work. Closed on deinit.
+public final class PluginConnection {
+    public let plugin: LoadedPlugin
+    private var instance: UnsafeMutableRawPointer?
+    private let call: PluginCall
+
+    init(plugin: LoadedPlugin, instance: UnsafeMutableRawPointer?, call: PluginCall) {
+        self.plugin = plugin
+        self.instance = instance
+        self.call = call
+    }
+
+    deinit { close() }
+
+    private var functions: koppel_plugin { plugin.descriptor.pointee }
+
+    /// Asks the remote system whether it answers and the credentials work.
+    public func check() throws(PluginCallError) {
+        guard let check = functions.check else { return }
+        let instance = instance
+        try call.check(call.run { check(instance, $0) }, "check")
+    }
+
+    /// What a read produced besides its records.
+    public struct ReadSummary: Sendable, Equatable {
+        /// How many records were emitted.
+        public var records: Int
+        /// The last cursor the plugin checkpointed, if any.
+        public var lastCursor: Data?
+    }
+
+    /// Reads a stream. Each record (a JSON object with `source_key` and `updated_at`) is
+    /// handed to `onRecord` as it arrives; each checkpoint to `onCheckpoint`. A record the
+    /// host refuses, or an error thrown by a handler, stops the read.
+    @discardableResult
+    public func read(
+        stream: String, cursor: Data? = nil, since: Date? = nil, until: Date? = nil,
+        onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void = { _ in }
+    ) throws(PluginCallError) -> ReadSummary {
+        guard let read = functions.read else {
+            throw PluginCallError(.invalidData, "\(plugin.name) cannot read stream '\(stream)': it has no readable streams")
+        }
+        var summary = ReadSummary(records: 0, lastCursor: nil)
+        var refusal: PluginCallError?
+        let outcome: Result<Void, PluginCallError> = withoutActuallyEscaping(onRecord) { onRecord in
+            withoutActuallyEscaping(onCheckpoint) { onCheckpoint in
+                call.onRecord = { data in
+                    if let problem = RecordEnvelope.problem(in: data) {
+                        refusal = PluginCallError(.internal, "\(self.plugin.name) emitted an invalid \(stream) record: \(problem)")
+                        return KOPPEL_INVALID_DATA
+                    }
+                    do {
+                        try onRecord(data)
+                        summary.records += 1
+                        return KOPPEL_OK
+                    } catch {
+                        refusal = PluginCallError(.cancelled, "the read of \(stream) was stopped: \(error)")
+                        return KOPPEL_CANCELLED
+                    }
+                }
+                call.onCheckpoint = { data in
+                    guard (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) != nil else {
+                        refusal = PluginCallError(.internal, "\(self.plugin.name) checkpointed a cursor that is not JSON")
+                        return KOPPEL_INVALID_DATA
+                    }
+                    do {
+                        try onCheckpoint(data)
+                        summary.lastCursor = data
+                        return KOPPEL_OK
+                    } catch {
+                        refusal = PluginCallError(.cancelled, "the read of \(stream) was stopped: \(error)")
+                        return KOPPEL_CANCELLED
+                    }
+                }
+                defer {
+                    call.onRecord = nil
+                    call.onCheckpoint = nil
+                }
+                let instance = instance
+                let status = call.run { host in
+                    stream.withKoppelStr { streamStr in
+                        (cursor ?? Data()).withKoppelStr { cursorStr in
+                            RFC3339.string(since).withKoppelStr { sinceStr in
+                                RFC3339.string(until).withKoppelStr { untilStr in
+                                    var args = koppel_read_args(
+                                        struct_size: UInt32(MemoryLayout<koppel_read_args>.size),
+                                        stream: streamStr, cursor_json: cursorStr, since: sinceStr, until: untilStr)
+                                    return read(instance, host, &args)
+                                }
+                            }
+                        }
+                    }
+                }
+                if let refusal, status != .ok { return .failure(refusal) }
+                return Result { () throws(PluginCallError) in try call.check(status, "read \(stream)") }
+            }
+        }
+        try outcome.get()
+        return summary
+    }
+
+    /// Writes one record and returns the target's key and what it did.
+    public func write(
+        stream: String, record: Data, idempotencyKey: String, targetKey: String? = nil, reconcile: Bool = false
+    ) throws(PluginCallError) -> WriteOutcome {
+        guard let write = functions.write else {
+            throw PluginCallError(.invalidData, "\(plugin.name) cannot write stream '\(stream)': it has no writable streams")
+        }
+        let instance = instance
+        let status = call.run { host in
+            stream.withKoppelStr { streamStr in
+                record.withKoppelStr { recordStr in
+                    idempotencyKey.withKoppelStr { keyStr in
+                        (targetKey ?? "").withKoppelStr { targetStr in
+                            var args = koppel_write_args(
+                                struct_size: UInt32(MemoryLayout<koppel_write_args>.size),
+                                stream: streamStr, record_json: recordStr, idempotency_key: keyStr,
+                                target_key: targetStr, flags: reconcile ? KOPPEL_WRITE_RECONCILE : 0)
+                            return write(instance, host, &args)
+                        }
+                    }
+                }
+            }
+        }
+        try call.check(status, "write \(stream)")
+        guard let result = call.writeResult, let outcome = WriteOutcome(json: result) else {
+            throw PluginCallError(.internal, "\(plugin.name) returned ok from write without reporting a write result")
+        }
+        return outcome
+    }
+
+    /// Closes the instance; further calls fail.
+    public func close() {
+        guard let instance else { return }
+        functions.close?(instance)
+        self.instance = nil
+    }
+}
+
+/// The outcome of a write as the target plugin reported it.
+public struct WriteOutcome: Sendable, Equatable {
+    public enum Action: String, Sendable {
+        case created, updated, unchanged, found
+    }
+    public var targetKey: String
+    public var action: Action
+
+    init?(json: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
+            let key = object["target_key"] as? String,
+            let action = (object["action"] as? String).flatMap(Action.init(rawValue:))
+        else { return nil }
+        self.targetKey = key
+        self.action = action
+    }
+}
+
+/// The fields every emitted record must carry.
+enum RecordEnvelope {
+    /// Nil when `data` is a JSON object with a non-empty `source_key` and an RFC 3339
+    /// `updated_at`; otherwise what is wrong.
+    static func problem(in data: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            return "not a JSON object"
+        }
+        guard let key = object["source_key"] as? String, !key.isEmpty else { return "$.source_key is missing" }
+        guard let updated = object["updated_at"] as? String else { return "$.updated_at is missing (record \(key))" }
+        guard RFC3339.date(updated) != nil else {
+            return "$.updated_at \"\(updated)\" is not an RFC 3339 time (record \(key))"
+        }
+        return nil
+    }
+}
+
+/// RFC 3339 times as they cross the ABI.
+enum RFC3339 {
+    static func string(_ date: Date?) -> String {
+        guard let date else { return "" }
+        return ISO8601DateFormatter().string(from: date)
+    }
+
+    static func date(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        if let date = plain.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return fractional.date(from: text)
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+
+/// The host's view of a plugin's JSON manifest, validated field by field so that a
+/// mistake is reported with its JSON path (`$.streams.read[1].record`). Unknown keys are
+/// allowed: a plugin built for a newer minor may carry more.
+public struct PluginManifest: Sendable, Equatable {
+    /// One stream of records a plugin reads or writes.
+    public struct Stream: Sendable, Equatable {
+        public var name: String
+        public var record: String
+        public var incremental: Bool
+        public var update: Bool
+    }
+
+    /// The canonical records of plugin-sdk/schema, plus "any".
+    public static let recordKinds: Set<String> = ["order", "customer", "product", "stock_level", "shipment", "any"]
+    /// The auth schemes the host implements.
+    public static let authSchemes: Set<String> = ["none", "basic", "bearer", "oauth2", "oauth1", "api-key"]
+    /// The webhook signature schemes the host verifies.
+    public static let webhookSchemes: Set<String> = ["hmac-sha256-base64", "hmac-sha256-hex"]
+
+    public var name: String
+    public var version: String
+    public var description: String
+    public var readStreams: [Stream]
+    public var writeStreams: [Stream]
+    public var authScheme: String
+    /// The manifest's `auth` object as JSON.
+    public var authJSON: String
+    /// The connection settings' JSON Schema as JSON.
+    public var configSchemaJSON: String
+    /// Names of settings marked `"secret": true`.
+    public var secretSettings: [String]
+    public var webhookSignature: String?
+    /// The manifest exactly as the plugin gave it.
+    public var rawJSON: String
+
+    /// What is wrong with a manifest, and where.
+    struct Problem: Error {
+        var jsonPath: String
+        var problem: String
+    }
+
+    /// Parses and validates a manifest.
+    static func parse(_ json: String) throws(Problem) -> PluginManifest {
+        let fail = { (path: String, problem: String) in Problem(jsonPath: path, problem: problem) }
+        guard let data = json.data(using: .utf8),
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw fail("$", "not a JSON object") }
+
+        let reader = Reader()
+        let name = try reader.string(root, "name", "$")
+        if name.wholeMatch(of: /[a-z][a-z0-9-]*/) == nil {
+            throw fail("$.name", "\"\(name)\" must be lowercase letters, digits and '-'")
+        }
+        let version = try reader.string(root, "version", "$")
+        let description = try reader.optionalString(root, "description", "$") ?? ""
+
+        var readStreams: [Stream] = []
+        var writeStreams: [Stream] = []
+        if let streams = root["streams"] {
+            guard let streams = streams as? [String: Any] else { throw fail("$.streams", "must be an object") }
+            readStreams = try reader.streams(streams["read"], "$.streams.read")
+            writeStreams = try reader.streams(streams["write"], "$.streams.write")
+        }
+
+        guard let schema = root["config_schema"] as? [String: Any] else {
+            throw fail("$.config_schema", root["config_schema"] == nil ? "is missing" : "must be a JSON Schema object")
+        }
+        if let type = schema["type"], type as? String != "object" {
+            throw fail("$.config_schema.type", "must be \"object\"")
+        }
+        let properties = schema["properties"] as? [String: Any] ?? [:]
+        let secrets = properties.compactMap { key, value in
+            ((value as? [String: Any])?["secret"] as? Bool) == true ? key : nil
+        }.sorted()
+
+        guard let auth = root["auth"] as? [String: Any] else {
+            throw fail("$.auth", root["auth"] == nil ? "is missing" : "must be an object")
+        }
+        let scheme = try reader.string(auth, "scheme", "$.auth")
+        guard authSchemes.contains(scheme) else {
+            throw fail("$.auth.scheme", "\"\(scheme)\" is not one of \(authSchemes.sorted().joined(separator: ", "))")
+        }
+        if scheme == "oauth2" { _ = try reader.string(auth, "token_url", "$.auth") }
+
+        if let limits = root["rate_limits"] {
+            guard let limits = limits as? [Any] else { throw fail("$.rate_limits", "must be an array") }
+            for (i, limit) in limits.enumerated() {
+                let path = "$.rate_limits[\(i)]"
+                guard let limit = limit as? [String: Any] else { throw fail(path, "must be an object") }
+                _ = try reader.string(limit, "scope", path)
+                for key in ["limit", "per_seconds"] {
+                    guard let n = limit[key] as? Int, n > 0, !(limit[key] is Bool) else {
+                        throw fail("\(path).\(key)", "must be a positive integer")
+                    }
+                }
+            }
+        }
+
+        var webhookSignature: String?
+        if let webhooks = root["webhooks"], !(webhooks is NSNull) {
+            guard let webhooks = webhooks as? [String: Any] else { throw fail("$.webhooks", "must be an object") }
+            let signature = try reader.string(webhooks, "signature", "$.webhooks")
+            guard webhookSchemes.contains(signature) else {
+                throw fail("$.webhooks.signature", "\"\(signature)\" is not one of \(webhookSchemes.sorted().joined(separator: ", "))")
+            }
+            _ = try reader.string(webhooks, "header", "$.webhooks")
+            webhookSignature = signature
+        }
+
+        return PluginManifest(
+            name: name, version: version, description: description, readStreams: readStreams,
+            writeStreams: writeStreams, authScheme: scheme, authJSON: Self.pretty(auth),
+            configSchemaJSON: Self.pretty(schema), secretSettings: secrets,
+            webhookSignature: webhookSignature, rawJSON: json)
+    }
+
+    private static func pretty(_ object: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private struct Reader {
+        func fail(_ path: String, _ problem: String) -> Problem { Problem(jsonPath: path, problem: problem) }
+
+        func string(_ object: [String: Any], _ key: String, _ path: String) throws(Problem) -> String {
+            guard let value = object[key] else { throw fail("\(path).\(key)", "is missing") }
+            guard let string = value as? String, !string.isEmpty else {
+                throw fail("\(path).\(key)", "must be a non-empty string")
+            }
+            return string
+        }
+
+        func optionalString(_ object: [String: Any], _ key: String, _ path: String) throws(Problem) -> String? {
+            guard let value = object[key], !(value is NSNull) else { return nil }
+            guard let string = value as? String else { throw fail("\(path).\(key)", "must be a string") }
+            return string
+        }
+
+        func streams(_ value: Any?, _ path: String) throws(Problem) -> [Stream] {
+            guard let value, !(value is NSNull) else { return [] }
+            guard let list = value as? [Any] else { throw fail(path, "must be an array") }
+            var seen = Set<String>()
+            var streams: [Stream] = []
+            for (i, item) in list.enumerated() {
+                let itemPath = "\(path)[\(i)]"
+                guard let item = item as? [String: Any] else { throw fail(itemPath, "must be an object") }
+                let name = try string(item, "name", itemPath)
+                guard seen.insert(name).inserted else { throw fail("\(itemPath).name", "stream \"\(name)\" is declared twice") }
+                let record = try string(item, "record", itemPath)
+                guard PluginManifest.recordKinds.contains(record) else {
+                    throw fail("\(itemPath).record", "\"\(record)\" is not one of \(PluginManifest.recordKinds.sorted().joined(separator: ", "))")
+                }
+                streams.append(Stream(
+                    name: name, record: record,
+                    incremental: item["incremental"] as? Bool ?? false,
+                    update: item["update"] as? Bool ?? false))
+            }
+            return streams
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// What the host offers a plugin through the ABI's service table, per connection. The
+/// bridge translates the C calls into these; the engine supplies the implementations
+/// (the libcurl transport, the state store).
+public struct PluginServices: Sendable {
+    /// Executes one HTTP request given as the ABI's request JSON and returns the
+    /// response JSON, or a classified failure.
+    public var http: @Sendable (Data) -> Result<Data, PluginCallError>
+    /// Plugin-scoped key/value state of the connection.
+    public var state: any PluginStateStore
+    /// The clock.
+    public var now: @Sendable () -> Date
+    /// Values never to appear in a message taken from the plugin.
+    public var secrets: [String]
+
+    public init(
+        http: @escaping @Sendable (Data) -> Result<Data, PluginCallError> = { _ in
+            .failure(PluginCallError(.internal, "this connection has no HTTP transport"))
+        },
+        state: any PluginStateStore = MemoryPluginState(),
+        now: @escaping @Sendable () -> Date = { Date() },
+        secrets: [String] = []
+    ) {
+        self.http = http
+        self.state = state
+        self.now = now
+        self.secrets = secrets
+    }
+
+    /// `text` with every secret replaced by `[redacted]`.
+    public func redact(_ text: String) -> String {
+        secrets.filter { !$0.isEmpty }.reduce(text) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+    }
+}
+
+/// Key/value state a plugin keeps per connection (identity maps, remote webhook ids).
+public protocol PluginStateStore: Sendable {
+    func value(for key: String) throws -> String?
+    func setValue(_ value: String, for key: String) throws
+    func removeValue(for key: String) throws
+}
+
+/// State that lives as long as the process: for inspecting and validating plugins,
+/// where nothing should persist.
+public final class MemoryPluginState: PluginStateStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: String] = [:]
+
+    public init() {}
+
+    public func value(for key: String) -> String? { lock.withLock { values[key] } }
+    public func setValue(_ value: String, for key: String) { lock.withLock { values[key] = value } }
+    public func removeValue(for key: String) { lock.withLock { _ = values.removeValue(forKey: key) } }
+}
+
+/// A flag the host raises to ask the plugin call in flight to stop.
+public final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+
+    public init() {}
+
+    /// Asks the call in flight to stop.
+    public func cancel() { lock.withLock { raised = true } }
+    public var isCancelled: Bool { lock.withLock { raised } }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `koppel` command line.
+@main
+struct Koppel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "koppel",
+        abstract: "Koppel moves orders, customers, products and stock between webshops, Exact Online and more.",
+        version: "0.1.0",
+        subcommands: [PluginsCommand.self]
+    )
+}

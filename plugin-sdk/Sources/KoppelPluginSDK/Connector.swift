@@ -1,0 +1,148 @@
+import Foundation
+
+/// A connector: the meaning of one remote API. One instance serves one connection
+/// (one shop, one Exact division) and is called from one thread at a time.
+///
+/// Implement `read` for a source, `write` for a target, or both. The SDK checks the
+/// stream name against the manifest before calling either, decodes the config, and turns
+/// a thrown `ConnectorError` into the ABI status and message.
+public protocol Connector: AnyObject {
+    /// The connection settings, decoded from the config JSON.
+    associatedtype Config: Decodable
+
+    /// The manifest the host sees.
+    static var manifest: Manifest { get }
+
+    /// Opens a connection. Throw `.invalidData` naming the key for a bad setting.
+    init(config: Config, host: PluginHost) throws(ConnectorError)
+
+    /// Checks that the remote system answers and the credentials work.
+    func check(host: PluginHost) throws(ConnectorError)
+
+    /// Reads one stream from the request's cursor, emitting records through the host.
+    func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError)
+
+    /// Writes one record and says what happened.
+    func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult
+}
+
+extension Connector {
+    public func check(host: PluginHost) throws(ConnectorError) {}
+
+    public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
+        throw .invalidData("\(Self.manifest.name) has no readable stream \(request.stream)")
+    }
+
+    public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
+        throw .invalidData("\(Self.manifest.name) has no writable stream \(request.stream)")
+    }
+}
+
+/// A connector without settings.
+public struct NoConfig: Decodable, Sendable {}
+
+/// What the host asks a source to read.
+public struct ReadRequest: Sendable {
+    /// The stream, one of the manifest's readable streams.
+    public var stream: String
+    /// The raw cursor from the last checkpoint, nil on a first read.
+    public var cursorJSON: Data?
+    /// Start of a backfill window: read nothing updated before it.
+    public var since: Date?
+    /// End of a backfill window.
+    public var until: Date?
+
+    /// The cursor decoded as `Cursor`, or nil on a first read. A cursor that does not
+    /// decode is `.invalidData`.
+    public func cursor<Cursor: Decodable>(as type: Cursor.Type) throws(ConnectorError) -> Cursor? {
+        guard let cursorJSON else { return nil }
+        do {
+            return try JSONDecoder.koppel.decode(Cursor.self, from: cursorJSON)
+        } catch {
+            throw .invalidData("the cursor for stream \(stream) is not valid: \(describe(error))")
+        }
+    }
+}
+
+/// What the host asks a target to write.
+public struct WriteRequest: Sendable {
+    /// The stream, one of the manifest's writable streams.
+    public var stream: String
+    /// The record as JSON.
+    public var recordJSON: Data
+    /// A stable key of the source record; store it remotely so a reconcile can find it.
+    public var idempotencyKey: String
+    /// The remote key of an earlier write of this record (an update), or nil.
+    public var targetKey: String?
+    /// An earlier attempt may have reached the remote system: look it up by
+    /// `idempotencyKey` first and answer `.found` if it is there.
+    public var reconcile: Bool
+
+    /// The record decoded as `Record`; a record that does not decode is `.invalidData`
+    /// naming the field.
+    public func record<Record: Decodable>(as type: Record.Type) throws(ConnectorError) -> Record {
+        do {
+            return try JSONDecoder.koppel.decode(Record.self, from: recordJSON)
+        } catch {
+            throw .invalidData("the \(stream) record \(idempotencyKey) is not valid: \(describe(error))")
+        }
+    }
+}
+
+/// The outcome of a write.
+public struct WriteResult: Codable, Sendable, Equatable {
+    /// What the write did.
+    public enum Action: String, Codable, Sendable {
+        case created, updated, unchanged, found
+    }
+    /// The remote record's key (Exact's GUID, WooCommerce's id).
+    public var targetKey: String
+    public var action: Action
+
+    public init(targetKey: String, action: Action) {
+        self.targetKey = targetKey
+        self.action = action
+    }
+
+    public static func created(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .created) }
+    public static func updated(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .updated) }
+    public static func unchanged(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .unchanged) }
+    public static func found(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .found) }
+
+    enum CodingKeys: String, CodingKey {
+        case targetKey = "target_key"
+        case action
+    }
+}
+
+/// A decoding error as one sentence naming the JSON path.
+func describe(_ error: Error) -> String {
+    guard let error = error as? DecodingError else { return "\(error)" }
+    func path(_ codingPath: [CodingKey]) -> String {
+        let joined = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return "$" + joined
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        return "\(path(context.codingPath + [key])) is missing"
+    case .typeMismatch(let type, let context):
+        return "\(path(context.codingPath)) should be \(describeType(type)): \(context.debugDescription)"
+    case .valueNotFound(let type, let context):
+        return "\(path(context.codingPath)) should be \(describeType(type)), found null"
+    case .dataCorrupted(let context):
+        return context.codingPath.isEmpty
+            ? "not valid JSON"
+            : "\(path(context.codingPath)): \(context.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
+}
+
+private func describeType(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type, is Int64.Type: "an integer"
+    case is Bool.Type: "true or false"
+    default: "\(type)"
+    }
+}

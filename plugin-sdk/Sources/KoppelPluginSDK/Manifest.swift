@@ -1,0 +1,140 @@
+/// What a connector tells the host about itself: the JSON manifest of the ABI's plugin
+/// descriptor. The host reads it to list the plugin, validate a deployment against its
+/// config schema, pick the auth flow and pace requests.
+public struct Manifest: Codable, Sendable, Equatable {
+    /// Lowercase letters, digits and '-'; unique among the plugins of a deployment.
+    public var name: String
+    /// Semantic version of the connector.
+    public var version: String
+    /// One line for `koppel plugins list`.
+    public var description: String
+    /// The streams the connector reads and writes.
+    public var streams: Streams
+    /// JSON Schema of the connection settings. Properties marked `"secret": true` are
+    /// kept in the vault and resolved before `open`.
+    public var configSchema: JSONValue
+    /// How the host authenticates requests to this API.
+    public var auth: Auth
+    /// The remote API's known limits; the transport paces requests under them.
+    public var rateLimits: [RateLimit]
+    /// How the remote API signs webhooks, when it sends any.
+    public var webhooks: Webhooks?
+
+    /// Creates a manifest.
+    public init(
+        name: String, version: String, description: String, streams: Streams = Streams(),
+        configSchema: JSONValue = ["type": "object", "properties": [:], "additionalProperties": false],
+        auth: Auth = Auth(scheme: .none), rateLimits: [RateLimit] = [], webhooks: Webhooks? = nil
+    ) {
+        self.name = name
+        self.version = version
+        self.description = description
+        self.streams = streams
+        self.configSchema = configSchema
+        self.auth = auth
+        self.rateLimits = rateLimits
+        self.webhooks = webhooks
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, description, streams, auth, webhooks
+        case configSchema = "config_schema"
+        case rateLimits = "rate_limits"
+    }
+
+    /// The streams a connector reads and writes.
+    public struct Streams: Codable, Sendable, Equatable {
+        public var read: [Stream]
+        public var write: [Stream]
+        public init(read: [Stream] = [], write: [Stream] = []) {
+            self.read = read
+            self.write = write
+        }
+    }
+
+    /// One stream of records.
+    public struct Stream: Codable, Sendable, Equatable {
+        /// The stream's name within the connector ("orders").
+        public var name: String
+        /// The canonical record it carries ("order", "customer", ... or "any").
+        public var record: String
+        /// Reads continue from a cursor instead of starting over.
+        public var incremental: Bool?
+        /// Writes can update a record written earlier.
+        public var update: Bool?
+        public init(name: String, record: String, incremental: Bool? = nil, update: Bool? = nil) {
+            self.name = name
+            self.record = record
+            self.incremental = incremental
+            self.update = update
+        }
+    }
+
+    /// The authentication scheme and its details.
+    public struct Auth: Codable, Sendable, Equatable {
+        public enum Scheme: String, Codable, Sendable {
+            case none, basic, bearer, oauth2, oauth1
+            case apiKey = "api-key"
+        }
+        public var scheme: Scheme
+        /// OAuth2: where to send users to consent; may use `{base_url}`.
+        public var authorizeURL: String?
+        /// OAuth2: where to exchange and refresh tokens; may use `{base_url}`.
+        public var tokenURL: String?
+        /// OAuth2: refresh tokens are single-use and rotate on every refresh.
+        public var rotatingRefreshTokens: Bool?
+        /// API key: the header or query parameter that carries it.
+        public var keyName: String?
+        /// API key: "header" or "query".
+        public var keyIn: String?
+
+        public init(
+            scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
+            rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil
+        ) {
+            self.scheme = scheme
+            self.authorizeURL = authorizeURL
+            self.tokenURL = tokenURL
+            self.rotatingRefreshTokens = rotatingRefreshTokens
+            self.keyName = keyName
+            self.keyIn = keyIn
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case scheme
+            case authorizeURL = "authorize_url"
+            case tokenURL = "token_url"
+            case rotatingRefreshTokens = "rotating_refresh_tokens"
+            case keyName = "key_name"
+            case keyIn = "key_in"
+        }
+    }
+
+    /// A known limit of the remote API, e.g. 60 calls a minute per division.
+    public struct RateLimit: Codable, Sendable, Equatable {
+        public var scope: String
+        public var limit: Int
+        public var perSeconds: Int
+        public init(scope: String, limit: Int, perSeconds: Int) {
+            self.scope = scope
+            self.limit = limit
+            self.perSeconds = perSeconds
+        }
+        enum CodingKeys: String, CodingKey {
+            case scope, limit
+            case perSeconds = "per_seconds"
+        }
+    }
+
+    /// How webhook deliveries are signed.
+    public struct Webhooks: Codable, Sendable, Equatable {
+        /// "hmac-sha256-base64" (WooCommerce) or "hmac-sha256-hex".
+        public var signature: String
+        /// The header carrying the signature.
+        public var header: String
+        public init(signature: String, header: String) {
+            self.signature = signature
+            self.header = header
+        }
+    }
+}
