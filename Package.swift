@@ -42,7 +42,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KoppelHostTests",
-            dependencies: ["KoppelHost"]
+            dependencies: ["KoppelHost"],
+            exclude: ["Fixtures"]
         ),
     ] + connectors.map {
         .target(

@@ -149,6 +149,11 @@ public struct WriteOutcome: Sendable, Equatable {
     public var targetKey: String
     public var action: Action
 
+    public init(targetKey: String, action: Action) {
+        self.targetKey = targetKey
+        self.action = action
+    }
+
     init?(json: Data) {
         guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
             let key = object["target_key"] as? String,

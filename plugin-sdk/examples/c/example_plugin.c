@@ -124,12 +124,48 @@ static int json_get(koppel_str s, const char *key, koppel_str *value) {
     }
 }
 
-/* Copies a JSON string value (without escapes) into buf; 0 when it is not a plain string. */
+/* Decodes a JSON string value into buf as UTF-8; 0 when it is not a string or does not fit. */
 static int json_string(koppel_str value, char *buf, size_t cap) {
-    if (value.len < 2 || value.ptr[0] != '"' || value.len - 2 >= cap) return 0;
-    if (memchr(value.ptr, '\\', value.len)) return 0;
-    memcpy(buf, value.ptr + 1, value.len - 2);
-    buf[value.len - 2] = 0;
+    if (value.len < 2 || value.ptr[0] != '"' || value.ptr[value.len - 1] != '"') return 0;
+    size_t out = 0;
+    for (size_t i = 1; i + 1 < value.len; i++) {
+        unsigned long ch = (unsigned char)value.ptr[i];
+        int escaped = ch == '\\';
+        if (escaped) {
+            if (++i + 1 >= value.len) return 0;
+            switch (value.ptr[i]) {
+            case '"': ch = '"'; break;
+            case '\\': ch = '\\'; break;
+            case '/': ch = '/'; break;
+            case 'b': ch = '\b'; break;
+            case 'f': ch = '\f'; break;
+            case 'n': ch = '\n'; break;
+            case 'r': ch = '\r'; break;
+            case 't': ch = '\t'; break;
+            case 'u': {
+                char hex[5] = {0};
+                if (i + 5 >= value.len) return 0;
+                memcpy(hex, value.ptr + i + 1, 4);
+                char *end;
+                ch = strtoul(hex, &end, 16);
+                if (*end || (ch >= 0xD800 && ch <= 0xDFFF)) return 0; /* no surrogate pairs */
+                i += 4;
+                break;
+            }
+            default: return 0;
+            }
+        }
+        /* Input bytes pass through (already UTF-8); escaped code points are encoded. */
+        unsigned char bytes[3];
+        size_t n = 0;
+        if (ch < 0x80 || !escaped) bytes[n++] = (unsigned char)ch;
+        else if (ch < 0x800) { bytes[n++] = 0xC0 | (ch >> 6); bytes[n++] = 0x80 | (ch & 0x3F); }
+        else { bytes[n++] = 0xE0 | (ch >> 12); bytes[n++] = 0x80 | ((ch >> 6) & 0x3F); bytes[n++] = 0x80 | (ch & 0x3F); }
+        if (out + n >= cap) return 0;
+        memcpy(buf + out, bytes, n);
+        out += n;
+    }
+    buf[out] = 0;
     return 1;
 }
 

@@ -1,0 +1,119 @@
+import Foundation
+import XCTest
+
+/// Paths and helpers shared by the tests: the repository, the built products, scratch
+/// directories, and running real commands.
+enum TestSupport {
+    /// The repository root, found from this file's location.
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// The directory holding the built products (koppel, the plugin .so files).
+    static let productsDirectory: String = {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? CommandLine.arguments[0])
+        var url = testBinary
+        while url.path != "/" && !url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
+        return url.path == "/" ? "\(repoRoot)/.build/debug" : url.deletingLastPathComponent().path
+    }()
+
+    /// The `koppel` executable under test.
+    static var koppel: String { "\(productsDirectory)/koppel" }
+
+    /// A fresh private directory (mode 0700) under the system temp directory.
+    static func makeTemporaryDirectory(_ label: String = "koppel-test") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return path
+    }
+
+    /// The result of running a command.
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a command to completion.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let scratch = try makeTemporaryDirectory("koppel-run")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let out = "\(scratch)/out", err = "\(scratch)/err"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        try process.run()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Compiles C source into a shared object with `cc -shared -fPIC`, against the SDK header.
+    static func compileSharedObject(source: String, to output: String, extraFlags: [String] = []) throws {
+        let result = try run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-Wall", "-I\(repoRoot)/plugin-sdk/include", "-o", output, source] + extraFlags)
+        guard result.status == 0 else { throw TestFailure("cc failed for \(source):\n\(result.stderr)") }
+    }
+
+    /// The C example plugin, built from plugin-sdk/examples/c with its own Makefile into `directory`.
+    static func buildCExample(into directory: String) throws -> String {
+        let example = "\(repoRoot)/plugin-sdk/examples/c"
+        let output = "\(directory)/libexample-c.so"
+        let result = try run("/usr/bin/env", ["make", "-s", "-C", example, "OUT=\(output)"])
+        guard result.status == 0 else { throw TestFailure("make failed:\n\(result.stdout)\(result.stderr)") }
+        return output
+    }
+
+    /// The Swift example plugin, built once per test run as its own package (outside this
+    /// one) with `swift build`, then copied into `directory`.
+    static func buildSwiftExample(into directory: String) throws -> String {
+        let built = try SwiftExample.shared.path()
+        let output = "\(directory)/libKoppelExampleSwift.so"
+        try FileManager.default.copyItem(atPath: built, toPath: output)
+        return output
+    }
+
+    /// A C fixture from Tests/KoppelHostTests/Fixtures.
+    static func fixture(_ name: String) -> String {
+        "\(repoRoot)/Tests/KoppelHostTests/Fixtures/\(name)"
+    }
+}
+
+/// Builds the Swift example package once, however many tests need it.
+final class SwiftExample: @unchecked Sendable {
+    static let shared = SwiftExample()
+    private let lock = NSLock()
+    private var built: Result<String, Error>?
+
+    func path() throws -> String {
+        try lock.withLock {
+            if built == nil {
+                built = Result {
+                    let package = "\(TestSupport.repoRoot)/plugin-sdk/examples/swift"
+                    let scratch = "\(TestSupport.repoRoot)/.build-examples"
+                    let swift = ProcessInfo.processInfo.environment["SWIFT_EXEC_PATH"] ?? "/usr/bin/env"
+                    let arguments = swift == "/usr/bin/env" ? ["swift", "build"] : ["build"]
+                    let result = try TestSupport.run(swift, arguments + ["--package-path", package, "--scratch-path", scratch])
+                    guard result.status == 0 else { throw TestFailure("swift build of the Swift example failed:\n\(result.stdout)\(result.stderr)") }
+                    return "\(scratch)/debug/libKoppelExampleSwift.so"
+                }
+            }
+            return try built!.get()
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
