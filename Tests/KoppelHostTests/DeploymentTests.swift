@@ -28,7 +28,12 @@ final class DeploymentTests: XCTestCase {
 
     /// The plugin files below `directory` that this process has mapped.
     private func mappedFiles(under directory: String) throws -> Set<String> {
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        // procfs reports a size of 0, so read until the end instead of trusting it.
+        let handle = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/self/maps"))
+        defer { try? handle.close() }
+        var bytes = Data()
+        while let chunk = try handle.read(upToCount: 65536), !chunk.isEmpty { bytes += chunk }
+        let maps = String(decoding: bytes, as: UTF8.self)
         return Set(maps.split(separator: "\n").compactMap { line in
             line.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init)
         }.filter { $0.hasPrefix(directory) })
