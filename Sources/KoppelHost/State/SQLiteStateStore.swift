@@ -1,0 +1,280 @@
+import Foundation
+import GRDB
+
+/// The default state store: one SQLite file in WAL mode, shared safely by several
+/// threads and processes. Schema changes are versioned migrations.
+public final class SQLiteStateStore: StateStore, @unchecked Sendable {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the state file and brings its schema up to date.
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "koppel-state"
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1-initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE vault (
+                    connection TEXT NOT NULL, name TEXT NOT NULL, key_id TEXT NOT NULL,
+                    sealed BLOB NOT NULL, updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (connection, name));
+                CREATE TABLE plugin_state (
+                    connection TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                    PRIMARY KEY (connection, key));
+                CREATE TABLE cursors (
+                    flow TEXT NOT NULL, stream TEXT NOT NULL, cursor BLOB NOT NULL, updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (flow, stream));
+                CREATE TABLE ledger (
+                    flow TEXT NOT NULL, source_key TEXT NOT NULL, content_hash TEXT NOT NULL, target_key TEXT,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'uncertain')),
+                    attempts INTEGER NOT NULL DEFAULT 0, next_retry_at INTEGER, last_error TEXT, record BLOB,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (flow, source_key));
+                CREATE INDEX ledger_state ON ledger (flow, state);
+                CREATE TABLE identity_map (
+                    connection TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, remote_id TEXT NOT NULL,
+                    PRIMARY KEY (connection, kind, key));
+                CREATE TABLE activity (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
+                    flow TEXT, connection TEXT, run INTEGER, record TEXT, message TEXT NOT NULL, detail TEXT);
+                CREATE INDEX activity_at ON activity (at);
+                CREATE INDEX activity_flow ON activity (flow, record);
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, started_at INTEGER NOT NULL,
+                    finished_at INTEGER, status TEXT NOT NULL, read INTEGER NOT NULL DEFAULT 0,
+                    written INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0,
+                    failed INTEGER NOT NULL DEFAULT 0, error TEXT);
+                CREATE INDEX runs_flow ON runs (flow, id);
+                CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Vault
+
+    public func sealedSecrets() throws -> [SealedSecret] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM vault ORDER BY connection, name").map(Self.secret)
+        }
+    }
+
+    public func sealedSecret(connection: String, name: String) throws -> SealedSecret? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM vault WHERE connection = ? AND name = ?", arguments: [connection, name]).map(Self.secret)
+        }
+    }
+
+    public func putSealedSecret(_ secret: SealedSecret) throws {
+        try pool.write { db in try Self.insert(secret, db) }
+    }
+
+    public func deleteSecret(connection: String, name: String) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM vault WHERE connection = ? AND name = ?", arguments: [connection, name])
+            return db.changesCount > 0
+        }
+    }
+
+    public func replaceSealedSecrets(_ secrets: [SealedSecret]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM vault")
+            for secret in secrets { try Self.insert(secret, db) }
+        }
+    }
+
+    private static func insert(_ secret: SealedSecret, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO vault (connection, name, key_id, sealed, updated_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [secret.connection, secret.name, secret.keyID, secret.sealed, millis(secret.updatedAt)])
+    }
+
+    private static func secret(_ row: Row) -> SealedSecret {
+        SealedSecret(connection: row["connection"], name: row["name"], keyID: row["key_id"], sealed: row["sealed"], updatedAt: date(row["updated_at"]))
+    }
+
+    // MARK: Plugin state
+
+    public func pluginValue(connection: String, key: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM plugin_state WHERE connection = ? AND key = ?", arguments: [connection, key])
+        }
+    }
+
+    public func setPluginValue(_ value: String, connection: String, key: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO plugin_state (connection, key, value) VALUES (?, ?, ?)", arguments: [connection, key, value])
+        }
+    }
+
+    public func removePluginValue(connection: String, key: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM plugin_state WHERE connection = ? AND key = ?", arguments: [connection, key])
+        }
+    }
+
+    // MARK: Cursors, ledger, identity map
+
+    public func cursor(flow: String, stream: String) throws -> Data? {
+        try pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT cursor FROM cursors WHERE flow = ? AND stream = ?", arguments: [flow, stream])
+        }
+    }
+
+    public func setCursor(_ cursor: Data, flow: String, stream: String) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO cursors (flow, stream, cursor, updated_at) VALUES (?, ?, ?, ?)",
+                arguments: [flow, stream, cursor, Self.millis(Date())])
+        }
+    }
+
+    public func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM ledger WHERE flow = ? AND source_key = ?", arguments: [flow, sourceKey]).map { row in
+                LedgerEntry(
+                    flow: row["flow"], sourceKey: row["source_key"], contentHash: row["content_hash"], targetKey: row["target_key"],
+                    state: LedgerEntry.State(rawValue: row["state"]) ?? .uncertain, attempts: row["attempts"],
+                    nextRetryAt: (row["next_retry_at"] as Int64?).map(Self.date), lastError: row["last_error"],
+                    record: row["record"], updatedAt: Self.date(row["updated_at"]))
+            }
+        }
+    }
+
+    public func putLedgerEntry(_ entry: LedgerEntry) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO ledger
+                    (flow, source_key, content_hash, target_key, state, attempts, next_retry_at, last_error, record, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    entry.flow, entry.sourceKey, entry.contentHash, entry.targetKey, entry.state.rawValue, entry.attempts,
+                    entry.nextRetryAt.map(Self.millis), entry.lastError, entry.record, Self.millis(entry.updatedAt),
+                ])
+        }
+    }
+
+    public func identity(connection: String, kind: String, key: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT remote_id FROM identity_map WHERE connection = ? AND kind = ? AND key = ?", arguments: [connection, kind, key])
+        }
+    }
+
+    public func setIdentity(_ remoteID: String, connection: String, kind: String, key: String) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO identity_map (connection, kind, key, remote_id) VALUES (?, ?, ?, ?)",
+                arguments: [connection, kind, key, remoteID])
+        }
+    }
+
+    // MARK: Activity and runs
+
+    public func appendActivity(_ entry: ActivityEntry) throws -> Int64 {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO activity (at, kind, flow, connection, run, record, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [Self.millis(entry.at), entry.kind.rawValue, entry.flow, entry.connection, entry.run, entry.record, entry.message, entry.detail])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func activities(_ query: ActivityQuery) throws -> [ActivityEntry] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let flow = query.flow { conditions.append("flow = ?"); arguments.append(flow) }
+        if let connection = query.connection { conditions.append("connection = ?"); arguments.append(connection) }
+        if let record = query.record { conditions.append("record = ?"); arguments.append(record) }
+        if let kinds = query.kinds, !kinds.isEmpty {
+            conditions.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += kinds.map(\.rawValue).sorted()
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments.append(query.limit)
+        let sql = "SELECT * FROM activity \(whereClause) ORDER BY id DESC LIMIT ?"
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                ActivityEntry(
+                    id: row["id"], at: Self.date(row["at"]), kind: ActivityEntry.Kind(rawValue: row["kind"]) ?? .info,
+                    flow: row["flow"], connection: row["connection"], run: row["run"], record: row["record"],
+                    message: row["message"], detail: row["detail"])
+            }
+        }
+    }
+
+    public func pruneActivities(before date: Date) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM activity WHERE at < ?", arguments: [Self.millis(date)])
+            return db.changesCount
+        }
+    }
+
+    public func startRun(flow: String, at: Date) throws -> Int64 {
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO runs (flow, started_at, status) VALUES (?, ?, 'running')", arguments: [flow, Self.millis(at)])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func finishRun(_ run: RunRecord) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE runs SET finished_at = ?, status = ?, read = ?, written = ?, skipped = ?, failed = ?, error = ? WHERE id = ?",
+                arguments: [run.finishedAt.map(Self.millis), run.status.rawValue, run.read, run.written, run.skipped, run.failed, run.error, run.id])
+        }
+    }
+
+    public func runs(flow: String, limit: Int) throws -> [RunRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE flow = ? ORDER BY id DESC LIMIT ?", arguments: [flow, limit]).map { row in
+                RunRecord(
+                    id: row["id"], flow: row["flow"], startedAt: Self.date(row["started_at"]),
+                    finishedAt: (row["finished_at"] as Int64?).map(Self.date), status: RunRecord.Status(rawValue: row["status"]) ?? .failed,
+                    read: row["read"], written: row["written"], skipped: row["skipped"], failed: row["failed"], error: row["error"])
+            }
+        }
+    }
+
+    // MARK: Leases
+
+    public func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Bool {
+        let now = Date()
+        return try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                    WHERE leases.holder = excluded.holder OR leases.expires_at < ?
+                    """,
+                arguments: [name, holder, Self.millis(now.addingTimeInterval(ttl)), Self.millis(now)])
+            return db.changesCount > 0
+        }
+    }
+
+    public func releaseLease(_ name: String, holder: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM leases WHERE name = ? AND holder = ?", arguments: [name, holder])
+        }
+    }
+
+    // MARK: Time
+
+    /// Times are stored as UTC milliseconds since the Unix epoch.
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+}

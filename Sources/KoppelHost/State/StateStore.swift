@@ -1,0 +1,205 @@
+import Foundation
+
+/// Everything Koppel remembers between runs, behind one protocol so that the SQLite file
+/// (the default) and PostgreSQL (for several `koppel run` processes) are interchangeable.
+/// Every method is synchronous and safe to call from any thread; each is atomic.
+public protocol StateStore: Sendable {
+    // MARK: Vault
+
+    /// Every sealed secret, for listing and key rotation.
+    func sealedSecrets() throws -> [SealedSecret]
+    /// One sealed secret, or nil.
+    func sealedSecret(connection: String, name: String) throws -> SealedSecret?
+    /// Stores or replaces a sealed secret.
+    func putSealedSecret(_ secret: SealedSecret) throws
+    /// Removes a secret; true when it existed.
+    @discardableResult func deleteSecret(connection: String, name: String) throws -> Bool
+    /// Replaces every sealed secret at once (key rotation): all or nothing.
+    func replaceSealedSecrets(_ secrets: [SealedSecret]) throws
+
+    // MARK: Plugin key/value state
+
+    func pluginValue(connection: String, key: String) throws -> String?
+    func setPluginValue(_ value: String, connection: String, key: String) throws
+    func removePluginValue(connection: String, key: String) throws
+
+    // MARK: Cursors, ledger, identity map
+
+    func cursor(flow: String, stream: String) throws -> Data?
+    func setCursor(_ cursor: Data, flow: String, stream: String) throws
+    func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry?
+    func putLedgerEntry(_ entry: LedgerEntry) throws
+    func identity(connection: String, kind: String, key: String) throws -> String?
+    func setIdentity(_ remoteID: String, connection: String, kind: String, key: String) throws
+
+    // MARK: Activity log and runs
+
+    /// Appends one line to the activity log; returns its id.
+    @discardableResult func appendActivity(_ entry: ActivityEntry) throws -> Int64
+    /// The newest entries first, filtered.
+    func activities(_ query: ActivityQuery) throws -> [ActivityEntry]
+    /// Deletes entries older than `date`; returns how many.
+    @discardableResult func pruneActivities(before date: Date) throws -> Int
+    /// Records the start of a flow run; returns its id.
+    func startRun(flow: String, at: Date) throws -> Int64
+    /// Records the end of a run.
+    func finishRun(_ run: RunRecord) throws
+    /// The newest runs of a flow first.
+    func runs(flow: String, limit: Int) throws -> [RunRecord]
+
+    // MARK: Leases
+
+    /// Takes the named lease for `holder` until `ttl` from now, if it is free, expired or
+    /// already held by `holder`. Works across processes sharing the store.
+    func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Bool
+    /// Gives the lease up if `holder` has it.
+    func releaseLease(_ name: String, holder: String) throws
+}
+
+/// A secret as stored: encrypted, never in clear text.
+public struct SealedSecret: Sendable, Equatable {
+    public var connection: String
+    public var name: String
+    /// Identifies the master key that sealed it (not the key itself).
+    public var keyID: String
+    /// AES-256-GCM nonce, ciphertext and tag.
+    public var sealed: Data
+    public var updatedAt: Date
+
+    public init(connection: String, name: String, keyID: String, sealed: Data, updatedAt: Date) {
+        self.connection = connection
+        self.name = name
+        self.keyID = keyID
+        self.sealed = sealed
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Where one source record stands in a flow.
+public struct LedgerEntry: Sendable, Equatable {
+    /// The delivery state of a record.
+    public enum State: String, Sendable {
+        /// About to be written; found like this after a crash, it becomes uncertain.
+        case pending
+        /// Written; `targetKey` holds the remote id.
+        case done
+        /// Refused or unmappable; parked with `lastError` until replayed.
+        case failed
+        /// May or may not have reached the target; reconcile before writing again.
+        case uncertain
+    }
+
+    public var flow: String
+    public var sourceKey: String
+    public var contentHash: String
+    public var targetKey: String?
+    public var state: State
+    public var attempts: Int
+    public var nextRetryAt: Date?
+    public var lastError: String?
+    /// The record as read, kept for failed records so they can be replayed.
+    public var record: Data?
+    public var updatedAt: Date
+
+    public init(
+        flow: String, sourceKey: String, contentHash: String, targetKey: String? = nil, state: State,
+        attempts: Int = 0, nextRetryAt: Date? = nil, lastError: String? = nil, record: Data? = nil, updatedAt: Date
+    ) {
+        self.flow = flow
+        self.sourceKey = sourceKey
+        self.contentHash = contentHash
+        self.targetKey = targetKey
+        self.state = state
+        self.attempts = attempts
+        self.nextRetryAt = nextRetryAt
+        self.lastError = lastError
+        self.record = record
+        self.updatedAt = updatedAt
+    }
+}
+
+/// One line of the activity log: what was read, written, refused, called.
+public struct ActivityEntry: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case read, written, skipped, failed, http, auth, info, warning
+    }
+
+    public var id: Int64?
+    public var at: Date
+    public var kind: Kind
+    public var flow: String?
+    public var connection: String?
+    public var run: Int64?
+    /// The source key of the record concerned.
+    public var record: String?
+    /// One sentence, already free of secrets.
+    public var message: String
+    /// Remote id, HTTP method/path/status/duration and the like, as JSON text.
+    public var detail: String?
+
+    public init(
+        id: Int64? = nil, at: Date, kind: Kind, flow: String? = nil, connection: String? = nil, run: Int64? = nil,
+        record: String? = nil, message: String, detail: String? = nil
+    ) {
+        self.id = id
+        self.at = at
+        self.kind = kind
+        self.flow = flow
+        self.connection = connection
+        self.run = run
+        self.record = record
+        self.message = message
+        self.detail = detail
+    }
+}
+
+/// Which activity entries to fetch.
+public struct ActivityQuery: Sendable {
+    public var flow: String?
+    public var connection: String?
+    public var record: String?
+    public var kinds: Set<ActivityEntry.Kind>?
+    public var limit: Int
+
+    public init(flow: String? = nil, connection: String? = nil, record: String? = nil, kinds: Set<ActivityEntry.Kind>? = nil, limit: Int = 100) {
+        self.flow = flow
+        self.connection = connection
+        self.record = record
+        self.kinds = kinds
+        self.limit = limit
+    }
+}
+
+/// One run of a flow.
+public struct RunRecord: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        case running, succeeded, failed, cancelled
+    }
+
+    public var id: Int64
+    public var flow: String
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var status: Status
+    public var read: Int
+    public var written: Int
+    public var skipped: Int
+    public var failed: Int
+    public var error: String?
+
+    public init(
+        id: Int64, flow: String, startedAt: Date, finishedAt: Date? = nil, status: Status, read: Int = 0,
+        written: Int = 0, skipped: Int = 0, failed: Int = 0, error: String? = nil
+    ) {
+        self.id = id
+        self.flow = flow
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.status = status
+        self.read = read
+        self.written = written
+        self.skipped = skipped
+        self.failed = failed
+        self.error = error
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import Logging
+
+/// Keeps a connection's OAuth 2 access token fresh.
+///
+/// Some providers (Exact Online among them) issue single-use refresh tokens: each refresh
+/// returns a new one and the old one dies, and using an old one loses the consent for
+/// good. So a refresh is single-flight: one at a time per connection inside the process
+/// (a lock) and across processes (a lease in the state store); whoever waited re-reads the
+/// stored tokens instead of refreshing again; and the new tokens are committed to the vault
+/// before the access token is used.
+public final class OAuth2TokenManager: @unchecked Sendable {
+    /// Where and as whom to ask for tokens.
+    public struct Client: Sendable {
+        public var connection: String
+        public var tokenURL: String
+        public var authorizeURL: String?
+        public var clientID: String
+        public var clientSecret: String
+
+        public init(connection: String, tokenURL: String, authorizeURL: String?, clientID: String, clientSecret: String) {
+            self.connection = connection
+            self.tokenURL = tokenURL
+            self.authorizeURL = authorizeURL
+            self.clientID = clientID
+            self.clientSecret = clientSecret
+        }
+    }
+
+    /// The tokens as stored, sealed, in the vault.
+    struct Tokens: Codable {
+        var accessToken: String
+        var refreshToken: String
+        var expiresAt: Date
+    }
+
+    /// The vault entry holding the connection's tokens.
+    public static let vaultName = "oauth2_tokens"
+
+    public let client: Client
+    private let vault: Vault
+    private let store: any StateStore
+    private let http: CurlHTTPClient
+    private let activity: ActivityRecorder?
+    private let logger: Logger
+    /// Refresh when less than this is left of the access token's life.
+    private let margin: TimeInterval
+    private let holder = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
+    private let refreshLock = NSLock()
+    private let cacheLock = NSLock()
+    private var cached: Tokens?
+
+    public init(
+        client: Client, vault: Vault, store: any StateStore, http: CurlHTTPClient = CurlHTTPClient(),
+        activity: ActivityRecorder? = nil, logger: Logger, margin: TimeInterval = 30
+    ) {
+        self.client = client
+        self.vault = vault
+        self.store = store
+        self.http = http
+        self.activity = activity
+        self.logger = logger
+        self.margin = margin
+    }
+
+    private var reauthorize: String { "sign in again with `koppel auth \(client.connection)`" }
+
+    /// A valid access token, refreshed first if it expires within the margin, or if it
+    /// is the one the server just rejected.
+    public func accessToken(replacingRejected rejected: String? = nil) throws(PluginCallError) -> String {
+        if rejected == nil, let tokens = cacheLock.withLock({ cached }), isFresh(tokens) {
+            return tokens.accessToken
+        }
+        refreshLock.lock()
+        defer { refreshLock.unlock() }
+        // Another thread may have refreshed while this one waited.
+        var tokens = try load()
+        if isFresh(tokens) && tokens.accessToken != rejected { return remember(tokens) }
+        try withLease { () throws(PluginCallError) in
+            // Another process may have refreshed while this one waited.
+            tokens = try load()
+            if isFresh(tokens) && tokens.accessToken != rejected { return }
+            tokens = try refresh(tokens.refreshToken)
+            try save(tokens)
+        }
+        return remember(tokens)
+    }
+
+    /// Exchanges an authorization code (from the consent screen) for tokens and stores them.
+    public func exchange(code: String, redirectURI: String) throws(PluginCallError) {
+        refreshLock.lock()
+        defer { refreshLock.unlock() }
+        let tokens = try requestTokens([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI)], what: "authorization code")
+        try withLease { () throws(PluginCallError) in try save(tokens) }
+        _ = remember(tokens)
+    }
+
+    /// The consent URL to open in a browser.
+    public func authorizationURL(redirectURI: String, state: String) throws(PluginCallError) -> String {
+        guard let authorizeURL = client.authorizeURL else {
+            throw PluginCallError(.auth, "connection \(client.connection) has no authorization URL")
+        }
+        let query = URLEncoding.query([("client_id", client.clientID), ("redirect_uri", redirectURI), ("response_type", "code"), ("state", state)])
+        return authorizeURL + (authorizeURL.contains("?") ? "&" : "?") + query
+    }
+
+    private func isFresh(_ tokens: Tokens) -> Bool {
+        tokens.expiresAt.timeIntervalSinceNow > margin
+    }
+
+    private func remember(_ tokens: Tokens) -> String {
+        cacheLock.withLock { cached = tokens }
+        return tokens.accessToken
+    }
+
+    private func load() throws(PluginCallError) -> Tokens {
+        let json: String?
+        do {
+            json = try vault.get(connection: client.connection, name: Self.vaultName)
+        } catch {
+            throw PluginCallError(.auth, "connection \(client.connection): the stored tokens cannot be read: \(error)")
+        }
+        guard let json, let tokens = try? JSONDecoder.iso.decode(Tokens.self, from: Data(json.utf8)) else {
+            throw PluginCallError(.auth, "connection \(client.connection) is not signed in; \(reauthorize)")
+        }
+        vault.redactor.register(tokens.accessToken)
+        vault.redactor.register(tokens.refreshToken)
+        return tokens
+    }
+
+    private func save(_ tokens: Tokens) throws(PluginCallError) {
+        do {
+            let json = String(decoding: try JSONEncoder.iso.encode(tokens), as: UTF8.self)
+            try vault.set(connection: client.connection, name: Self.vaultName, value: json)
+        } catch {
+            // The old refresh token is already spent; say so plainly.
+            throw PluginCallError(.auth, "connection \(client.connection): new tokens could not be stored (\(error)); \(reauthorize)")
+        }
+    }
+
+    /// Runs `body` holding the connection's refresh lease, shared by every process on
+    /// the same state store.
+    private func withLease(_ body: () throws(PluginCallError) -> Void) throws(PluginCallError) {
+        let name = "oauth2:\(client.connection)"
+        let deadline = Date().addingTimeInterval(90)
+        while true {
+            let acquired: Bool
+            do {
+                acquired = try store.acquireLease(name, holder: holder, ttl: 60)
+            } catch {
+                throw PluginCallError(.transient, "the token lease for \(client.connection) could not be taken: \(error)")
+            }
+            if acquired { break }
+            guard Date() < deadline else {
+                throw PluginCallError(.transient, "another process has been refreshing the tokens of \(client.connection) for over 90 seconds")
+            }
+            usleep(25_000)
+        }
+        defer { try? store.releaseLease(name, holder: holder) }
+        try body()
+    }
+
+    private func refresh(_ refreshToken: String) throws(PluginCallError) -> Tokens {
+        let tokens = try requestTokens([("grant_type", "refresh_token"), ("refresh_token", refreshToken)], what: "refresh token")
+        logger.info("refreshed the access token of \(client.connection)")
+        activity?.record(ActivityEntry(at: Date(), kind: .auth, connection: client.connection, message: "refreshed the OAuth access token"))
+        return tokens
+    }
+
+    private func requestTokens(_ grant: [(String, String)], what: String) throws(PluginCallError) -> Tokens {
+        let body = URLEncoding.query(grant + [("client_id", client.clientID), ("client_secret", client.clientSecret)])
+        let request = OutboundRequest(
+            method: "POST", url: client.tokenURL,
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
+            body: Data(body.utf8), idempotent: false, timeout: 30)
+        var outcome = http.send(request)
+        for _ in 0..<3 {
+            guard case .notSent = outcome else { break }
+            usleep(500_000)
+            outcome = http.send(request)
+        }
+        switch outcome {
+        case .notSent(let reason):
+            throw PluginCallError(.transient, "the token endpoint of \(client.connection) cannot be reached: \(reason)")
+        case .unknown(let reason):
+            throw PluginCallError(.auth, "the token endpoint of \(client.connection) took the \(what) but its answer was lost (\(reason)); if the next attempt is refused, \(reauthorize)")
+        case .response(let response):
+            let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:]
+            guard response.status == 200 else {
+                let error = [object["error"] as? String, object["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
+                let detail = error.isEmpty ? "HTTP \(response.status)" : error
+                if response.status >= 500 {
+                    throw PluginCallError(.transient, "the token endpoint of \(client.connection) failed (\(detail))")
+                }
+                throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")
+            }
+            guard let access = object["access_token"] as? String, let refresh = object["refresh_token"] as? String else {
+                throw PluginCallError(.auth, "the token endpoint of \(client.connection) answered without access and refresh tokens")
+            }
+            let lifetime = (object["expires_in"] as? Int) ?? (object["expires_in"] as? String).flatMap(Int.init) ?? 600
+            vault.redactor.register(access)
+            vault.redactor.register(refresh)
+            return Tokens(accessToken: access, refreshToken: refresh, expiresAt: Date().addingTimeInterval(TimeInterval(lifetime)))
+        }
+    }
+}
+
+extension JSONEncoder {
+    static var iso: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    static var iso: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
