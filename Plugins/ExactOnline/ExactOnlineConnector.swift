@@ -26,6 +26,7 @@ public final class ExactOnlineConnector: Connector {
                 "division": ["type": "integer"],
                 "client_id": ["type": "string"],
                 "client_secret": ["type": "string", "secret": true],
+                "redirect_uri": ["type": "string", "format": "uri"],
             ],
             "additionalProperties": false,
         ],
@@ -35,8 +36,17 @@ public final class ExactOnlineConnector: Connector {
         rateLimits: [
             .init(scope: "division", limit: 60, perSeconds: 60),
             .init(scope: "division", limit: 5000, perSeconds: 86_400),
-        ]
+        ],
+        baseURL: .init(setting: "base_url", chosenBy: "region", choices: ExactOnlineConnector.regions)
     )
+
+    /// The base URL of each Exact Online region.
+    static let regions = [
+        "nl": "https://start.exactonline.nl", "be": "https://start.exactonline.be",
+        "uk": "https://start.exactonline.co.uk", "de": "https://start.exactonline.de",
+        "fr": "https://start.exactonline.fr", "es": "https://start.exactonline.es",
+        "us": "https://start.exactonline.com",
+    ]
 
     let config: Config
 
@@ -45,6 +55,24 @@ public final class ExactOnlineConnector: Connector {
             throw .invalidData("config: set region (nl, be, uk, de, fr, es, us) or base_url")
         }
         self.config = config
+    }
+
+    /// Asks Exact who the signed-in user is (`current/Me`): proves the base URL, the
+    /// token and the division.
+    public func check(host: PluginHost) throws(ConnectorError) {
+        struct Me: Decodable {
+            struct Results: Decodable { var results: [User] }
+            struct User: Decodable {
+                var CurrentDivision: Int
+                var FullName: String?
+            }
+            var d: Results
+        }
+        let response = try host.http(HTTPRequest(
+            path: "/api/v1/current/Me", query: ["$select": "CurrentDivision,FullName"], headers: ["Accept": "application/json"]))
+        let me = try response.requireSuccess("Exact Online current/Me").decode(Me.self, "Exact Online current/Me")
+        guard let user = me.d.results.first else { throw .auth("Exact Online knows no current user for this token") }
+        host.log(.info, "signed in to Exact Online as \(user.FullName ?? "?"), division \(config.division ?? user.CurrentDivision)")
     }
 }
 

@@ -20,7 +20,7 @@ public final class MijnwebwinkelConnector: Connector {
             "required": ["base_url"],
             "additionalProperties": false,
         ],
-        auth: .init(scheme: .apiKey, keyName: "token", keyIn: "query")
+        auth: .init(scheme: .apiKey, keyName: "token", keyIn: "query", credentials: ["key": "api_token"])
     )
 
     let config: Config

@@ -20,7 +20,7 @@ public final class WinstoreConnector: Connector {
             "required": ["base_url"],
             "additionalProperties": false,
         ],
-        auth: .init(scheme: .apiKey, keyName: "X-Api-Key", keyIn: "header")
+        auth: .init(scheme: .apiKey, keyName: "X-Api-Key", keyIn: "header", credentials: ["key": "api_key"])
     )
 
     let config: Config

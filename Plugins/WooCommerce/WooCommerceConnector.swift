@@ -21,7 +21,8 @@ public final class WooCommerceConnector: Connector {
             "required": ["base_url"],
             "additionalProperties": false,
         ],
-        auth: .init(scheme: .basic),
+        auth: .init(
+            scheme: .basic, credentials: ["username": "consumer_key", "password": "consumer_secret"], plainHTTP: .oauth1),
         webhooks: .init(signature: "hmac-sha256-base64", header: "X-WC-Webhook-Signature")
     )
 

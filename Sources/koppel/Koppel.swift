@@ -2,11 +2,11 @@ import ArgumentParser
 
 /// The `koppel` command line.
 @main
-struct Koppel: ParsableCommand {
+struct Koppel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "koppel",
         abstract: "Koppel moves orders, customers, products and stock between webshops, Exact Online and more.",
         version: "0.1.0",
-        subcommands: [PluginsCommand.self]
+        subcommands: [PluginsCommand.self, SecretsCommand.self, AuthCommand.self, CheckCommand.self]
     )
 }

@@ -38,7 +38,7 @@ enum TestSupport {
 
     /// Runs a command to completion.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil) throws -> Output {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil, stdin: String? = nil) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -51,12 +51,84 @@ enum TestSupport {
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: out)
         process.standardError = FileHandle(forWritingAtPath: err)
+        let input = Pipe()
+        process.standardInput = input
         try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
         process.waitUntilExit()
         return Output(
             status: process.terminationStatus,
             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    /// A port on loopback that was free a moment ago.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A command running in the background whose output can be watched as it comes.
+    final class Running: @unchecked Sendable {
+        let process: Process
+        private let output = Shared<String>("")
+        private let errors = Shared<String>("")
+
+        init(process: Process, stdout: Pipe, stderr: Pipe) {
+            self.process = process
+            let output = self.output, errors = self.errors
+            stdout.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                output.with { $0 += String(decoding: data, as: UTF8.self) }
+            }
+            stderr.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                errors.with { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+
+        /// The first line of output that satisfies `match`, waiting up to `timeout`.
+        func waitForLine(timeout: TimeInterval = 30, _ match: (String) -> Bool) -> String? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if let line = output.current.split(separator: "\n").map(String.init).first(where: match) { return line }
+                usleep(20_000)
+            }
+            return nil
+        }
+
+        /// Waits for the process to end.
+        func wait() -> Output {
+            process.waitUntilExit()
+            usleep(100_000)
+            return Output(status: process.terminationStatus, stdout: output.current, stderr: errors.current)
+        }
+    }
+
+    /// Starts a command without waiting for it.
+    static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Running {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        let running = Running(process: process, stdout: stdout, stderr: stderr)
+        try process.run()
+        return running
     }
 
     /// Compiles C source into a shared object with `cc -shared -fPIC`, against the SDK header.

@@ -180,10 +180,14 @@ typedef struct koppel_host {
      *   { "status": 200, "headers": { "content-type": "application/json" },
      *     "body": "..." }
      *
-     * Any HTTP status counts as KOPPEL_OK here; the plugin interprets it. A non-OK return
-     * means no usable response: TRANSIENT (gave up after retries), RATE_LIMITED, AUTH
-     * (token could not be refreshed), UNCERTAIN (a non-idempotent request was sent and
-     * its answer lost), CANCELLED, or INVALID_DATA (malformed request JSON).
+     * The transport itself retries 429s and 5xx answers (and, for idempotent requests,
+     * timeouts); any other HTTP status counts as KOPPEL_OK here and the plugin interprets
+     * it. A non-OK return means no usable response: TRANSIENT (gave up after retries),
+     * RATE_LIMITED (budget used up), AUTH (credentials missing or refused), UNCERTAIN (a
+     * non-idempotent request was sent and its answer lost; it was not sent again),
+     * CANCELLED, or INVALID_DATA (malformed request JSON). With a non-OK return,
+     * `on_response` receives { "error": "what went wrong" } instead, so the plugin can
+     * pass the host's explanation on.
      */
     koppel_status (*http_request)(void *ctx, koppel_str request_json,
                                   koppel_receive_fn on_response, void *user);

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Walks a parsed YAML document, collecting every problem with its line and key path
@@ -62,6 +63,60 @@ final class ConfigReader {
             return nil
         }
         return scalar.string
+    }
+
+    /// A whole number.
+    func integer(_ at: Located, minimum: Int? = nil) -> Int? {
+        guard case .scalar(let scalar) = at.node, let value = Int(scalar.string) else {
+            report(at, "expected a whole number")
+            return nil
+        }
+        if let minimum, value < minimum {
+            report(at, "must be at least \(minimum)")
+            return nil
+        }
+        return value
+    }
+
+    /// true or false.
+    func bool(_ at: Located) -> Bool? {
+        guard case .scalar(let scalar) = at.node, let value = Bool(scalar.string.lowercased()) else {
+            report(at, "expected true or false")
+            return nil
+        }
+        return value
+    }
+
+    /// The node as a typed value (for plugin settings and mappings), with the line of
+    /// every key path recorded in `lines` ("base_url" -> 12, "a.b[0]" -> 13).
+    func value(_ at: Located, prefix: String = "", lines: inout [String: Int]) -> ConfigValue? {
+        if let line = at.line { lines[prefix] = line }
+        switch at.node {
+        case .scalar(let scalar):
+            guard scalar.style == .plain else { return .string(scalar.string) }
+            if ["null", "~", ""].contains(scalar.string) { return .null }
+            if let bool = Bool(scalar.string.lowercased()) { return .bool(bool) }
+            if let int = Int(scalar.string) { return .int(int) }
+            return .string(scalar.string)
+        case .sequence(let sequence):
+            return .array(sequence.enumerated().compactMap { index, node in
+                value(Located(node: node, path: "\(at.path)[\(index)]"), prefix: "\(prefix)[\(index)]", lines: &lines)
+            })
+        case .mapping(let mapping):
+            var object: [String: ConfigValue] = [:]
+            for (keyNode, child) in mapping {
+                guard let key = keyNode.string else {
+                    report(Located(node: keyNode, path: at.path), "keys must be strings")
+                    continue
+                }
+                let path = prefix.isEmpty ? key : "\(prefix).\(key)"
+                object[key] = value(Located(node: child, path: at.child(key)), prefix: path, lines: &lines)
+            }
+            return .object(object)
+        case .alias:
+            report(at, "YAML aliases are not supported here")
+            return nil
+        }
     }
 
     /// A sequence; each element is handed to `element` with its index in the path.

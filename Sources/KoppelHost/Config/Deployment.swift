@@ -1,21 +1,79 @@
 import Foundation
 import Yams
 
-/// A deployment: which plugins to load from where (and, as the host grows, the
-/// connections and flows that use them), read from one YAML file.
-public struct Deployment: Sendable, Equatable {
+/// A deployment: where state and secrets live, which plugins to load, the connections
+/// to remote systems and the flows between them, read from one YAML file.
+///
+/// ```yaml
+/// state:
+///   path: koppel.sqlite              # relative paths are relative to this file
+///   activity_retention_days: 30
+/// vault:
+///   key_file: master.key             # or KOPPEL_MASTER_KEY in the environment
+/// plugins:
+///   directories: [/usr/lib/koppel/plugins]
+///   load: [woocommerce, exact-online]
+/// connections:
+///   shop:
+///     plugin: woocommerce
+///     settings: { base_url: "https://shop.example.nl", consumer_key: ck_123 }
+///   exact:
+///     plugin: exact-online
+///     settings: { region: nl, division: 123456, client_id: "..." }
+/// flows:
+///   orders-to-exact:
+///     from: shop.orders
+///     to: exact.sales_invoices
+///     schedule: every 15m             # every N s|m|h, daily HH:MM, cron "m h dom mon dow", webhook, manual
+///     start_date: 2026-01-01
+///     filter: { status: [processing, completed], skip_test_orders: true }
+///     mapping: { ... }
+/// ```
+public struct Deployment: Sendable {
     /// The file it was read from.
     public var file: String
-    /// Where to look for plugins and which to load.
+    public var state: StateSettings
+    public var vault: VaultSettings
     public var plugins: PluginSelection
+    public var connections: [ConnectionConfig]
+    public var flows: [FlowConfig]
 
-    public init(file: String, plugins: PluginSelection) {
-        self.file = file
-        self.plugins = plugins
-    }
+    /// The connection with this name.
+    public func connection(_ name: String) -> ConnectionConfig? { connections.first { $0.name == name } }
+    /// The flow with this name.
+    public func flow(_ name: String) -> FlowConfig? { flows.first { $0.name == name } }
 
     /// Reads and validates a deployment file, reporting every problem at once.
     public static func load(file: String) throws(ConfigError) -> Deployment {
+        let (deployment, issues) = try read(file: file)
+        guard issues.isEmpty, let deployment else { throw .invalid(issues) }
+        return deployment
+    }
+
+    /// Reads a deployment file, loads its plugins with `loadPlugins`, and checks the
+    /// connections and flows against them: every problem of the file and of its
+    /// settings is reported at once.
+    public static func load<Plugin>(
+        file: String, loadPlugins: (PluginSelection) throws -> [Plugin], manifest: (Plugin) -> PluginManifest
+    ) throws -> (Deployment, [Plugin]) {
+        let (deployment, issues) = try read(file: file)
+        guard let deployment else { throw ConfigError.invalid(issues) }
+        let plugins = try loadPlugins(deployment.plugins)
+        var all = issues
+        do {
+            try deployment.validate(against: plugins.map(manifest))
+        } catch {
+            if case .invalid(let more) = error { all += more }
+        }
+        guard all.isEmpty else {
+            throw ConfigError.invalid(all.sorted { ($0.line ?? 0, $0.key) < ($1.line ?? 0, $1.key) })
+        }
+        return (deployment, plugins)
+    }
+
+    /// Reads a file: the deployment (nil when its plugins cannot even be named) and
+    /// every problem found.
+    static func read(file: String) throws(ConfigError) -> (Deployment?, [ConfigIssue]) {
         let text: String
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
@@ -25,9 +83,9 @@ public struct Deployment: Sendable, Equatable {
         return try parse(text, file: file)
     }
 
-    /// Validates a deployment given as text; relative plugin directories are taken
-    /// relative to the file's directory.
-    public static func parse(_ text: String, file: String) throws(ConfigError) -> Deployment {
+    /// Validates a deployment given as text; relative paths are taken relative to the
+    /// file's directory. Returns what could be read and every problem.
+    static func parse(_ text: String, file: String) throws(ConfigError) -> (Deployment?, [ConfigIssue]) {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -41,83 +99,111 @@ public struct Deployment: Sendable, Equatable {
         }
         let reader = ConfigReader(file: file)
         let base = (file as NSString).deletingLastPathComponent
-        let top = reader.mapping(.init(node: root, path: ""), allowed: ["plugins"])
+        let top = reader.mapping(.init(node: root, path: ""), allowed: ["state", "vault", "plugins", "connections", "flows"]) ?? [:]
+
+        let state = top["state"].map { StateSettings.read($0, reader: reader, base: base) } ?? StateSettings(base: base)
+        let vault = top["vault"].map { VaultSettings.read($0, reader: reader, base: base, state: state) } ?? VaultSettings(state: state)
         var plugins: PluginSelection?
-        if let top {
-            if let section = top["plugins"] {
-                plugins = PluginSelection.read(section, reader: reader, base: base)
-            } else {
-                reader.report(line: root.mark?.line, key: "plugins", "is missing: name the plugin directories and the plugins to load")
+        if let section = top["plugins"] {
+            plugins = PluginSelection.read(section, reader: reader, base: base)
+        } else {
+            reader.report(line: root.mark?.line, key: "plugins", "is missing: name the plugin directories and the plugins to load")
+        }
+        let connections = top["connections"].flatMap { ConnectionConfig.readAll($0, reader: reader) } ?? []
+        let flows = top["flows"].flatMap { FlowConfig.readAll($0, reader: reader) } ?? []
+
+        if let plugins {
+            for connection in connections where !plugins.load.contains(connection.plugin) {
+                reader.report(line: connection.line, key: "connections.\(connection.name).plugin", "plugin \(connection.plugin) is not loaded; add it to plugins.load")
             }
         }
-        guard reader.issues.isEmpty, let plugins else { throw .invalid(reader.issues) }
-        return Deployment(file: file, plugins: plugins)
+        for flow in flows {
+            for (end, ref) in [("from", flow.source), ("to", flow.target)] where !connections.contains(where: { $0.name == ref.connection }) {
+                reader.report(line: flow.lines[end] ?? flow.line, key: "flows.\(flow.name).\(end)", "no connection named \(ref.connection)")
+            }
+        }
+        guard let state, let vault, let plugins else { return (nil, reader.issues) }
+        return (Deployment(file: file, state: state, vault: vault, plugins: plugins, connections: connections, flows: flows), reader.issues)
+    }
+
+    /// Checks the connections' settings against their plugins' config schemas, and the
+    /// flows' streams against what the plugins read and write. Every problem at once.
+    public func validate(against manifests: [PluginManifest]) throws(ConfigError) {
+        var issues: [ConfigIssue] = []
+        func report(_ line: Int?, _ key: String, _ message: String) {
+            issues.append(ConfigIssue(file: file, line: line, key: key, message: message))
+        }
+        for connection in connections {
+            guard let manifest = manifests.first(where: { $0.name == connection.plugin }) else { continue }
+            let schema = (try? JSONSerialization.jsonObject(with: Data(manifest.configSchemaJSON.utf8))) as? [String: Any] ?? [:]
+            let settings = connection.settings.objectValue ?? [:]
+            for problem in SettingsSchema(schema: schema, secrets: Set(manifest.secretSettings)).problems(in: settings) {
+                let key = problem.path.isEmpty ? "connections.\(connection.name).settings" : "connections.\(connection.name).settings.\(problem.path)"
+                report(connection.settingLines[problem.path] ?? connection.settingLines[""] ?? connection.line, key, problem.message)
+            }
+            for secret in manifest.secretSettings where settings[secret] != nil {
+                report(connection.settingLines[secret], "connections.\(connection.name).settings.\(secret)",
+                       "is a secret and does not belong in this file; store it with `koppel secrets set \(connection.name) \(secret)`")
+            }
+        }
+        for flow in flows {
+            for (end, ref, write) in [("from", flow.source, false), ("to", flow.target, true)] {
+                guard let connection = connection(ref.connection),
+                    let manifest = manifests.first(where: { $0.name == connection.plugin })
+                else { continue }
+                let streams = write ? manifest.writeStreams : manifest.readStreams
+                if !streams.contains(where: { $0.name == ref.stream }) {
+                    let known = streams.map(\.name).joined(separator: ", ")
+                    let verb = write ? "write" : "read"
+                    report(flow.lines[end] ?? flow.line, "flows.\(flow.name).\(end)",
+                           "\(manifest.name) cannot \(verb) stream \(ref.stream)" + (known.isEmpty ? " (it \(verb)s none)" : " (it can \(verb): \(known))"))
+                }
+            }
+        }
+        if !issues.isEmpty { throw .invalid(issues) }
     }
 }
 
-/// The `plugins:` section: where plugins live and which of them this deployment loads.
-public struct PluginSelection: Sendable, Equatable {
-    /// Directories searched for plugin files, absolute.
-    public var directories: [String]
-    /// The names of the plugins to load; no other plugin file is opened.
-    public var load: [String]
+/// Where the state lives and how long the activity log is kept.
+public struct StateSettings: Sendable, Equatable {
+    /// The SQLite state file.
+    public var path: String
+    /// Activity log entries older than this many days are deleted.
+    public var activityRetentionDays: Int
 
-    public init(directories: [String], load: [String]) {
-        self.directories = directories
-        self.load = load
+    init(base: String) {
+        path = (base as NSString).appendingPathComponent("koppel.sqlite")
+        activityRetentionDays = 30
     }
 
-    static func read(_ at: ConfigReader.Located, reader: ConfigReader, base: String) -> PluginSelection? {
-        guard let keys = reader.mapping(at, allowed: ["directories", "load"]) else { return nil }
-        var directories: [String]?
-        if let node = keys["directories"] {
-            directories = reader.sequence(node) { element in
-                guard let directory = reader.string(element) else { return nil }
-                let absolute = directory.hasPrefix("/") ? directory : (base as NSString).appendingPathComponent(directory)
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), isDirectory.boolValue else {
-                    reader.report(element, "\(absolute) is not a directory")
-                    return nil
-                }
-                return (absolute as NSString).standardizingPath
-            }
-        } else {
-            reader.report(at, "directories is missing: list where the plugin files are")
+    static func read(_ at: ConfigReader.Located, reader: ConfigReader, base: String) -> StateSettings? {
+        guard let keys = reader.mapping(at, allowed: ["path", "activity_retention_days"]) else { return nil }
+        var settings = StateSettings(base: base)
+        if let node = keys["path"], let path = reader.string(node) {
+            settings.path = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
         }
-        var load: [String]?
-        if let node = keys["load"] {
-            var seen = Set<String>()
-            load = reader.sequence(node) { element in
-                guard let name = reader.string(element) else { return nil }
-                guard seen.insert(name).inserted else {
-                    reader.report(element, "plugin \(name) is listed twice")
-                    return nil
-                }
-                return name
-            }
-        } else {
-            reader.report(at, "load is missing: list the plugins this deployment uses")
+        if let node = keys["activity_retention_days"], let days = reader.integer(node, minimum: 1) {
+            settings.activityRetentionDays = days
         }
-        guard let directories, let load else { return nil }
-        return PluginSelection(directories: directories, load: load)
+        return settings
     }
 }
 
-extension YamlError {
-    /// The line the parser stopped at, when it says.
-    var line: Int? {
-        switch self {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _): mark.line
-        default: nil
-        }
+/// Where the vault's master key lives when `KOPPEL_MASTER_KEY` is not set.
+public struct VaultSettings: Sendable, Equatable {
+    public var keyFile: String
+
+    init(state: StateSettings?) {
+        let directory = ((state?.path ?? "") as NSString).deletingLastPathComponent
+        keyFile = (directory as NSString).appendingPathComponent("master.key")
     }
 
-    /// The parser's complaint without its excerpt of the file.
-    var summary: String {
-        switch self {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _):
-            [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
-        default: "\(self)"
+    static func read(_ at: ConfigReader.Located, reader: ConfigReader, base: String, state: StateSettings?) -> VaultSettings? {
+        guard let keys = reader.mapping(at, allowed: ["key_file"]) else { return nil }
+        var settings = VaultSettings(state: state)
+        if let node = keys["key_file"], let path = reader.string(node) {
+            settings.keyFile = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
         }
+        return settings
     }
 }

@@ -122,7 +122,9 @@ private let hostHTTP: @convention(c) (
         response.withKoppelStr { receive?(user, $0) }
         return KOPPEL_OK
     case .failure(let error):
-        call.setError(error.message)
+        let message = call.services.redact(error.message)
+        let json = (try? JSONSerialization.data(withJSONObject: ["error": message])) ?? Data()
+        json.withKoppelStr { receive?(user, $0) }
         return error.status.code
     }
 }

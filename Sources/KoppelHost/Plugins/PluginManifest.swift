@@ -19,6 +19,36 @@ public struct PluginManifest: Sendable, Equatable {
     /// The webhook signature schemes the host verifies.
     public static let webhookSchemes: Set<String> = ["hmac-sha256-base64", "hmac-sha256-hex"]
 
+    /// Details of the auth scheme.
+    public struct AuthDetails: Sendable, Equatable {
+        public var authorizeURL: String?
+        public var tokenURL: String?
+        public var keyName: String?
+        public var keyIn: String?
+        /// Setting names by credential role.
+        public var credentials: [String: String]
+        public var plainHTTP: String?
+
+        /// The setting that holds the credential of `role`, or the conventional default.
+        public func setting(for role: String) -> String {
+            credentials[role] ?? role
+        }
+    }
+
+    /// Where a connection's base URL comes from.
+    public struct BaseURLRule: Sendable, Equatable {
+        public var setting: String
+        public var chosenBy: String?
+        public var choices: [String: String]
+    }
+
+    /// A known request limit.
+    public struct RateLimit: Sendable, Equatable {
+        public var scope: String
+        public var limit: Int
+        public var perSeconds: Int
+    }
+
     public var name: String
     public var version: String
     public var description: String
@@ -32,6 +62,12 @@ public struct PluginManifest: Sendable, Equatable {
     /// Names of settings marked `"secret": true`.
     public var secretSettings: [String]
     public var webhookSignature: String?
+    /// The auth scheme's details: URLs, key placement, credential settings.
+    public var auth: AuthDetails
+    /// How the connection's base URL is found in its settings.
+    public var baseURL: BaseURLRule
+    /// Request limits the remote API is known to have.
+    public var rateLimits: [RateLimit]
     /// The manifest exactly as the plugin gave it.
     public var rawJSON: String
 
@@ -84,18 +120,45 @@ public struct PluginManifest: Sendable, Equatable {
         }
         if scheme == "oauth2" { _ = try reader.string(auth, "token_url", "$.auth") }
 
+        let details = AuthDetails(
+            authorizeURL: try reader.optionalString(auth, "authorize_url", "$.auth"),
+            tokenURL: try reader.optionalString(auth, "token_url", "$.auth"),
+            keyName: try reader.optionalString(auth, "key_name", "$.auth"),
+            keyIn: try reader.optionalString(auth, "key_in", "$.auth"),
+            credentials: (auth["credentials"] as? [String: String]) ?? [:],
+            plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"))
+        if scheme == "api-key" {
+            guard details.keyName != nil else { throw fail("$.auth.key_name", "is missing: name the header or query parameter") }
+            guard ["header", "query"].contains(details.keyIn ?? "header") else { throw fail("$.auth.key_in", "must be header or query") }
+        }
+        if let plain = details.plainHTTP, !authSchemes.contains(plain) {
+            throw fail("$.auth.plain_http", "\"\(plain)\" is not one of \(authSchemes.sorted().joined(separator: ", "))")
+        }
+
+        var rateLimits: [RateLimit] = []
         if let limits = root["rate_limits"] {
             guard let limits = limits as? [Any] else { throw fail("$.rate_limits", "must be an array") }
             for (i, limit) in limits.enumerated() {
                 let path = "$.rate_limits[\(i)]"
                 guard let limit = limit as? [String: Any] else { throw fail(path, "must be an object") }
-                _ = try reader.string(limit, "scope", path)
+                let scope = try reader.string(limit, "scope", path)
+                var numbers: [Int] = []
                 for key in ["limit", "per_seconds"] {
                     guard let n = limit[key] as? Int, n > 0, !(limit[key] is Bool) else {
                         throw fail("\(path).\(key)", "must be a positive integer")
                     }
+                    numbers.append(n)
                 }
+                rateLimits.append(RateLimit(scope: scope, limit: numbers[0], perSeconds: numbers[1]))
             }
+        }
+
+        var baseURL = BaseURLRule(setting: "base_url", chosenBy: nil, choices: [:])
+        if let rule = root["base_url"], !(rule is NSNull) {
+            guard let rule = rule as? [String: Any] else { throw fail("$.base_url", "must be an object") }
+            baseURL.setting = try reader.optionalString(rule, "setting", "$.base_url") ?? "base_url"
+            baseURL.chosenBy = try reader.optionalString(rule, "chosen_by", "$.base_url")
+            baseURL.choices = (rule["choices"] as? [String: String]) ?? [:]
         }
 
         var webhookSignature: String?
@@ -113,7 +176,7 @@ public struct PluginManifest: Sendable, Equatable {
             name: name, version: version, description: description, readStreams: readStreams,
             writeStreams: writeStreams, authScheme: scheme, authJSON: Self.pretty(auth),
             configSchemaJSON: Self.pretty(schema), secretSettings: secrets,
-            webhookSignature: webhookSignature, rawJSON: json)
+            webhookSignature: webhookSignature, auth: details, baseURL: baseURL, rateLimits: rateLimits, rawJSON: json)
     }
 
     private static func pretty(_ object: Any) -> String {

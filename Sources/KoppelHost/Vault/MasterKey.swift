@@ -78,3 +78,45 @@ extension Data {
         self.init(bytes)
     }
 }
+
+extension MasterKey {
+    /// The key as base64, for putting it in `KOPPEL_MASTER_KEY`.
+    public func base64() throws -> String {
+        key.withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+}
+
+/// Replaces the master key in a key file without a moment where the file and the sealed
+/// secrets disagree for good: the new key is written to `<file>.new` first, the secrets
+/// are re-sealed in one transaction, then the new file replaces the old. If the process
+/// dies between the last two steps, `MasterKey.load(matching:)` finishes the job.
+public struct KeyRotation {
+    public let keyFile: String
+
+    public init(keyFile: String) {
+        self.keyFile = keyFile
+    }
+
+    var pendingFile: String { keyFile + ".new" }
+
+    /// Rotates and returns how many secrets were re-sealed.
+    public func rotate(vault: Vault, to newKey: MasterKey) throws -> Int {
+        try newKey.write(to: pendingFile)
+        let count = try vault.reseal(with: newKey)
+        guard rename(pendingFile, keyFile) == 0 else {
+            throw VaultError.keyFileUnreadable(path: keyFile, reason: "the new key is in \(pendingFile) but could not replace \(keyFile)")
+        }
+        return count
+    }
+
+    /// Completes a rotation that stopped after the re-seal: when the secrets were sealed
+    /// with the pending key, it becomes the key file.
+    public func completeIfInterrupted(sealedWith keyID: String?) throws {
+        guard let keyID, FileManager.default.fileExists(atPath: pendingFile),
+            let pending = try? MasterKey.load(environment: [:], keyFile: pendingFile), pending.id == keyID
+        else { return }
+        if rename(pendingFile, keyFile) != 0 {
+            throw VaultError.keyFileUnreadable(path: keyFile, reason: "an interrupted key rotation left \(pendingFile); move it over \(keyFile)")
+        }
+    }
+}

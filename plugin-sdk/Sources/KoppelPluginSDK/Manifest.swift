@@ -19,12 +19,15 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var rateLimits: [RateLimit]
     /// How the remote API signs webhooks, when it sends any.
     public var webhooks: Webhooks?
+    /// Where the host finds the API's base URL in the settings.
+    public var baseURL: BaseURL?
 
     /// Creates a manifest.
     public init(
         name: String, version: String, description: String, streams: Streams = Streams(),
         configSchema: JSONValue = ["type": "object", "properties": [:], "additionalProperties": false],
-        auth: Auth = Auth(scheme: .none), rateLimits: [RateLimit] = [], webhooks: Webhooks? = nil
+        auth: Auth = Auth(scheme: .none), rateLimits: [RateLimit] = [], webhooks: Webhooks? = nil,
+        baseURL: BaseURL? = nil
     ) {
         self.name = name
         self.version = version
@@ -34,12 +37,32 @@ public struct Manifest: Codable, Sendable, Equatable {
         self.auth = auth
         self.rateLimits = rateLimits
         self.webhooks = webhooks
+        self.baseURL = baseURL
     }
 
     enum CodingKeys: String, CodingKey {
         case name, version, description, streams, auth, webhooks
         case configSchema = "config_schema"
         case rateLimits = "rate_limits"
+        case baseURL = "base_url"
+    }
+
+    /// How the host derives the base URL of a connection: the setting `setting` when it
+    /// is given, else the URL that `choices` lists for the value of `chosenBy` (Exact's
+    /// region).
+    public struct BaseURL: Codable, Sendable, Equatable {
+        public var setting: String
+        public var chosenBy: String?
+        public var choices: [String: String]?
+        public init(setting: String = "base_url", chosenBy: String? = nil, choices: [String: String]? = nil) {
+            self.setting = setting
+            self.chosenBy = chosenBy
+            self.choices = choices
+        }
+        enum CodingKeys: String, CodingKey {
+            case setting, choices
+            case chosenBy = "chosen_by"
+        }
     }
 
     /// The streams a connector reads and writes.
@@ -87,10 +110,17 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var keyName: String?
         /// API key: "header" or "query".
         public var keyIn: String?
+        /// The settings holding the credentials, by role; defaults: basic `username` and
+        /// `password`, api-key `api_key`, bearer `token`, oauth2 and oauth1 `client_id`
+        /// and `client_secret`.
+        public var credentials: [String: String]?
+        /// The scheme to use instead when the base URL is plain http (WooCommerce: oauth1).
+        public var plainHTTP: Scheme?
 
         public init(
             scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
-            rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil
+            rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil,
+            credentials: [String: String]? = nil, plainHTTP: Scheme? = nil
         ) {
             self.scheme = scheme
             self.authorizeURL = authorizeURL
@@ -98,15 +128,18 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.rotatingRefreshTokens = rotatingRefreshTokens
             self.keyName = keyName
             self.keyIn = keyIn
+            self.credentials = credentials
+            self.plainHTTP = plainHTTP
         }
 
         enum CodingKeys: String, CodingKey {
-            case scheme
+            case scheme, credentials
             case authorizeURL = "authorize_url"
             case tokenURL = "token_url"
             case rotatingRefreshTokens = "rotating_refresh_tokens"
             case keyName = "key_name"
             case keyIn = "key_in"
+            case plainHTTP = "plain_http"
         }
     }
 

@@ -41,7 +41,8 @@ public struct PluginHost {
             withReceiver({ received = $0 }) { fn, user in http(table.pointee.ctx, str, fn, user) }
         }
         guard status == KOPPEL_OK else {
-            throw ConnectorError(status: status, message: "HTTP \(request.method) \(request.path) failed")
+            let detail = received.flatMap { try? JSONDecoder().decode([String: String].self, from: $0) }?["error"]
+            throw ConnectorError(status: status, message: detail ?? "HTTP \(request.method) \(request.path) failed")
         }
         guard let received else { throw .internal("the host returned no HTTP response") }
         do {
@@ -240,5 +241,32 @@ private func withReceiver(
             guard let user else { return }
             Unmanaged<Box>.fromOpaque(user).takeUnretainedValue().store(data.data)
         }, Unmanaged.passUnretained(box).toOpaque())
+    }
+}
+
+extension HTTPResponse {
+    /// Returns the response when its status is 2xx; otherwise throws the error class the
+    /// status stands for, with `what` and the server's message.
+    @discardableResult
+    public func requireSuccess(_ what: String) throws(ConnectorError) -> HTTPResponse {
+        guard !(200..<300).contains(status) else { return self }
+        let message = "\(what): HTTP \(status)" + (body.isEmpty ? "" : ": \(body.prefix(300))")
+        switch status {
+        case 401, 403: throw .auth(message)
+        case 404, 410: throw .notFound(message)
+        case 409: throw .conflict(message)
+        case 429: throw .rateLimited(message)
+        case 400..<500: throw .invalidData(message)
+        default: throw .transient(message)
+        }
+    }
+
+    /// The body decoded as JSON into `T`; a body that does not decode is `.internal`.
+    public func decode<T: Decodable>(_ type: T.Type, _ what: String) throws(ConnectorError) -> T {
+        do {
+            return try JSONDecoder.koppel.decode(T.self, from: Data(body.utf8))
+        } catch {
+            throw .internal("\(what): the answer could not be read: \(describe(error))")
+        }
     }
 }

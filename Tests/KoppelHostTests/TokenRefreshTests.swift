@@ -1,0 +1,108 @@
+import Foundation
+import KoppelHost
+import XCTest
+
+/// Single-use, rotating refresh tokens (Exact Online's kind) shared by threads and by
+/// processes: one refresh per expiry, and never an old refresh token on the wire.
+final class TokenRefreshTests: XCTestCase {
+    var fixture: DeploymentFixture!
+    var oauth: FakeOAuthServer!
+
+    override func setUp() async throws {
+        fixture = try DeploymentFixture()
+        oauth = try await FakeOAuthServer.start()
+        try fixture.write(load: ["exact-online"], connections: oauth.connectionYAML)
+        let secret = try fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: "client-secret-value\n")
+        XCTAssertEqual(secret.status, 0, secret.stderr)
+    }
+
+    override func tearDown() async throws {
+        oauth.stop()
+        fixture.remove()
+    }
+
+    /// Stores tokens as if the access token had just expired, with the server's current
+    /// refresh token.
+    private func storeExpiredTokens() throws {
+        let current = oauth.state.current
+        let tokens = #"{"accessToken":"\#(current.accessToken)","refreshToken":"\#(current.refreshToken)","expiresAt":"2020-01-01T00:00:00Z"}"#
+        try fixture.runtime().vault().set(connection: "exact", name: OAuth2TokenManager.vaultName, value: tokens)
+    }
+
+    /// Ten threads of this process and two `koppel check` processes want a token at once.
+    private func stampede() throws -> (tokens: [String], checks: [TestSupport.Output]) {
+        let runtime = try fixture.runtime()
+        let manager = try runtime.tokenManager("exact")
+        let checks = Shared<[TestSupport.Output]>([])
+        let tokens = Shared<[String]>([])
+        let group = DispatchGroup()
+        let fixture = self.fixture!
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                if let output = try? fixture.koppel(["check", "exact"]) { checks.with { $0.append(output) } }
+            }
+        }
+        DispatchQueue.concurrentPerform(iterations: 10) { _ in
+            if let token = try? manager.accessToken() { tokens.with { $0.append(token) } }
+        }
+        group.wait()
+        return (tokens.current, checks.current)
+    }
+
+    func testOneRefreshPerExpiryAcrossThreadsAndProcesses() throws {
+        // A slow token endpoint: the other process starts while the refresh is under way.
+        oauth.state.with { $0.refreshDelay = 1.0 }
+        try storeExpiredTokens()
+        let first = try stampede()
+        XCTAssertEqual(first.tokens, Array(repeating: "at-1", count: 10))
+        XCTAssertEqual(first.checks.map(\.stdout), ["exact: ok\n", "exact: ok\n"], first.checks.map(\.stderr).joined())
+        XCTAssertEqual(oauth.state.current.refreshes, 1)
+        XCTAssertEqual(oauth.state.current.staleRefreshTokens, [])
+
+        // The access token expires again: again exactly one refresh, with the new token.
+        try storeExpiredTokens()
+        let second = try stampede()
+        XCTAssertEqual(second.tokens, Array(repeating: "at-2", count: 10))
+        XCTAssertEqual(second.checks.map(\.status), [0, 0])
+        XCTAssertEqual(oauth.state.current.refreshes, 2)
+        XCTAssertEqual(oauth.state.current.staleRefreshTokens, [])
+    }
+
+    func testRefusedRefreshTokenAsksToSignInAgain() throws {
+        try storeExpiredTokens()
+        oauth.state.with { $0.refreshToken = "rt-someone-else-used" }
+        let check = try fixture.koppel(["check", "exact"])
+        XCTAssertEqual(check.status, 1)
+        XCTAssertTrue(check.stdout.contains("refused the refresh token (invalid_grant: Old refresh token used.); sign in again with `koppel auth exact`"), check.stdout)
+    }
+
+    func testAuthorizationCodeFlowStoresTokens() throws {
+        let port = try TestSupport.freePort()
+        try fixture.write(load: ["exact-online"], connections: oauth.connectionYAML + "\n    redirect_uri: http://127.0.0.1:\(port)/callback")
+        let auth = try TestSupport.start(TestSupport.koppel, ["auth", "exact", "--timeout", "60"], environment: fixture.environment)
+        let url = try XCTUnwrap(auth.waitForLine { $0.contains("/api/oauth2/auth?") })?.trimmingCharacters(in: .whitespaces)
+        XCTAssertTrue(url?.contains("client_id=client-1") == true, url ?? "")
+
+        // The browser: the consent page redirects to Koppel's listener with the code.
+        let client = CurlHTTPClient()
+        guard case .response(let consent) = client.send(OutboundRequest(method: "GET", url: try XCTUnwrap(url))) else { return XCTFail("no consent page") }
+        XCTAssertEqual(consent.status, 302)
+        let callback = try XCTUnwrap(consent.headers["location"])
+        XCTAssertTrue(callback.hasPrefix("http://127.0.0.1:\(port)/callback?code="), callback)
+        var landed: SendOutcome = .notSent("")
+        for _ in 0..<50 {
+            landed = client.send(OutboundRequest(method: "GET", url: callback))
+            if case .response = landed { break }
+            usleep(100_000)
+        }
+        guard case .response(let page) = landed else { return XCTFail("Koppel's callback listener did not answer: \(landed)") }
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(String(decoding: page.body, as: UTF8.self).contains("Koppel is connected"))
+
+        let finished = auth.wait()
+        XCTAssertEqual(finished.status, 0, finished.stderr)
+        XCTAssertTrue(finished.stdout.contains("exact is signed in"), finished.stdout)
+        XCTAssertEqual(oauth.state.current.codeExchanges, 1)
+        XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout, "exact: ok\n")
+    }
+}
