@@ -76,10 +76,9 @@ public final class RateLimitGovernor: @unchecked Sendable {
             if status == 429 || status == 503, let retryAfter = headers["retry-after"].flatMap({ Self.retryAfter($0, now: now) }) {
                 blockedUntil = max(blockedUntil ?? now, retryAfter)
             } else if status == 429 {
-                // No Retry-After: wait for the earliest exhausted window, or a second.
-                let reset = windows.values.map(\.resetAt).filter { $0 > now }.min() ?? now.addingTimeInterval(1)
+                // No Retry-After: wait for the window the server says is spent, else a second.
+                let reset = windows.values.filter { $0.remaining <= 0 && $0.resetAt > now }.map(\.resetAt).min() ?? now.addingTimeInterval(1)
                 blockedUntil = max(blockedUntil ?? now, reset)
-                for name in windows.keys { windows[name]?.remaining = 0 }
             }
         }
     }

@@ -161,7 +161,13 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     }
 
     private func refresh(_ refreshToken: String) throws(PluginCallError) -> Tokens {
-        let tokens = try requestTokens([("grant_type", "refresh_token"), ("refresh_token", refreshToken)], what: "refresh token")
+        let tokens: Tokens
+        do {
+            tokens = try requestTokens([("grant_type", "refresh_token"), ("refresh_token", refreshToken)], what: "refresh token")
+        } catch {
+            activity?.record(ActivityEntry(at: Date(), kind: .auth, connection: client.connection, message: "token refresh failed: \(error.message)"))
+            throw error
+        }
         logger.info("refreshed the access token of \(client.connection)")
         activity?.record(ActivityEntry(at: Date(), kind: .auth, connection: client.connection, message: "refreshed the OAuth access token"))
         return tokens

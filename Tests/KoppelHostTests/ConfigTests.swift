@@ -1,0 +1,73 @@
+import Foundation
+import KoppelHost
+import XCTest
+
+/// A deployment file's mistakes are all reported at once, each as `file:line: key: what`.
+final class ConfigTests: XCTestCase {
+    func testThreeMistakesGiveThreeLocatedMessages() throws {
+        let fixture = try DeploymentFixture()
+        defer { fixture.remove() }
+        let plugins = "\(fixture.directory)/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
+        _ = try TestSupport.buildCExample(into: plugins)
+        try fixture.write(load: ["exact-online", "example-c"], connections: """
+            exact:
+              plugin: exact-online
+              settings:
+                region: mars
+                divison: 12
+            demo:
+              plugin: example-c
+              settings: { count: 3 }
+            """, flows: """
+            nightly:
+              from: demo.items
+              to: demo.items
+              schedule: every fortnight
+            """)
+        let text = try String(contentsOfFile: fixture.configFile, encoding: .utf8)
+            .replacingOccurrences(of: "directories: [\(TestSupport.productsDirectory)]", with: "directories: [\(TestSupport.productsDirectory), plugins]")
+        try text.write(toFile: fixture.configFile, atomically: true, encoding: .utf8)
+
+        let file = fixture.configFile
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func line(_ needle: String) -> Int { (lines.firstIndex { $0.contains(needle) } ?? -1) + 1 }
+        let expected = [
+            "\(file):\(line("region: mars")): connections.exact.settings.region: \"mars\" is not one of nl, be, uk, de, fr, es, us",
+            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, division, redirect_uri, region)",
+            "\(file):\(line("every fortnight")): flows.nightly.schedule: \"every fortnight\": the interval must be a number with s, m or h, such as every 15m",
+        ]
+
+        XCTAssertThrowsError(try fixture.runtime()) { error in
+            guard case .invalid(let issues)? = error as? ConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(issues.map(\.description), expected)
+        }
+        // The CLI says the same, one line each, and exits non-zero.
+        let check = try fixture.koppel(["check"])
+        XCTAssertNotEqual(check.status, 0)
+        XCTAssertEqual(check.stderr.split(separator: "\n").map { $0.replacingOccurrences(of: "Error: ", with: "") }, expected, check.stderr)
+    }
+
+    func testSecretSettingInTheFileIsRefused() throws {
+        let fixture = try DeploymentFixture()
+        defer { fixture.remove() }
+        try fixture.write(load: ["exact-online"], connections: """
+            exact:
+              plugin: exact-online
+              settings: { region: nl, client_secret: "oops-in-clear-text" }
+            """)
+        XCTAssertThrowsError(try fixture.runtime()) { error in
+            XCTAssertTrue("\(error)".contains("connections.exact.settings.client_secret: is a secret and does not belong in this file; store it with `koppel secrets set exact client_secret`"), "\(error)")
+        }
+    }
+
+    func testSchedulesParse() throws {
+        XCTAssertEqual(try FlowSchedule(parsing: "every 15m"), .every(900))
+        XCTAssertEqual(try FlowSchedule(parsing: "daily 02:00").description, "cron \"0 2 * * *\"")
+        let cron = try CronExpression("0 2 * * *")
+        let next = cron.next(after: ISO8601DateFormatter().date(from: "2026-03-01T02:00:00Z")!)
+        XCTAssertEqual(ISO8601DateFormatter().string(from: next), "2026-03-02T02:00:00Z")
+        XCTAssertThrowsError(try CronExpression("61 * * * *"))
+        XCTAssertEqual(try FlowSchedule(parsing: "webhook"), .webhook)
+    }
+}
