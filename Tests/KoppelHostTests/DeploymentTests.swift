@@ -84,10 +84,10 @@ final class DeploymentTests: XCTestCase {
         XCTAssertThrowsError(try Deployment.load(file: file)) { error in
             guard case .invalid(let issues) = error as? ConfigError else { return XCTFail("\(error)") }
             XCTAssertEqual(issues.map(\.description), [
-                "\(file):6: flowz: unknown key (known keys here: plugins)",
-                "\(file):5: plugins.autoload: unknown key (known keys here: directories, load)",
                 "\(file):3: plugins.directories[0]: /no/such/directory is not a directory",
                 "\(file):4: plugins.load[1]: plugin woocommerce is listed twice",
+                "\(file):5: plugins.autoload: unknown key (known keys here: directories, load)",
+                "\(file):6: flowz: unknown key (known keys here: connections, flows, plugins, state, vault)",
             ])
         }
     }

@@ -15,6 +15,11 @@ public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// Issues in the order of the file.
+    static func ordered(_ issues: [ConfigIssue]) -> [ConfigIssue] {
+        issues.sorted { ($0.line ?? 0, $0.key) < ($1.line ?? 0, $1.key) }
+    }
+
     public var description: String {
         let location = line.map { "\(file):\($0)" } ?? file
         return key.isEmpty ? "\(location): \(message)" : "\(location): \(key): \(message)"

@@ -46,7 +46,7 @@ public struct Deployment: Sendable {
     /// Reads and validates a deployment file, reporting every problem at once.
     public static func load(file: String) throws(ConfigError) -> Deployment {
         let (deployment, issues) = try read(file: file)
-        guard issues.isEmpty, let deployment else { throw .invalid(issues) }
+        guard issues.isEmpty, let deployment else { throw .invalid(ConfigIssue.ordered(issues)) }
         return deployment
     }
 
@@ -65,9 +65,7 @@ public struct Deployment: Sendable {
         } catch {
             if case .invalid(let more) = error { all += more }
         }
-        guard all.isEmpty else {
-            throw ConfigError.invalid(all.sorted { ($0.line ?? 0, $0.key) < ($1.line ?? 0, $1.key) })
-        }
+        guard all.isEmpty else { throw ConfigError.invalid(ConfigIssue.ordered(all)) }
         return (deployment, plugins)
     }
 
