@@ -11,8 +11,8 @@ public struct PluginServices: Sendable {
     public var state: any PluginStateStore
     /// The clock.
     public var now: @Sendable () -> Date
-    /// Values never to appear in a message taken from the plugin.
-    public var secrets: [String]
+    /// Removes secrets from a message taken from the plugin (its errors and log lines).
+    public var redact: @Sendable (String) -> String
 
     public init(
         http: @escaping @Sendable (Data) -> Result<Data, PluginCallError> = { _ in
@@ -20,17 +20,12 @@ public struct PluginServices: Sendable {
         },
         state: any PluginStateStore = MemoryPluginState(),
         now: @escaping @Sendable () -> Date = { Date() },
-        secrets: [String] = []
+        redact: @escaping @Sendable (String) -> String = { $0 }
     ) {
         self.http = http
         self.state = state
         self.now = now
-        self.secrets = secrets
-    }
-
-    /// `text` with every secret replaced by `[redacted]`.
-    public func redact(_ text: String) -> String {
-        secrets.filter { !$0.isEmpty }.reduce(text) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+        self.redact = redact
     }
 }
 

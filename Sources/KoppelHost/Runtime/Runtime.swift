@@ -190,7 +190,7 @@ public final class Runtime: @unchecked Sendable {
         var logger = self.logger
         logger[metadataKey: "connection"] = "\(name)"
         let services = PluginServices(
-            http: http, state: ConnectionPluginState(store: store, connection: name), secrets: redactor.all)
+            http: http, state: ConnectionPluginState(store: store, connection: name), redact: redactor.redact)
         return try plugin.open(configJSON: settings, services: services, logger: logger, cancellation: cancellation)
     }
 }

@@ -194,7 +194,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:]
             guard response.status == 200 else {
                 let error = [object["error"] as? String, object["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
-                let detail = error.isEmpty ? "HTTP \(response.status)" : error
+                let detail = vault.redactor.redact(error.isEmpty ? "HTTP \(response.status)" : error)
                 if response.status >= 500 {
                     throw PluginCallError(.transient, "the token endpoint of \(client.connection) failed (\(detail))")
                 }

@@ -26,9 +26,6 @@ public final class SecretRedactor: @unchecked Sendable {
         // Longest first, so a secret containing another is replaced whole.
         return known.sorted { $0.count > $1.count }.reduce(text) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
     }
-
-    /// All known secrets (for handing to a plugin call's redaction).
-    public var all: [String] { lock.withLock { Array(secrets) } }
 }
 
 /// A log handler that redacts known secrets from messages and metadata before passing
