@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "koppel", targets: ["koppel"]),
         .library(name: "KoppelHost", targets: ["KoppelHost"]),
+        .library(name: "KoppelSandbox", targets: ["KoppelSandbox"]),
     ] + connectors.map { .library(name: "Koppel\($0)", type: .dynamic, targets: ["Koppel\($0)"]) },
     dependencies: [
         .package(path: "plugin-sdk"),
@@ -39,10 +40,21 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        .target(
+            name: "KoppelSandbox",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "koppel",
             dependencies: [
                 "KoppelHost",
+                "KoppelSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -51,6 +63,7 @@ let package = Package(
             name: "KoppelHostTests",
             dependencies: [
                 "KoppelHost",
+                "KoppelSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,0 +1,137 @@
+import Foundation
+
+/// The fake's OAuth 2 server, as strict as Exact Online's: authorization codes are
+/// single-use, access tokens live ten minutes, and every refresh returns a new refresh
+/// token while the old one dies; using a dead one is refused with "Old refresh token
+/// used.", as the real service does.
+final class ExactAuth: @unchecked Sendable {
+    struct Client {
+        var id: String
+        var secret: String
+    }
+
+    private let lock = NSLock()
+    let client: Client
+    let accessLifetime: TimeInterval
+    private var codes: [String: String] = [:]
+    private var accessTokens: [String: Date] = [:]
+    private var refreshTokens: Set<String> = []
+    private var usedRefreshTokens: Set<String> = []
+    private(set) var refreshCount = 0
+    private(set) var staleRefreshAttempts = 0
+
+    init(client: Client, accessLifetime: TimeInterval) {
+        self.client = client
+        self.accessLifetime = accessLifetime
+    }
+
+    /// A code for the consent screen's redirect (the fake consents at once).
+    func issueCode(redirectURI: String) -> String {
+        lock.withLock {
+            let code = "code-" + ExactJSON.guid()
+            codes[code] = redirectURI
+            return code
+        }
+    }
+
+    /// Tokens issued directly, as if the merchant had just signed in (for tests and the demo).
+    func issueTokens() -> [String: Any] {
+        lock.withLock { issue() }
+    }
+
+    private func issue() -> [String: Any] {
+        let access = "sandbox-access-" + ExactJSON.guid()
+        let refresh = "sandbox-refresh-" + ExactJSON.guid()
+        accessTokens[access] = Date().addingTimeInterval(accessLifetime)
+        refreshTokens.insert(refresh)
+        return ["access_token": access, "token_type": "bearer", "expires_in": String(Int(accessLifetime)), "refresh_token": refresh]
+    }
+
+    /// Handles a token request; returns the status and the JSON body.
+    func token(form: [String: String]) -> (Int, [String: Any]) {
+        lock.withLock {
+            guard form["client_id"] == client.id, form["client_secret"] == client.secret else {
+                return (400, ["error": "invalid_client"])
+            }
+            switch form["grant_type"] {
+            case "authorization_code":
+                guard let code = form["code"], let redirect = codes.removeValue(forKey: code) else {
+                    return (400, ["error": "invalid_grant", "error_description": "Authorization code is invalid or was used already."])
+                }
+                guard form["redirect_uri"] == redirect else {
+                    return (400, ["error": "invalid_grant", "error_description": "redirect_uri does not match."])
+                }
+                return (200, issue())
+            case "refresh_token":
+                guard let refresh = form["refresh_token"] else { return (400, ["error": "invalid_request"]) }
+                guard refreshTokens.remove(refresh) != nil else {
+                    staleRefreshAttempts += 1
+                    let description = usedRefreshTokens.contains(refresh) ? "Old refresh token used." : "Refresh token is invalid."
+                    return (400, ["error": "invalid_grant", "error_description": description])
+                }
+                usedRefreshTokens.insert(refresh)
+                refreshCount += 1
+                return (200, issue())
+            default:
+                return (400, ["error": "unsupported_grant_type"])
+            }
+        }
+    }
+
+    /// True when the bearer token is one the fake issued and it has not expired.
+    func valid(_ authorization: String?) -> Bool {
+        guard let authorization, authorization.hasPrefix("Bearer ") else { return false }
+        let token = String(authorization.dropFirst(7))
+        return lock.withLock { (accessTokens[token] ?? .distantPast) > Date() }
+    }
+
+    var stats: [String: Int] {
+        lock.withLock { ["refreshes": refreshCount, "stale_refresh_attempts": staleRefreshAttempts] }
+    }
+}
+
+/// Exact's per-division budgets: so many calls a minute and a day. Every answer carries
+/// the budget in Exact's headers; a call over budget gets 429.
+final class ExactRateLimiter: @unchecked Sendable {
+    let minutely: Int
+    let daily: Int
+    private let lock = NSLock()
+    private var windows: [Int: (minuteStart: Date, minuteUsed: Int, dayStart: Date, dayUsed: Int)] = [:]
+    private(set) var refused = 0
+
+    init(minutely: Int, daily: Int) {
+        self.minutely = minutely
+        self.daily = daily
+    }
+
+    /// Takes one call from the division's budget; returns whether it was allowed and the
+    /// headers to send.
+    func take(division: Int, now: Date = Date()) -> (allowed: Bool, headers: [String: String]) {
+        lock.withLock {
+            var w = windows[division] ?? (now, 0, Self.startOfDay(now), 0)
+            if now.timeIntervalSince(w.minuteStart) >= 60 { w.minuteStart = now; w.minuteUsed = 0 }
+            if now >= w.dayStart.addingTimeInterval(86_400) { w.dayStart = Self.startOfDay(now); w.dayUsed = 0 }
+            let allowed = w.minuteUsed < minutely && w.dayUsed < daily
+            if allowed {
+                w.minuteUsed += 1
+                w.dayUsed += 1
+            } else {
+                refused += 1
+            }
+            windows[division] = w
+            let ms = { (date: Date) in String(Int64(date.timeIntervalSince1970 * 1000)) }
+            return (allowed, [
+                "X-RateLimit-Limit": String(daily),
+                "X-RateLimit-Remaining": String(max(0, daily - w.dayUsed)),
+                "X-RateLimit-Reset": ms(w.dayStart.addingTimeInterval(86_400)),
+                "X-RateLimit-Minutely-Limit": String(minutely),
+                "X-RateLimit-Minutely-Remaining": String(max(0, minutely - w.minuteUsed)),
+                "X-RateLimit-Minutely-Reset": ms(w.minuteStart.addingTimeInterval(60)),
+            ])
+        }
+    }
+
+    static func startOfDay(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
+    }
+}

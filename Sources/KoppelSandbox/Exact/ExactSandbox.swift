@@ -1,0 +1,289 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A local Exact Online: OAuth 2 with rotating refresh tokens, `current/Me`, the entity
+/// sets of `ExactEntity` under `/api/v1/{division}/`, OData `$filter`, `$select`,
+/// `$top`, `$orderby`, `$expand` and `__next` paging (60 a page), per-division rate
+/// limits with Exact's headers, and errors in Exact's shape. See Sources/KoppelSandbox/README.md.
+public final class ExactSandbox: @unchecked Sendable {
+    /// What the fake is set up with.
+    public struct Options: Sendable {
+        public var divisions: [Int] = [123456]
+        public var clientID = "koppel-sandbox"
+        public var clientSecret = "sandbox-client-secret"
+        public var accessTokenLifetime: TimeInterval = 600
+        public var minutelyLimit = 60
+        public var dailyLimit = 5000
+        public var pageSize = 60
+        public init() {}
+    }
+
+    public let options: Options
+    let auth: ExactAuth
+    let limiter: ExactRateLimiter
+    let divisions: [Int: ExactDivision]
+    /// Set once the server listens: how the fake writes its own URLs (`__next`).
+    var baseURL = ""
+    private let callLock = NSLock()
+    private var calls: [String: Int] = [:]
+
+    public init(options: Options = Options()) {
+        self.options = options
+        auth = ExactAuth(client: .init(id: options.clientID, secret: options.clientSecret), accessLifetime: options.accessTokenLifetime)
+        limiter = ExactRateLimiter(minutely: options.minutelyLimit, daily: options.dailyLimit)
+        divisions = Dictionary(uniqueKeysWithValues: options.divisions.map { ($0, ExactDivision(number: $0, name: "Sandbox administratie \($0)")) })
+    }
+
+    /// Tokens as if the merchant had just signed in.
+    public func issueTokens() -> [String: Any] { auth.issueTokens() }
+
+    /// API calls per "METHOD entity" so far (for the calls-per-order figures).
+    public var callCounts: [String: Int] { callLock.withLock { calls } }
+
+    func count(_ label: String) {
+        callLock.withLock { calls[label, default: 0] += 1 }
+    }
+
+    // MARK: Routes
+
+    func routes(_ router: Router<SandboxContext>) {
+        router.post("/api/oauth2/token") { request, _ -> Response in
+            let (status, body) = self.auth.token(form: try await request.form())
+            return .json(body, status: status)
+        }
+        router.get("/api/oauth2/auth") { request, _ -> Response in
+            let query = request.uri.queryParameters
+            guard query["client_id"].map(String.init) == self.options.clientID, let redirect = query["redirect_uri"].map(String.init),
+                query["response_type"] == "code"
+            else { return .json(["error": "invalid_request"], status: 400) }
+            let code = self.auth.issueCode(redirectURI: redirect)
+            let state = query["state"].map { "&state=\(String($0).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? ""
+            return Response(status: .found, headers: [.location: "\(redirect)\(redirect.contains("?") ? "&" : "?")code=\(code)\(state)"])
+        }
+        router.get("/api/v1/current/Me") { request, _ -> Response in
+            guard self.auth.valid(request.headers[.authorization]) else { return self.unauthorized() }
+            let division = self.options.divisions[0]
+            let (allowed, headers) = self.limiter.take(division: division)
+            guard allowed else { return .json(ExactError(status: 429, message: "API rate limit exceeded").body, status: 429, headers: headers) }
+            self.count("GET current/Me")
+            let me: [String: Any] = ["UserID": "00000000-0000-0000-0000-000000000001", "FullName": "Sandbox Gebruiker",
+                                     "CurrentDivision": division, "Email": "sandbox@koppel.invalid", "LanguageCode": "nl-NL"]
+            return .json(["d": ["results": [me]]], headers: headers)
+        }
+        for method in ["GET", "POST", "PUT", "DELETE"] {
+            router.on("/api/v1/:division/:service/:resource", method: HTTPRequest.Method(method)!) { request, context -> Response in
+                guard self.auth.valid(request.headers[.authorization]) else { return self.unauthorized() }
+                return try await self.handle(request, context: context, inspecting: false)
+            }
+            router.on("/_sandbox/exact/:division/:service/:resource", method: HTTPRequest.Method(method)!) { request, context -> Response in
+                try await self.handle(request, context: context, inspecting: true)
+            }
+        }
+        router.get("/_sandbox/exact/stats") { _, _ -> Response in
+            var stats: [String: Any] = self.auth.stats
+            stats["rate_limited"] = self.limiter.refused
+            stats["calls"] = self.callCounts
+            return .json(stats)
+        }
+        router.post("/_sandbox/exact/tokens") { _, _ -> Response in .json(self.issueTokens()) }
+    }
+
+    private func unauthorized() -> Response {
+        .json(ExactError(status: 401, message: "Access token is missing, invalid or expired.").body, status: 401,
+              headers: ["WWW-Authenticate": "Bearer"])
+    }
+
+    /// One OData request on an entity set. Inspection requests (from tests and the demo)
+    /// skip auth and the rate limit and are not counted.
+    private func handle(_ request: Request, context: SandboxContext, inspecting: Bool) async throws -> Response {
+        let divisionText = context.parameters.get("division") ?? ""
+        guard let number = Int(divisionText), let division = divisions[number] else {
+            return .json(ExactError(status: 403, message: "Forbidden: division \(divisionText) is not accessible").body, status: 403)
+        }
+        var headers: [String: String] = [:]
+        if !inspecting {
+            let (allowed, limitHeaders) = limiter.take(division: number)
+            headers = limitHeaders
+            guard allowed else { return .json(ExactError(status: 429, message: "API rate limit exceeded").body, status: 429, headers: headers) }
+        }
+        let service = context.parameters.get("service") ?? ""
+        var resource = context.parameters.get("resource") ?? ""
+        resource = resource.removingPercentEncoding ?? resource
+        var key: String?
+        if let open = resource.firstIndex(of: "("), resource.hasSuffix(")") {
+            let inside = resource[resource.index(after: open)..<resource.index(before: resource.endIndex)]
+            key = inside.replacingOccurrences(of: "guid'", with: "").replacingOccurrences(of: "'", with: "").lowercased()
+            resource = String(resource[..<open])
+        }
+        let path = "\(service)/\(resource)"
+        if !inspecting { count("\(request.method.rawValue) \(path)") }
+        var request = request
+        let body = request.method == .post || request.method == .put ? try await request.collectBody(upTo: 4 << 20) : nil
+        let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { _, last in last })
+        let result: Result<(Int, Any?), ExactError> = division.lock.withLock {
+            Result { () throws(ExactError) in
+                try self.perform(request.method.rawValue, path: path, key: key, query: query, body: body, division: division)
+            }
+        }
+        switch result {
+        case .success(let (status, payload)):
+            guard let payload else { return Response(status: .init(code: status), headers: Self.fields(headers)) }
+            return .json(payload, status: status, headers: headers)
+        case .failure(let error):
+            return .json(error.body, status: error.status, headers: headers)
+        }
+    }
+
+    private func perform(_ method: String, path: String, key: String?, query: [String: String], body: ByteBuffer?, division: ExactDivision) throws(ExactError) -> (Int, Any?) {
+        let header = ExactEntity.header(forLinePath: path)
+        guard let entity = ExactEntity.named(path) ?? header else {
+            throw ExactError(status: 404, message: "Resource not found: \(path)")
+        }
+        let path = entity.path == path || header == nil ? entity.path : path
+        switch method {
+        case "GET":
+            return (200, try read(entity: entity, linePath: header != nil ? path : nil, key: key, query: query, division: division))
+        case "POST":
+            guard entity.writable, header == nil, key == nil else { throw ExactError(status: 405, message: "Method not allowed on \(path)") }
+            var record = try Self.decode(body)
+            record[entity.key] = (record[entity.key] as? String)?.lowercased() ?? ExactJSON.guid()
+            record["Division"] = division.number
+            let now = division.stamp()
+            record["Created"] = now
+            record["Modified"] = now
+            try entity.complete(division, &record)
+            if let lines = entity.lines, var list = record[lines.property] as? [[String: Any]] {
+                for index in list.indices {
+                    list[index][lines.parentKey] = record[entity.key]
+                    list[index]["Division"] = division.number
+                    list[index]["Modified"] = now
+                }
+                record[lines.property] = list
+            }
+            division.put(entity.path, record)
+            return (201, ["d": render(record, entity: entity, expand: true)])
+        case "PUT":
+            guard entity.writable, header == nil, let key, var record = division.get(entity.path, key) else {
+                throw ExactError(status: 404, message: "Record not found")
+            }
+            let changes = try Self.decode(body)
+            for (field, value) in changes where field != entity.key && field != entity.lines?.property {
+                record[field] = value
+            }
+            if entity.lines == nil { try entity.complete(division, &record) }
+            record["Modified"] = division.stamp()
+            division.put(entity.path, record)
+            return (204, nil)
+        case "DELETE":
+            guard entity.writable, header == nil, let key, division.remove(entity.path, key) else {
+                throw ExactError(status: 404, message: "Record not found")
+            }
+            return (204, nil)
+        default:
+            throw ExactError(status: 405, message: "Method not allowed")
+        }
+    }
+
+    private func read(entity: ExactEntity, linePath: String?, key: String?, query: [String: String], division: ExactDivision) throws(ExactError) -> Any {
+        let expand = (query["$expand"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        var rows: [[String: Any]]
+        var keyField = entity.key
+        if let linePath, let lines = entity.lines {
+            keyField = "ID"
+            rows = division.all(entity.path).flatMap { $0[lines.property] as? [[String: Any]] ?? [] }
+            _ = linePath
+        } else {
+            rows = division.all(entity.path)
+        }
+        if let key {
+            guard let row = rows.first(where: { ($0[keyField] as? String)?.lowercased() == key }) else {
+                throw ExactError(status: 404, message: "Record not found")
+            }
+            return ["d": select(render(row, entity: linePath == nil ? entity : nil, expand: expand.contains(entity.lines?.property ?? "-")), query)]
+        }
+        if let filterText = query["$filter"], !filterText.isEmpty {
+            let filter: ODataFilter
+            do throws(ODataFilter.ParseError) {
+                filter = try ODataFilter.parse(filterText)
+            } catch {
+                throw ExactError(status: 400, message: error.description)
+            }
+            rows = rows.filter { filter.matches($0) }
+        }
+        if let order = query["$orderby"], !order.isEmpty {
+            let parts = order.split(separator: " ").map(String.init)
+            let descending = parts.count > 1 && parts[1].lowercased() == "desc"
+            rows.sort { a, b in
+                let x = "\(a[parts[0]] ?? "")", y = "\(b[parts[0]] ?? "")"
+                if let dx = a[parts[0]] as? Date, let dy = b[parts[0]] as? Date { return descending ? dx > dy : dx < dy }
+                return descending ? x > y : x < y
+            }
+        }
+        var top = options.pageSize
+        if let text = query["$top"], let n = Int(text) { top = min(n, options.pageSize) }
+        var startIndex = 0
+        if let token = query["$skiptoken"] {
+            let last = token.replacingOccurrences(of: "guid'", with: "").replacingOccurrences(of: "'", with: "").lowercased()
+            startIndex = (rows.firstIndex { ($0[keyField] as? String)?.lowercased() == last } ?? -1) + 1
+        }
+        let page = Array(rows[min(startIndex, rows.count)..<min(startIndex + top, rows.count)])
+        var result: [String: Any] = ["results": page.map { select(render($0, entity: linePath == nil ? entity : nil, expand: expand.contains(entity.lines?.property ?? "-")), query) }]
+        let explicitTop = query["$top"] != nil
+        if !explicitTop, startIndex + top < rows.count, let last = page.last?[keyField] as? String {
+            var items = query.filter { $0.key != "$skiptoken" }.map { "\($0.key)=\(String($0.value).addingPercentEncoding(withAllowedCharacters: Self.queryValueAllowed) ?? "")" }
+            items.append("$skiptoken=guid'\(last)'")
+            result["__next"] = "\(baseURL)/api/v1/\(division.number)/\(linePath ?? entity.path)?\(items.joined(separator: "&"))"
+        }
+        return ["d": result]
+    }
+
+    private func render(_ record: [String: Any], entity: ExactEntity?, expand: Bool) -> [String: Any] {
+        var out = ExactJSON.encodable(record)
+        if let entity, let lines = entity.lines {
+            let key = record[entity.key] as? String ?? ""
+            out[lines.property] = expand
+                ? ["results": (record[lines.property] as? [[String: Any]] ?? []).map(ExactJSON.encodable)]
+                : ["__deferred": ["uri": "\(baseURL)/api/v1/\(record["Division"] ?? "")/\(entity.path)(guid'\(key)')/\(lines.property)"]]
+        }
+        return out
+    }
+
+    private func select(_ record: [String: Any], _ query: [String: String]) -> [String: Any] {
+        guard let text = query["$select"], !text.isEmpty else { return record }
+        let fields = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return record.filter { fields.contains($0.key) }
+    }
+
+    static func decode(_ body: ByteBuffer?) throws(ExactError) -> [String: Any] {
+        guard let body, let object = SandboxJSON.object(Data(buffer: body)) else {
+            throw ExactError(status: 400, message: "The request body is not a JSON object")
+        }
+        return object.mapValues(normalize)
+    }
+
+    /// Exact dates become Date, GUIDs lowercase.
+    static func normalize(_ value: Any) -> Any {
+        switch value {
+        case let text as String:
+            if text.hasPrefix("/Date("), let date = ExactJSON.parseDate(text) { return date }
+            if text.count == 36, UUID(uuidString: text) != nil { return text.lowercased() }
+            return text
+        case let object as [String: Any]:
+            return object.mapValues(normalize)
+        case let list as [Any]:
+            return list.map(normalize)
+        default:
+            return value
+        }
+    }
+
+    static let queryValueAllowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~$'(),:@/")
+
+    static func fields(_ headers: [String: String]) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in headers { if let field = HTTPField.Name(name) { fields[field] = value } }
+        return fields
+    }
+}

@@ -1,0 +1,312 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A webhook as WooCommerce keeps it.
+struct Webhook {
+    var id: Int
+    var name: String
+    var topic: String
+    var deliveryURL: String
+    var secret: String
+    var status: String
+    var failures: Int
+    var created: Date
+
+    var json: [String: Any] {
+        ["id": id, "name": name, "status": status, "topic": topic, "resource": topic.split(separator: ".").first.map(String.init) ?? "",
+         "event": topic.split(separator: ".").last.map(String.init) ?? "", "delivery_url": deliveryURL, "secret": secret,
+         "date_created": WooCommerceSandbox.wooDate(created), "date_created_gmt": WooCommerceSandbox.wooDate(created), "failure_count": failures]
+    }
+}
+
+/// What the fake delivered: for tests to see signatures, topics and outcomes.
+final class WebhookDeliveries: @unchecked Sendable {
+    struct Delivery {
+        var webhook: Int
+        var topic: String
+        var status: Int?
+    }
+    private let lock = NSLock()
+    private var list: [Delivery] = []
+    func add(_ delivery: Delivery) { lock.withLock { list.append(delivery) } }
+    var all: [Delivery] { lock.withLock { list } }
+}
+
+extension WooCommerceSandbox {
+    func routes(_ router: Router<SandboxContext>) {
+        let api = "/wp-json/wc/v3"
+        for (path, collection, dateField) in [("orders", \WooCommerceSandbox.orders, "date_created"), ("customers", \WooCommerceSandbox.customers, "date_created"),
+                                              ("products", \WooCommerceSandbox.products, "date_created")] {
+            router.get("\(api)/\(path)") { request, _ -> Response in
+                if let denied = self.authenticate(request, listing: true) { return denied }
+                return self.list(request, records: self.lock.withLock { Array(self[keyPath: collection].values) }, dateField: dateField, kind: path)
+            }
+            router.get("\(api)/\(path)/:id") { request, context -> Response in
+                if let denied = self.authenticate(request, listing: false) { return denied }
+                guard let id = context.parameters.get("id", as: Int.self), let record = self.lock.withLock({ self[keyPath: collection][id] }) else {
+                    return Self.error("woocommerce_rest_\(path.dropLast())_invalid_id", "Invalid ID.", status: 404)
+                }
+                return .json(record)
+            }
+            router.put("\(api)/\(path)/:id") { request, context -> Response in
+                if let denied = self.authenticate(request, listing: false) { return denied }
+                guard let id = context.parameters.get("id", as: Int.self) else { return Self.error("rest_invalid_param", "Invalid ID.", status: 400) }
+                var request = request
+                guard let changes = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20))) else {
+                    return Self.error("rest_invalid_json", "Invalid JSON body passed.", status: 400)
+                }
+                let updated: [String: Any]? = self.lock.withLock {
+                    guard var record = self[keyPath: collection][id] else { return nil }
+                    for (key, value) in changes where key != "id" {
+                        if var nested = record[key] as? [String: Any], let patch = value as? [String: Any] {
+                            for (k, v) in patch { nested[k] = v }
+                            record[key] = nested
+                        } else {
+                            record[key] = Self.plain(value)
+                        }
+                    }
+                    let now = Self.wooDate(Date())
+                    record["date_modified"] = now
+                    record["date_modified_gmt"] = now
+                    self[keyPath: collection][id] = record
+                    return record
+                }
+                guard let updated else { return Self.error("woocommerce_rest_\(path.dropLast())_invalid_id", "Invalid ID.", status: 404) }
+                self.fire("\(path.dropLast()).updated", payload: updated)
+                return .json(updated)
+            }
+            router.post("\(api)/\(path)") { request, _ -> Response in
+                if let denied = self.authenticate(request, listing: false) { return denied }
+                var request = request
+                guard var record = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20)))?.mapValues(Self.plain) else {
+                    return Self.error("rest_invalid_json", "Invalid JSON body passed.", status: 400)
+                }
+                if path == "customers", let email = record["email"] as? String,
+                    self.lock.withLock({ self.customers.values.contains { ($0["email"] as? String)?.lowercased() == email.lowercased() } })
+                {
+                    return Self.error("registration-error-email-exists", "An account is already registered with your email address.", status: 400)
+                }
+                let id = self.newID()
+                let now = Self.wooDate(Date())
+                record["id"] = id
+                for field in ["date_created", "date_created_gmt", "date_modified", "date_modified_gmt"] { record[field] = now }
+                self.lock.withLock { self[keyPath: collection][id] = record }
+                self.fire("\(path.dropLast()).created", payload: record)
+                return .json(record, status: 201)
+            }
+        }
+        router.get("\(api)/products/:id/variations") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: true) { return denied }
+            let id = context.parameters.get("id", as: Int.self) ?? 0
+            let variations = self.lock.withLock { (self.products[id]?["_variations"] as? [[String: Any]]) ?? [] }
+            return self.list(request, records: variations, dateField: "date_created", kind: "variations")
+        }
+        router.get("\(api)/webhooks") { request, _ -> Response in
+            if let denied = self.authenticate(request, listing: true) { return denied }
+            return .json(self.lock.withLock { self.webhooks.values.sorted { $0.id < $1.id }.map(\.json) })
+        }
+        router.get("\(api)/webhooks/:id") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: false) { return denied }
+            guard let id = context.parameters.get("id", as: Int.self), let hook = self.lock.withLock({ self.webhooks[id] }) else {
+                return Self.error("woocommerce_rest_webhook_invalid_id", "Invalid ID.", status: 404)
+            }
+            return .json(hook.json)
+        }
+        router.post("\(api)/webhooks") { request, _ -> Response in
+            if let denied = self.authenticate(request, listing: false) { return denied }
+            var request = request
+            guard let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20))),
+                let topic = body["topic"] as? String, let url = body["delivery_url"] as? String
+            else { return Self.error("rest_missing_callback_param", "Missing parameter(s): topic, delivery_url", status: 400) }
+            let hook = Webhook(id: self.newID(), name: body["name"] as? String ?? topic, topic: topic, deliveryURL: url,
+                               secret: body["secret"] as? String ?? "", status: body["status"] as? String ?? "active", failures: 0, created: Date())
+            self.lock.withLock { self.webhooks[hook.id] = hook }
+            // WooCommerce pings the delivery URL when a webhook is saved.
+            self.deliver(hook, topic: "action.woocommerce_webhook_ping", body: Data("webhook_id=\(hook.id)".utf8), form: true)
+            return .json(hook.json, status: 201)
+        }
+        router.put("\(api)/webhooks/:id") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: false) { return denied }
+            var request = request
+            guard let id = context.parameters.get("id", as: Int.self),
+                let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20)))
+            else { return Self.error("rest_invalid_param", "Invalid request.", status: 400) }
+            let updated: Webhook? = self.lock.withLock {
+                guard var hook = self.webhooks[id] else { return nil }
+                if let status = body["status"] as? String {
+                    hook.status = status
+                    if status == "active" { hook.failures = 0 }
+                }
+                if let url = body["delivery_url"] as? String { hook.deliveryURL = url }
+                if let secret = body["secret"] as? String { hook.secret = secret }
+                self.webhooks[id] = hook
+                return hook
+            }
+            guard let updated else { return Self.error("woocommerce_rest_webhook_invalid_id", "Invalid ID.", status: 404) }
+            return .json(updated.json)
+        }
+        router.delete("\(api)/webhooks/:id") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: false) { return denied }
+            let id = context.parameters.get("id", as: Int.self) ?? 0
+            guard let hook = self.lock.withLock({ self.webhooks.removeValue(forKey: id) }) else {
+                return Self.error("woocommerce_rest_webhook_invalid_id", "Invalid ID.", status: 404)
+            }
+            return .json(hook.json)
+        }
+
+        // Control and inspection, for tests and the demo.
+        router.post("/_sandbox/woocommerce/orders") { request, _ -> Response in
+            var request = request
+            let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20))) ?? [:]
+            let count = (body["count"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 1
+            var options = SeedData.Options()
+            options.seed = UInt64(Date().timeIntervalSince1970 * 1000)
+            options.orders = count
+            options.until = Date()
+            options.days = 1
+            let generated = SeedData(options)
+            var created: [[String: Any]] = []
+            for order in generated.orders {
+                var fresh = order
+                fresh.id = self.newID()
+                fresh.number = String(fresh.id)
+                fresh.status = body["status"] as? String ?? "processing"
+                fresh.created = Date()
+                fresh.modified = Date()
+                fresh.paid = Date()
+                let record = Self.render(fresh)
+                self.lock.withLock { self.orders[fresh.id] = record }
+                self.fire("order.created", payload: record)
+                created.append(record)
+            }
+            return .json(created, status: 201)
+        }
+        router.get("/_sandbox/woocommerce/webhooks") { _, _ -> Response in
+            let hooks = self.lock.withLock { self.webhooks.values.sorted { $0.id < $1.id }.map(\.json) }
+            let deliveries = self.deliveries.all.map { ["webhook": $0.webhook, "topic": $0.topic, "status": $0.status ?? 0] }
+            return .json(["webhooks": hooks, "deliveries": deliveries])
+        }
+    }
+
+    /// Values from a JSON body, with decimals back as the strings WooCommerce uses.
+    static func plain(_ value: Any) -> Any {
+        switch value {
+        case let d as Decimal: NSDecimalNumber(decimal: d)
+        case let o as [String: Any]: o.mapValues(plain)
+        case let a as [Any]: a.map(plain)
+        default: value
+        }
+    }
+
+    /// A page of a collection with WooCommerce's filters, ordering and paging headers.
+    func list(_ request: Request, records: [[String: Any]], dateField: String, kind: String) -> Response {
+        let query = request.uri.queryParameters
+        let perPage = query["per_page"].flatMap { Int(String($0)) } ?? 10
+        guard (1...100).contains(perPage) else {
+            return .json(["code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
+                          "data": ["status": 400, "params": ["per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"]]], status: 400)
+        }
+        let page = max(1, query["page"].flatMap { Int(String($0)) } ?? 1)
+        let gmt = query["dates_are_gmt"].map { ["1", "true"].contains(String($0)) } ?? false
+        func date(_ record: [String: Any], _ field: String) -> Date? {
+            (record[gmt ? "\(field)_gmt" : field] as? String).flatMap(Self.parseWooDate)
+        }
+        var rows = records
+        if let status = query["status"].map(String.init), status != "any" {
+            let wanted = Set(status.split(separator: ",").map(String.init))
+            rows = rows.filter { wanted.contains($0["status"] as? String ?? "") }
+        }
+        for (parameter, field, after) in [("after", "date_created", true), ("before", "date_created", false),
+                                          ("modified_after", "date_modified", true), ("modified_before", "date_modified", false)] {
+            guard let text = query[Substring(parameter)].map(String.init) else { continue }
+            guard let limit = Self.parseWooDate(text) else {
+                return .json(["code": "rest_invalid_param", "message": "Invalid parameter(s): \(parameter)", "data": ["status": 400]], status: 400)
+            }
+            rows = rows.filter { record in date(record, field).map { after ? $0 > limit : $0 < limit } ?? false }
+        }
+        if let email = query["email"].map(String.init) { rows = rows.filter { ($0["email"] as? String)?.lowercased() == email.lowercased() } }
+        if let sku = query["sku"].map(String.init) { rows = rows.filter { $0["sku"] as? String == sku } }
+        if let customer = query["customer"].flatMap({ Int(String($0)) }) { rows = rows.filter { $0["customer_id"] as? Int == customer } }
+        if let search = query["search"].map({ String($0).lowercased() }) {
+            rows = rows.filter { "\($0)".lowercased().contains(search) }
+        }
+        let orderBy = query["orderby"].map(String.init) ?? (kind == "customers" ? "name" : "date")
+        let ascending = (query["order"].map(String.init) ?? (kind == "customers" ? "asc" : "desc")) == "asc"
+        rows.sort { a, b in
+            let (x, y): (String, String)
+            switch orderBy {
+            case "id", "include": return ascending ? (a["id"] as? Int ?? 0) < (b["id"] as? Int ?? 0) : (a["id"] as? Int ?? 0) > (b["id"] as? Int ?? 0)
+            case "modified": (x, y) = (a["date_modified_gmt"] as? String ?? "", b["date_modified_gmt"] as? String ?? "")
+            case "name", "title": (x, y) = ((a["name"] ?? a["last_name"]) as? String ?? "", (b["name"] ?? b["last_name"]) as? String ?? "")
+            default: (x, y) = (a["date_created_gmt"] as? String ?? "", b["date_created_gmt"] as? String ?? "")
+            }
+            if x == y { return ascending ? (a["id"] as? Int ?? 0) < (b["id"] as? Int ?? 0) : (a["id"] as? Int ?? 0) > (b["id"] as? Int ?? 0) }
+            return ascending ? x < y : x > y
+        }
+        let total = rows.count
+        let pages = max(1, (total + perPage - 1) / perPage)
+        let start = (page - 1) * perPage
+        let slice = start < total ? Array(rows[start..<min(total, start + perPage)]) : []
+        var headers = ["X-WP-Total": String(total), "X-WP-TotalPages": String(pages)]
+        if page < pages { headers["Link"] = "<\(baseURL)\(request.uri.path)?page=\(page + 1)&per_page=\(perPage)>; rel=\"next\"" }
+        return .json(slice.map { $0.filter { !$0.key.hasPrefix("_") } }, headers: headers)
+    }
+
+    static func parseWooDate(_ text: String) -> Date? {
+        let iso = ISO8601DateFormatter()
+        if let date = iso.date(from: text) { return date }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        return formatter.date(from: text)
+    }
+
+    // MARK: Webhooks out
+
+    func fire(_ topic: String, payload: [String: Any]) {
+        let hooks = lock.withLock { webhooks.values.filter { $0.topic == topic && $0.status == "active" } }
+        guard !hooks.isEmpty, let body = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return }
+        for hook in hooks { deliver(hook, topic: topic, body: body, form: false) }
+    }
+
+    /// Delivers one webhook in the background, signed as WooCommerce signs it; counts
+    /// failures and disables the webhook after too many in a row.
+    func deliver(_ hook: Webhook, topic: String, body: Data, form: Bool) {
+        let signature = Data(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(hook.secret.utf8)))).base64EncodedString()
+        var request = URLRequest(url: URL(string: hook.deliveryURL)!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.timeoutInterval = 5
+        let parts = topic.split(separator: ".")
+        for (name, value) in [
+            ("Content-Type", form ? "application/x-www-form-urlencoded" : "application/json"),
+            ("User-Agent", "WooCommerce/9.4.0 Hookshot (WordPress/6.7)"),
+            ("X-WC-Webhook-Source", baseURL + "/"), ("X-WC-Webhook-Topic", topic),
+            ("X-WC-Webhook-Resource", parts.first.map(String.init) ?? ""), ("X-WC-Webhook-Event", parts.last.map(String.init) ?? ""),
+            ("X-WC-Webhook-Signature", signature), ("X-WC-Webhook-ID", String(hook.id)), ("X-WC-Webhook-Delivery-ID", String(newID())),
+        ] {
+            request.setValue(value, forHTTPHeaderField: name)
+        }
+        let id = hook.id
+        let max = options.maxDeliveryFailures
+        Task.detached {
+            var status: Int?
+            if let (_, response) = try? await URLSession.shared.data(for: request) { status = (response as? HTTPURLResponse)?.statusCode }
+            let ok = status.map { (200..<300).contains($0) } ?? false
+            self.deliveries.add(.init(webhook: id, topic: topic, status: status))
+            self.lock.withLock {
+                guard var current = self.webhooks[id] else { return }
+                current.failures = ok ? 0 : current.failures + 1
+                if current.failures >= max { current.status = "disabled" }
+                self.webhooks[id] = current
+            }
+        }
+    }
+}
