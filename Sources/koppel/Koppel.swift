@@ -7,6 +7,6 @@ struct Koppel: AsyncParsableCommand {
         commandName: "koppel",
         abstract: "Koppel moves orders, customers, products and stock between webshops, Exact Online and more.",
         version: "0.1.0",
-        subcommands: [PluginsCommand.self, SecretsCommand.self, AuthCommand.self, CheckCommand.self]
+        subcommands: [PluginsCommand.self, SecretsCommand.self, AuthCommand.self, CheckCommand.self, SandboxCommand.self]
     )
 }
