@@ -7,6 +7,9 @@ struct Koppel: AsyncParsableCommand {
         commandName: "koppel",
         abstract: "Koppel moves orders, customers, products and stock between webshops, Exact Online and more.",
         version: "0.1.0",
-        subcommands: [PluginsCommand.self, SecretsCommand.self, AuthCommand.self, CheckCommand.self, SandboxCommand.self]
+        subcommands: [
+            SyncCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self, FailedCommand.self, ReplayCommand.self, LogCommand.self,
+            CheckCommand.self, AuthCommand.self, SecretsCommand.self, PluginsCommand.self, SandboxCommand.self,
+        ]
     )
 }

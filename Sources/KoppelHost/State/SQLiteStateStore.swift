@@ -14,12 +14,29 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "koppel-state"
+        // WAL with synchronous=NORMAL survives a crashed or killed process; after a power
+        // loss the last commits may be lost, which the ledger's reconcile covers.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        pool = try Self.open(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+    }
+
+    /// Opens the pool, waiting out another process that is creating the same file: the
+    /// switch to WAL mode does not honour the busy timeout.
+    private static func open(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 50 {
+                attempt += 1
+                usleep(100_000)
+            }
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -143,28 +160,74 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
 
     public func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM ledger WHERE flow = ? AND source_key = ?", arguments: [flow, sourceKey]).map { row in
-                LedgerEntry(
-                    flow: row["flow"], sourceKey: row["source_key"], contentHash: row["content_hash"], targetKey: row["target_key"],
-                    state: LedgerEntry.State(rawValue: row["state"]) ?? .uncertain, attempts: row["attempts"],
-                    nextRetryAt: (row["next_retry_at"] as Int64?).map(Self.date), lastError: row["last_error"],
-                    record: row["record"], updatedAt: Self.date(row["updated_at"]))
+            try Row.fetchOne(db, sql: "SELECT * FROM ledger WHERE flow = ? AND source_key = ?", arguments: [flow, sourceKey]).map(Self.ledger)
+        }
+    }
+
+    private static func ledger(_ row: Row) -> LedgerEntry {
+        LedgerEntry(
+            flow: row["flow"], sourceKey: row["source_key"], contentHash: row["content_hash"], targetKey: row["target_key"],
+            state: LedgerEntry.State(rawValue: row["state"]) ?? .uncertain, attempts: row["attempts"],
+            nextRetryAt: (row["next_retry_at"] as Int64?).map(Self.date), lastError: row["last_error"],
+            record: row["record"], updatedAt: Self.date(row["updated_at"]))
+    }
+
+    public func putLedgerEntry(_ entry: LedgerEntry) throws {
+        try pool.write { db in try Self.insert(entry, db) }
+    }
+
+    private static func insert(_ entry: LedgerEntry, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO ledger
+                (flow, source_key, content_hash, target_key, state, attempts, next_retry_at, last_error, record, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                entry.flow, entry.sourceKey, entry.contentHash, entry.targetKey, entry.state.rawValue, entry.attempts,
+                entry.nextRetryAt.map(Self.millis), entry.lastError, entry.record, Self.millis(entry.updatedAt),
+            ])
+    }
+
+    public func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?) throws {
+        try pool.write { db in
+            try Self.insert(entry, db)
+            if let cursor {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO cursors (flow, stream, cursor, updated_at) VALUES (?, ?, ?, ?)",
+                    arguments: [cursor.flow, cursor.stream, cursor.cursor, Self.millis(Date())])
             }
         }
     }
 
-    public func putLedgerEntry(_ entry: LedgerEntry) throws {
+    public func ledgerEntries(flow: String, states: Set<LedgerEntry.State>, limit: Int) throws -> [LedgerEntry] {
+        guard !states.isEmpty else { return [] }
+        let marks = states.map { _ in "?" }.joined(separator: ", ")
+        var arguments: [(any DatabaseValueConvertible)?] = [flow]
+        arguments += states.map(\.rawValue).sorted()
+        arguments.append(limit)
+        return try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM ledger WHERE flow = ? AND state IN (\(marks)) ORDER BY updated_at, source_key LIMIT ?",
+                arguments: StatementArguments(arguments)
+            ).map(Self.ledger)
+        }
+    }
+
+    public func markPendingUncertain(flow: String) throws -> Int {
         try pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT OR REPLACE INTO ledger
-                    (flow, source_key, content_hash, target_key, state, attempts, next_retry_at, last_error, record, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    entry.flow, entry.sourceKey, entry.contentHash, entry.targetKey, entry.state.rawValue, entry.attempts,
-                    entry.nextRetryAt.map(Self.millis), entry.lastError, entry.record, Self.millis(entry.updatedAt),
-                ])
+            try db.execute(sql: "UPDATE ledger SET state = 'uncertain' WHERE flow = ? AND state = 'pending'", arguments: [flow])
+            return db.changesCount
+        }
+    }
+
+    public func ledgerCounts(flow: String) throws -> [LedgerEntry.State: Int] {
+        try pool.read { db in
+            var counts: [LedgerEntry.State: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM ledger WHERE flow = ? GROUP BY state", arguments: [flow]) {
+                if let state = LedgerEntry.State(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
         }
     }
 
@@ -269,6 +332,21 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     public func releaseLease(_ name: String, holder: String) throws {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM leases WHERE name = ? AND holder = ?", arguments: [name, holder])
+        }
+    }
+
+    public func leaseHolder(_ name: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT holder FROM leases WHERE name = ? AND expires_at >= ?", arguments: [name, Self.millis(Date())])
+        }
+    }
+
+    public func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Bool {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ? AND holder = ?",
+                arguments: [holder, Self.millis(Date().addingTimeInterval(ttl)), name, previous])
+            return db.changesCount > 0
         }
     }
 

@@ -29,6 +29,14 @@ public protocol StateStore: Sendable {
     func setCursor(_ cursor: Data, flow: String, stream: String) throws
     func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry?
     func putLedgerEntry(_ entry: LedgerEntry) throws
+    /// Stores a ledger entry and, in the same transaction, the stream's cursor.
+    func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?) throws
+    /// Ledger entries of a flow in the given states, oldest first.
+    func ledgerEntries(flow: String, states: Set<LedgerEntry.State>, limit: Int) throws -> [LedgerEntry]
+    /// After a crash: every `pending` entry of the flow becomes `uncertain`. Returns how many.
+    @discardableResult func markPendingUncertain(flow: String) throws -> Int
+    /// How many ledger entries a flow has in each state.
+    func ledgerCounts(flow: String) throws -> [LedgerEntry.State: Int]
     func identity(connection: String, kind: String, key: String) throws -> String?
     func setIdentity(_ remoteID: String, connection: String, kind: String, key: String) throws
 
@@ -54,6 +62,23 @@ public protocol StateStore: Sendable {
     func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Bool
     /// Gives the lease up if `holder` has it.
     func releaseLease(_ name: String, holder: String) throws
+    /// Who holds the lease now, if anyone.
+    func leaseHolder(_ name: String) throws -> String?
+    /// Takes the lease over from `previous` (a holder known to be gone).
+    func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Bool
+}
+
+/// A cursor to store together with a ledger entry.
+public struct CursorUpdate: Sendable, Equatable {
+    public var flow: String
+    public var stream: String
+    public var cursor: Data
+
+    public init(flow: String, stream: String, cursor: Data) {
+        self.flow = flow
+        self.stream = stream
+        self.cursor = cursor
+    }
 }
 
 /// A secret as stored: encrypted, never in clear text.

@@ -45,7 +45,6 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     private let logger: Logger
     /// Refresh when less than this is left of the access token's life.
     private let margin: TimeInterval
-    private let holder = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
     private let refreshLock = NSLock()
     private let cacheLock = NSLock()
     private var cached: Tokens?
@@ -141,12 +140,12 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     /// Runs `body` holding the connection's refresh lease, shared by every process on
     /// the same state store.
     private func withLease(_ body: () throws(PluginCallError) -> Void) throws(PluginCallError) {
-        let name = "oauth2:\(client.connection)"
+        let lease = Lease(name: "oauth2:\(client.connection)", store: store)
         let deadline = Date().addingTimeInterval(90)
         while true {
             let acquired: Bool
             do {
-                acquired = try store.acquireLease(name, holder: holder, ttl: 60)
+                acquired = try lease.acquire(ttl: 60)
             } catch {
                 throw PluginCallError(.transient, "the token lease for \(client.connection) could not be taken: \(error)")
             }
@@ -156,7 +155,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             }
             usleep(25_000)
         }
-        defer { try? store.releaseLease(name, holder: holder) }
+        defer { lease.release() }
         try body()
     }
 

@@ -233,15 +233,19 @@ static koppel_status example_read(void *instance, const koppel_host *host, const
             return fail(host, KOPPEL_INVALID_DATA, "the cursor must be the number of the last item read");
         next = last + 1;
     }
-    char record[256], cursor[32];
+    char record[256], cursor[32], updated[48];
     for (long i = next; i <= self->count; i++) {
         if (host->is_cancelled(host->ctx)) return fail(host, KOPPEL_CANCELLED, "stopped at the host's request");
         /* Item i is updated at i seconds past 2026-01-01 00:00 UTC. */
         long t = i;
+        snprintf(updated, sizeof updated, "2026-01-%02dT%02d:%02d:%02dZ", (int)(1 + t / 86400 % 28), (int)(t / 3600 % 24), (int)(t / 60 % 60), (int)(t % 60));
+        /* A backfill window: RFC 3339 times in UTC compare as text. */
+        if (args->since.len > 0 && strncmp(updated, args->since.ptr, args->since.len < 20 ? args->since.len : 20) < 0) continue;
+        if (args->until.len > 0 && strncmp(updated, args->until.ptr, args->until.len < 20 ? args->until.len : 20) > 0) break;
         int n = snprintf(record, sizeof record,
-                         "{\"source_key\":\"item-%ld\",\"updated_at\":\"2026-01-01T%02ld:%02ld:%02ldZ\","
+                         "{\"source_key\":\"item-%ld\",\"updated_at\":\"%s\","
                          "\"name\":\"Item %ld\",\"price\":\"%ld.%02ld\"}",
-                         i, (t / 3600) % 24, (t / 60) % 60, t % 60, i, i % 100, i % 7 * 10);
+                         i, updated, i, i % 100, i % 7 * 10);
         koppel_str r = { record, (size_t)n };
         koppel_status s = host->emit(host->ctx, r);
         if (s != KOPPEL_OK) return s;

@@ -1,0 +1,297 @@
+import Crypto
+import Foundation
+import Logging
+
+/// Runs one flow: reads the source stream from its cursor, filters and maps each record,
+/// and delivers it to the target exactly once.
+///
+/// The delivery protocol: before writing, the record's ledger row is committed as
+/// `pending`; after the target confirms, it becomes `done` with the target's key, in the
+/// same transaction that stores the cursor reached so far. A row found `pending` at the
+/// start of a run was interrupted by a crash and becomes `uncertain`; an uncertain row is
+/// written only with the reconcile flag, so the target looks it up by its idempotency key
+/// first. An unchanged record (same content hash) is skipped; a changed one becomes an
+/// update where the target stream supports updates.
+public final class FlowRunner {
+    /// What a run is asked to do.
+    public struct Options {
+        /// Backfill: read records updated from this moment (the stored cursor is neither
+        /// used nor moved).
+        public var since: Date?
+        public var until: Date?
+        /// Read, filter and map, but write nothing anywhere.
+        public var dryRun = false
+        /// Called after every record.
+        public var progress: ((Report) -> Void)?
+        /// Called for every record a dry run would write.
+        public var wouldWrite: ((String, Data) -> Void)?
+
+        public init(since: Date? = nil, until: Date? = nil, dryRun: Bool = false) {
+            self.since = since
+            self.until = until
+            self.dryRun = dryRun
+        }
+    }
+
+    /// What a run did.
+    public struct Report: Sendable, Equatable {
+        public var run: Int64?
+        public var read = 0
+        public var written = 0
+        public var updated = 0
+        public var unchanged = 0
+        public var skipped = 0
+        public var failed = 0
+        public var retried = 0
+        public var recovered = 0
+    }
+
+    let runtime: Runtime
+    public let flow: FlowConfig
+    let cancellation: CancellationFlag
+    private let filter: RecordFilter
+    private let mapping: RecordMapping
+    private var store: any StateStore { runtime.store }
+    private var report = Report()
+    private var pendingCursor: Data?
+    private var leaseRenewed = Date()
+    private var options = Options()
+    private var target: PluginConnection?
+    private var targetUpdates = false
+
+    public init(runtime: Runtime, flow: FlowConfig, cancellation: CancellationFlag = CancellationFlag()) {
+        self.runtime = runtime
+        self.flow = flow
+        self.cancellation = cancellation
+        filter = RecordFilter(flow.filter)
+        mapping = RecordMapping(flow.mapping)
+    }
+
+    private lazy var lease = Lease(name: "flow:\(flow.name)", store: store)
+
+    /// Runs the flow once. Throws when the run could not start or had to stop; records
+    /// that fail are parked and do not stop it.
+    @discardableResult
+    public func run(_ options: Options = Options()) throws -> Report {
+        self.options = options
+        report = Report()
+        guard try lease.acquire(ttl: 120) else { throw EngineError.flowBusy(flow: flow.name) }
+        defer { lease.release() }
+        let started = Date()
+        if !options.dryRun { report.run = try store.startRun(flow: flow.name, at: started) }
+        var outcome: Error?
+        do {
+            try deliverAll()
+        } catch {
+            outcome = error
+        }
+        if let run = report.run {
+            let status: RunRecord.Status = outcome == nil ? .succeeded : (outcome as? EngineError).map { if case .cancelled = $0 { return .cancelled }; return .failed } ?? .failed
+            try store.finishRun(RunRecord(
+                id: run, flow: flow.name, startedAt: started, finishedAt: Date(), status: status, read: report.read,
+                written: report.written + report.updated, skipped: report.skipped + report.unchanged, failed: report.failed,
+                error: outcome.map { runtime.redactor.redact("\($0)") }))
+        }
+        if let outcome { throw outcome }
+        return report
+    }
+
+    private func deliverAll() throws {
+        let source = try runtime.open(connection: flow.source.connection, cancellation: cancellation)
+        let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
+        self.target = target
+        targetUpdates = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }?.update ?? false
+        if !options.dryRun {
+            report.recovered = try store.markPendingUncertain(flow: flow.name)
+            try retryDue()
+        }
+        let cursor = options.since == nil ? try store.cursor(flow: flow.name, stream: flow.source.stream) : nil
+        let since = options.since ?? (cursor == nil ? flow.startDate : nil)
+        do {
+            try source.read(
+                stream: flow.source.stream, cursor: cursor, since: since, until: options.until,
+                onRecord: { [self] data in try process(data) },
+                onCheckpoint: { [self] data in
+                    if options.since == nil && !options.dryRun { pendingCursor = data }
+                })
+        } catch {
+            // A handler's own error (auth, rate limit, cancellation) says more than the read's.
+            if let stop = stopReason { throw stop }
+            if error.status == .cancelled || cancellation.isCancelled { throw EngineError.cancelled(flow: flow.name) }
+            if error.status == .auth {
+                throw EngineError.authRequired(flow: flow.name, connection: flow.source.connection, reason: error.message)
+            }
+            throw EngineError.readFailed(flow: flow.name, reason: error.message)
+        }
+        if let pendingCursor, !options.dryRun {
+            try store.setCursor(pendingCursor, flow: flow.name, stream: flow.source.stream)
+            self.pendingCursor = nil
+        }
+    }
+
+    /// Set when a record's handling must stop the whole read.
+    private var stopReason: EngineError?
+
+    /// Re-delivers uncertain records whose retry time has come, reconciling first.
+    private func retryDue() throws {
+        let now = Date()
+        for entry in try store.ledgerEntries(flow: flow.name, states: [.uncertain], limit: 10_000) {
+            guard entry.nextRetryAt.map({ $0 <= now }) ?? true, let raw = entry.record else { continue }
+            try checkStop()
+            report.retried += 1
+            try handle(raw, existing: entry, reconcile: true)
+        }
+    }
+
+    /// Replays parked records (after the mapping was fixed): each is filtered, mapped
+    /// and delivered again, reconciling first.
+    public func replay(keys: [String]?) throws -> Report {
+        report = Report()
+        guard try lease.acquire(ttl: 120) else { throw EngineError.flowBusy(flow: flow.name) }
+        defer { lease.release() }
+        let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
+        self.target = target
+        targetUpdates = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }?.update ?? false
+        var entries = try store.ledgerEntries(flow: flow.name, states: [.failed], limit: 100_000)
+        if let keys {
+            for key in keys where !entries.contains(where: { $0.sourceKey == key }) {
+                throw EngineError.unknownRecord(flow: flow.name, key: key)
+            }
+            entries = entries.filter { keys.contains($0.sourceKey) }
+        }
+        for entry in entries {
+            guard let raw = entry.record else { continue }
+            report.retried += 1
+            try handle(raw, existing: entry, reconcile: true)
+        }
+        return report
+    }
+
+    private func checkStop() throws {
+        if let stopReason { throw stopReason }
+        if cancellation.isCancelled { throw EngineError.cancelled(flow: flow.name) }
+        if Date().timeIntervalSince(leaseRenewed) > 30 {
+            leaseRenewed = Date()
+            _ = try lease.acquire(ttl: 120)
+        }
+    }
+
+    /// One record from the source.
+    private func process(_ data: Data) throws {
+        try checkStop()
+        report.read += 1
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let key = object["source_key"] as? String else { return }
+        if let reason = filter.rejection(of: object) {
+            report.skipped += 1
+            activity(.skipped, key, "skipped: \(reason)")
+            options.progress?(report)
+            return
+        }
+        let existing = try store.ledgerEntry(flow: flow.name, sourceKey: key)
+        let hash = Self.hash(data)
+        switch existing?.state {
+        case .done? where existing?.contentHash == hash:
+            report.unchanged += 1
+        case .done?:
+            if targetUpdates {
+                try handle(data, existing: existing, reconcile: false)
+            } else {
+                report.unchanged += 1
+                activity(.info, key, "changed at the source, but \(flow.target) cannot update records; left as it was")
+            }
+        case .failed? where existing?.contentHash == hash:
+            report.skipped += 1
+        case .pending?, .uncertain?:
+            try handle(data, existing: existing, reconcile: true)
+        default:
+            try handle(data, existing: existing, reconcile: false)
+        }
+        options.progress?(report)
+    }
+
+    /// Maps and delivers one record, recording each step in the ledger.
+    private func handle(_ data: Data, existing: LedgerEntry?, reconcile: Bool) throws {
+        guard var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let key = object["source_key"] as? String else { return }
+        let hash = Self.hash(data)
+        var entry = LedgerEntry(
+            flow: flow.name, sourceKey: key, contentHash: hash, targetKey: existing?.targetKey, state: .pending,
+            attempts: (existing?.attempts ?? 0) + 1, record: data, updatedAt: Date())
+        do {
+            try mapping.apply(to: &object)
+        } catch {
+            entry.state = .failed
+            entry.lastError = "not mapped: \(error.description)"
+            if !options.dryRun { try store.putLedgerEntry(entry) }
+            report.failed += 1
+            activity(.failed, key, "not mapped: \(error.description)")
+            return
+        }
+        let mapped = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? data
+        if options.dryRun {
+            report.written += 1
+            options.wouldWrite?(key, mapped)
+            return
+        }
+        try store.putLedgerEntry(entry)
+        guard let target else { return }
+        let outcome: WriteOutcome
+        do {
+            outcome = try target.write(
+                stream: flow.target.stream, record: mapped, idempotencyKey: key,
+                targetKey: existing?.state == .done ? existing?.targetKey : nil, reconcile: reconcile)
+        } catch {
+            try park(&entry, key: key, after: error)
+            return
+        }
+        entry.state = .done
+        entry.targetKey = outcome.targetKey
+        entry.record = nil
+        entry.lastError = nil
+        entry.nextRetryAt = nil
+        entry.updatedAt = Date()
+        let cursor = pendingCursor.map { CursorUpdate(flow: flow.name, stream: flow.source.stream, cursor: $0) }
+        try store.commitDelivery(entry, cursor: cursor)
+        pendingCursor = nil
+        if outcome.action == .updated { report.updated += 1 } else { report.written += 1 }
+        activity(.written, key, "\(outcome.action.rawValue) \(outcome.targetKey) in \(flow.target)", detail: ["target_key": outcome.targetKey, "action": outcome.action.rawValue])
+    }
+
+    /// Records a failed write: retried later (reconciling first) when it may have
+    /// arrived or may succeed later, parked when the target refused it.
+    private func park(_ entry: inout LedgerEntry, key: String, after error: PluginCallError) throws {
+        entry.lastError = runtime.redactor.redact(error.message)
+        entry.updatedAt = Date()
+        switch error.status {
+        case .transient, .rateLimited, .uncertain, .auth, .cancelled:
+            // It may or may not have arrived: the next attempt reconciles first.
+            entry.state = .uncertain
+            entry.nextRetryAt = Date().addingTimeInterval(min(3600, 30 * pow(2, Double(min(entry.attempts, 7)))))
+            try store.putLedgerEntry(entry)
+            activity(.warning, key, "not delivered yet (\(error.status)): \(error.message); retried on a later run")
+            switch error.status {
+            case .auth: stopReason = .authRequired(flow: flow.name, connection: flow.target.connection, reason: error.message)
+            case .rateLimited: stopReason = .rateLimited(flow: flow.name, connection: flow.target.connection, reason: error.message)
+            case .cancelled: stopReason = .cancelled(flow: flow.name)
+            default: break
+            }
+            if let stopReason { throw stopReason }
+        default:
+            entry.state = .failed
+            entry.nextRetryAt = nil
+            entry.lastError = runtime.redactor.redact("refused by \(flow.target): \(error.message)")
+            try store.putLedgerEntry(entry)
+            report.failed += 1
+            activity(.failed, key, entry.lastError ?? "")
+        }
+    }
+
+    private func activity(_ kind: ActivityEntry.Kind, _ key: String, _ message: String, detail: [String: String]? = nil) {
+        guard !options.dryRun else { return }
+        let detailJSON = detail.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .sortedKeys) }.map { String(decoding: $0, as: UTF8.self) }
+        runtime.activity.record(ActivityEntry(at: Date(), kind: kind, flow: flow.name, run: report.run, record: key, message: message, detail: detailJSON))
+    }
+
+    static func hash(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}
