@@ -2,13 +2,14 @@
 import PackageDescription
 
 /// Every connector in Plugins/ is its own dynamic library, loaded by the host with dlopen.
-let connectors = ["ExactOnline", "WooCommerce", "Mijnwebwinkel", "Winstore", "Optiply", "Boekuwzending"]
+let connectors = ["ExactOnline", "WooCommerce", "Mijnwebwinkel", "Winstore", "Optiply", "Boekuwzending", "Null"]
 
 let package = Package(
     name: "Koppel",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "koppel", targets: ["koppel"]),
+        .executable(name: "koppel-bench", targets: ["koppel-bench"]),
         .library(name: "KoppelHost", targets: ["KoppelHost"]),
         .library(name: "KoppelSandbox", targets: ["KoppelSandbox"]),
     ] + connectors.map { .library(name: "Koppel\($0)", type: .dynamic, targets: ["Koppel\($0)"]) },
@@ -61,6 +62,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "koppel-bench",
+            dependencies: [
+                "KoppelHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

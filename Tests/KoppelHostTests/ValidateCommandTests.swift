@@ -77,8 +77,8 @@ final class ValidateCommandTests: XCTestCase {
         let list = try TestSupport.run(TestSupport.koppel, ["plugins", "list", "--plugin-dir", TestSupport.productsDirectory])
         XCTAssertEqual(list.status, 0, list.stderr)
         let names = list.stdout.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
-        XCTAssertEqual(names, ["boekuwzending", "exact-online", "mijnwebwinkel", "optiply", "winstore", "woocommerce"])
-        for file in ["ExactOnline", "WooCommerce", "Mijnwebwinkel", "Winstore", "Optiply", "Boekuwzending"] {
+        XCTAssertEqual(names, ["boekuwzending", "exact-online", "mijnwebwinkel", "null", "optiply", "winstore", "woocommerce"])
+        for file in ["ExactOnline", "WooCommerce", "Mijnwebwinkel", "Winstore", "Optiply", "Boekuwzending", "Null"] {
             let result = try TestSupport.run(TestSupport.koppel, ["plugins", "validate", "\(TestSupport.productsDirectory)/libKoppel\(file).so"])
             XCTAssertEqual(result.status, 0, result.stdout)
         }
