@@ -16,8 +16,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Directory holding the plugins (default: next to this binary).") var pluginDir: String?
 
     func run() throws {
-        let plugins = pluginDir ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-            .split(separator: "/").dropLast().joined(separator: "/").prepending("/")
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let plugins = pluginDir ?? URL(fileURLWithPath: executable).deletingLastPathComponent().path
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("koppel-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let runtime = try Runtime.open(configFile: "\(directory)/koppel.yaml", environment: [:], logger: logger)
-        let flow = try XCTUnwrapLike(runtime.deployment.flow("bench"))
+        guard let flow = runtime.deployment.flow("bench") else { throw ValidationError("the benchmark deployment has no flow") }
 
         let started = Date()
         let report = try FlowRunner(runtime: runtime, flow: flow).run()
@@ -58,15 +58,6 @@ struct Bench: ParsableCommand {
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
     }
-}
-
-func XCTUnwrapLike<T>(_ value: T?) throws -> T {
-    guard let value else { throw ValidationError("the benchmark deployment has no flow") }
-    return value
-}
-
-extension String {
-    func prepending(_ prefix: String) -> String { prefix + self }
 }
 
 /// A two-column table.

@@ -50,7 +50,8 @@ final class FlowTests: XCTestCase {
     }
 
     func testEveryRecordArrivesExactlyOnceThroughRepeatedKills() throws {
-        try writeDeployment(count: 1000)
+        // Enough records that a run is still busy whenever the kill comes.
+        try writeDeployment(count: 5000)
         var random = SystemRandomNumberGenerator()
         var kills = 0
         var attempts = 0
@@ -70,11 +71,11 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(finished.status, 0, finished.stdout + finished.stderr)
 
         let keys = try delivered()
-        XCTAssertEqual(keys.count, 1000, "records were delivered more than once or not at all")
-        XCTAssertEqual(Set(keys), Set((1...1000).map { "item-\($0)" }))
+        XCTAssertEqual(keys.count, 5000, "records were delivered more than once or not at all")
+        XCTAssertEqual(Set(keys), Set((1...5000).map { "item-\($0)" }))
         let again = try fixture.koppel(["sync", "items"])
         XCTAssertTrue(again.stdout.contains("written 0"), again.stdout)
-        XCTAssertEqual(try delivered().count, 1000)
+        XCTAssertEqual(try delivered().count, 5000)
     }
 
     func testRejectedRecordIsParkedAndReplayedOnceAfterTheMappingIsFixed() throws {

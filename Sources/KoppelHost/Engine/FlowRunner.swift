@@ -194,7 +194,7 @@ public final class FlowRunner {
             report.unchanged += 1
         case .done?:
             if targetUpdates {
-                try handle(data, existing: existing, reconcile: false)
+                try handle(data, object: object, hash: hash, existing: existing, reconcile: false)
             } else {
                 report.unchanged += 1
                 activity(.info, key, "changed at the source, but \(flow.target) cannot update records; left as it was")
@@ -202,17 +202,22 @@ public final class FlowRunner {
         case .failed? where existing?.contentHash == hash:
             report.skipped += 1
         case .pending?, .uncertain?:
-            try handle(data, existing: existing, reconcile: true)
+            try handle(data, object: object, hash: hash, existing: existing, reconcile: true)
         default:
-            try handle(data, existing: existing, reconcile: false)
+            try handle(data, object: object, hash: hash, existing: existing, reconcile: false)
         }
         options.progress?(report)
     }
 
     /// Maps and delivers one record, recording each step in the ledger.
     private func handle(_ data: Data, existing: LedgerEntry?, reconcile: Bool) throws {
-        guard var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let key = object["source_key"] as? String else { return }
-        let hash = Self.hash(data)
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        try handle(data, object: object, hash: Self.hash(data), existing: existing, reconcile: reconcile)
+    }
+
+    private func handle(_ data: Data, object: [String: Any], hash: String, existing: LedgerEntry?, reconcile: Bool) throws {
+        guard let key = object["source_key"] as? String else { return }
+        var object = object
         var entry = LedgerEntry(
             flow: flow.name, sourceKey: key, contentHash: hash, targetKey: existing?.targetKey, state: .pending,
             attempts: (existing?.attempts ?? 0) + 1, record: data, updatedAt: Date())
@@ -226,7 +231,7 @@ public final class FlowRunner {
             activity(.failed, key, "not mapped: \(error.description)")
             return
         }
-        let mapped = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? data
+        let mapped = mapping.isIdentity ? data : (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? data
         if options.dryRun {
             report.written += 1
             options.wouldWrite?(key, mapped)
@@ -292,6 +297,13 @@ public final class FlowRunner {
     }
 
     static func hash(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: data) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }

@@ -44,6 +44,9 @@ struct RecordMapping {
         options = config["options"]?.foundationValue
     }
 
+    /// True when the mapping leaves every record as it is.
+    var isIdentity: Bool { self.set.isEmpty && defaults.isEmpty && valueMaps.isEmpty && options == nil }
+
     func apply(to record: inout [String: Any]) throws(Failure) {
         for valueMap in valueMaps {
             let source = RecordPath.text(RecordPath.value(valueMap.from, in: record))

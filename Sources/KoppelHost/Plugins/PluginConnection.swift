@@ -183,16 +183,16 @@ enum RecordEnvelope {
 
 /// RFC 3339 times as they cross the ABI.
 enum RFC3339 {
+    private static let style = Date.ISO8601FormatStyle()
+    private static let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     static func string(_ date: Date?) -> String {
         guard let date else { return "" }
-        return ISO8601DateFormatter().string(from: date)
+        return style.format(date)
     }
 
+    /// Parses `2026-01-01T00:00:00Z`, with an offset or fractional seconds.
     static func date(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
+        (try? style.parse(text)) ?? (try? fractional.parse(text))
     }
 }

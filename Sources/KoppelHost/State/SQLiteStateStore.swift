@@ -160,7 +160,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
 
     public func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM ledger WHERE flow = ? AND source_key = ?", arguments: [flow, sourceKey]).map(Self.ledger)
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM ledger WHERE flow = ? AND source_key = ?"), arguments: [flow, sourceKey]
+            ).map(Self.ledger)
         }
     }
 
@@ -177,12 +179,13 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     private static func insert(_ entry: LedgerEntry, _ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT OR REPLACE INTO ledger
                 (flow, source_key, content_hash, target_key, state, attempts, next_retry_at, last_error, record, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 entry.flow, entry.sourceKey, entry.contentHash, entry.targetKey, entry.state.rawValue, entry.attempts,
                 entry.nextRetryAt.map(Self.millis), entry.lastError, entry.record, Self.millis(entry.updatedAt),
@@ -193,8 +196,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         try pool.write { db in
             try Self.insert(entry, db)
             if let cursor {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO cursors (flow, stream, cursor, updated_at) VALUES (?, ?, ?, ?)",
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO cursors (flow, stream, cursor, updated_at) VALUES (?, ?, ?, ?)").execute(
                     arguments: [cursor.flow, cursor.stream, cursor.cursor, Self.millis(Date())])
             }
         }
@@ -250,8 +252,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
 
     public func appendActivity(_ entry: ActivityEntry) throws -> Int64 {
         try pool.write { db in
-            try db.execute(
-                sql: "INSERT INTO activity (at, kind, flow, connection, run, record, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO activity (at, kind, flow, connection, run, record, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(
                 arguments: [Self.millis(entry.at), entry.kind.rawValue, entry.flow, entry.connection, entry.run, entry.record, entry.message, entry.detail])
             return db.lastInsertedRowID
         }
