@@ -1,6 +1,10 @@
+import Foundation
 import KoppelPluginSDK
 
-/// Exact Online: accounting and ERP. Streams arrive with the flows that need them.
+/// Exact Online: orders booked as sales invoices, sales orders or sales entries; accounts
+/// both ways; items and sales orders as sources. Tokens, pacing under Exact's limits
+/// (about 60 calls a minute per division) and retries are the host's; this type knows
+/// what Exact's entities mean.
 public final class ExactOnlineConnector: Connector {
     public struct Config: Decodable {
         /// nl, be, uk, de, fr, es or us; chooses the base URL unless `base_url` is given.
@@ -8,16 +12,50 @@ public final class ExactOnlineConnector: Connector {
         var baseURL: String?
         /// The division (administration); discovered through current/Me when absent.
         var division: Int?
+        /// Exact statuses of the sales orders the `sales_orders` source reads.
+        var salesOrderStatuses: [Int]?
+        /// How orders become documents (flows may override any of it).
+        var settings: ExactSettings
+
         enum CodingKeys: String, CodingKey {
             case region, division
             case baseURL = "base_url"
+            case salesOrderStatuses = "sales_order_statuses"
+        }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            region = try container.decodeIfPresent(String.self, forKey: .region)
+            baseURL = try container.decodeIfPresent(String.self, forKey: .baseURL)
+            division = try container.decodeIfPresent(Int.self, forKey: .division)
+            salesOrderStatuses = try container.decodeIfPresent([Int].self, forKey: .salesOrderStatuses)
+            settings = try ExactSettings(from: decoder)
         }
     }
 
+    static let costTargetSchema: JSONValue = [
+        "type": "object",
+        "properties": ["item": ["type": "string"], "gl_account": ["type": "string"]],
+        "additionalProperties": false,
+    ]
+    static let codeMapSchema: JSONValue = ["type": "object", "additionalProperties": ["type": "string"]]
+
     public static let manifest = Manifest(
         name: "exact-online",
-        version: "0.1.0",
+        version: "1.0.0",
         description: "Exact Online REST API (accounts, items, sales invoices, orders and entries)",
+        streams: .init(
+            read: [
+                .init(name: "accounts", record: "customer", incremental: true),
+                .init(name: "items", record: "product", incremental: true),
+                .init(name: "sales_orders", record: "order", incremental: true),
+            ],
+            write: [
+                .init(name: "sales_invoices", record: "order", update: false),
+                .init(name: "sales_orders", record: "order", update: false),
+                .init(name: "sales_entries", record: "order", update: false),
+                .init(name: "accounts", record: "customer", update: true),
+            ]),
         configSchema: [
             "type": "object",
             "properties": [
@@ -27,6 +65,19 @@ public final class ExactOnlineConnector: Connector {
                 "client_id": ["type": "string"],
                 "client_secret": ["type": "string", "secret": true],
                 "redirect_uri": ["type": "string", "format": "uri"],
+                "sales_order_statuses": ["type": "array", "items": ["type": "integer"]],
+                "journal": ["type": "string"],
+                "vat_codes": codeMapSchema,
+                "revenue_accounts": codeMapSchema,
+                "shipping": costTargetSchema,
+                "payment_costs": costTargetSchema,
+                "discounts": costTargetSchema,
+                "cost_center": ["type": "string"],
+                "cost_unit": ["type": "string"],
+                "default_debtor": ["type": "string"],
+                "warehouse": ["type": "string"],
+                "update_accounts": ["type": "boolean"],
+                "update_items": ["type": "boolean"],
             ],
             "additionalProperties": false,
         ],
@@ -57,22 +108,83 @@ public final class ExactOnlineConnector: Connector {
         self.config = config
     }
 
-    /// Asks Exact who the signed-in user is (`current/Me`): proves the base URL, the
-    /// token and the division.
-    public func check(host: PluginHost) throws(ConnectorError) {
-        struct Me: Decodable {
-            struct Results: Decodable { var results: [User] }
-            struct User: Decodable {
-                var CurrentDivision: Int
-                var FullName: String?
-            }
-            var d: Results
+    private struct Me: Decodable {
+        struct Results: Decodable { var results: [User] }
+        struct User: Decodable {
+            var CurrentDivision: Int
+            var FullName: String?
         }
+        var d: Results
+    }
+
+    private func me(_ host: PluginHost) throws(ConnectorError) -> Me.User {
         let response = try host.http(HTTPRequest(
             path: "/api/v1/current/Me", query: ["$select": "CurrentDivision,FullName"], headers: ["Accept": "application/json"]))
         let me = try response.requireSuccess("Exact Online current/Me").decode(Me.self, "Exact Online current/Me")
         guard let user = me.d.results.first else { throw .auth("Exact Online knows no current user for this token") }
+        return user
+    }
+
+    /// Asks Exact who the signed-in user is (`current/Me`): proves the base URL, the
+    /// token and the division.
+    public func check(host: PluginHost) throws(ConnectorError) {
+        let user = try me(host)
         host.log(.info, "signed in to Exact Online as \(user.FullName ?? "?"), division \(config.division ?? user.CurrentDivision)")
+    }
+
+    /// The configured division, or the user's current one (asked once, then remembered).
+    private func api(_ host: PluginHost) throws(ConnectorError) -> ExactAPI {
+        if let division = config.division { return ExactAPI(host: host, division: division) }
+        if let stored = try host.state.get("division").flatMap(Int.init) { return ExactAPI(host: host, division: stored) }
+        let division = try me(host).CurrentDivision
+        try host.state.set("division", String(division))
+        return ExactAPI(host: host, division: division)
+    }
+
+    public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
+        try ExactReader(api: api(host), salesOrderStatuses: config.salesOrderStatuses).read(request)
+    }
+
+    public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
+        let api = try api(host)
+        if request.stream == "accounts" {
+            let customer = try request.record(as: Customer.self)
+            return try ExactAccountWriter(api: api).write(customer, knownID: request.targetKey)
+        }
+        guard let flavour = ExactFlavour(rawValue: request.stream) else {
+            throw .invalidData("exact-online has no writable stream \(request.stream)")
+        }
+        let record = try request.record(as: OrderDocumentRecord.self)
+        let writer = ExactSalesDocumentWriter(api: api, flavour: flavour, settings: config.settings.overridden(by: record.options))
+        return try writer.write(record, reconcile: request.reconcile)
+    }
+}
+
+/// Creates or updates an Exact account from a canonical customer (Exact being the
+/// books, only the fields that differ are sent, and nothing when nothing does).
+struct ExactAccountWriter {
+    let api: ExactAPI
+
+    func write(_ customer: Customer, knownID: String?) throws(ConnectorError) -> WriteResult {
+        let fields = ExactDirectory.accountFields(customer, address: customer.billingAddress)
+        let select = (fields.keys.sorted() + ["ID"]).joined(separator: ",")
+        var existing: ExactAPI.Record?
+        if let knownID { existing = try api.first("crm/Accounts", filter: "ID eq guid'\(knownID)'", select: select) }
+        if existing == nil, let email = customer.email?.lowercased(), !email.isEmpty {
+            existing = try api.first("crm/Accounts", filter: "Email eq \(ExactAPI.quote(email))", select: select)
+        }
+        guard let existing, let id = existing["ID"]?.stringValue else {
+            let directory = ExactDirectory(api: api, settings: ExactSettings())
+            return .created(try directory.account(for: customer, address: customer.billingAddress).id)
+        }
+        let changed = fields.filter { key, value in
+            let current = existing[key]?.stringValue?.trimmingCharacters(in: .whitespaces) ?? ""
+            let wanted = value.stringValue ?? ""
+            return key == "Email" ? current.lowercased() != wanted.lowercased() : current != wanted
+        }
+        guard !changed.isEmpty else { return .unchanged(id) }
+        try api.update("crm/Accounts", id: id, changed)
+        return .updated(id)
     }
 }
 

@@ -33,12 +33,14 @@ struct SyncCommand: ParsableCommand {
     @Option(help: "Backfill from this date (2026-01-01) or time (RFC 3339).") var since: String?
     @Option(help: "Backfill until this date or time.") var until: String?
     @Flag(help: "Read, filter and map; write nothing anywhere.") var dryRun = false
+    @Flag(help: "Retry records waiting for a later attempt now, instead of at their next attempt time.") var retryNow = false
     @OptionGroup var deployment: DeploymentOptions
 
     func run() throws {
         let runtime = try deployment.runtime()
         let flow = try runtime.flow(named: self.flow)
         var options = FlowRunner.Options(dryRun: dryRun)
+        options.retryNow = retryNow
         for (text, name) in [(since, "--since"), (until, "--until")] {
             guard let text else { continue }
             guard let date = FlowConfig.date(text) else {

@@ -21,6 +21,8 @@ public final class FlowRunner {
         public var until: Date?
         /// Read, filter and map, but write nothing anywhere.
         public var dryRun = false
+        /// Retry records waiting for a later attempt now, not at their next attempt time.
+        public var retryNow = false
         /// Called after every record.
         public var progress: ((Report) -> Void)?
         /// Called for every record a dry run would write.
@@ -136,7 +138,7 @@ public final class FlowRunner {
     private func retryDue() throws {
         let now = Date()
         for entry in try store.ledgerEntries(flow: flow.name, states: [.uncertain], limit: 10_000) {
-            guard entry.nextRetryAt.map({ $0 <= now }) ?? true, let raw = entry.record else { continue }
+            guard options.retryNow || entry.nextRetryAt.map({ $0 <= now }) ?? true, let raw = entry.record else { continue }
             try checkStop()
             report.retried += 1
             try handle(raw, existing: entry, reconcile: true)
@@ -257,7 +259,11 @@ public final class FlowRunner {
         let cursor = pendingCursor.map { CursorUpdate(flow: flow.name, stream: flow.source.stream, cursor: $0) }
         try store.commitDelivery(entry, cursor: cursor)
         pendingCursor = nil
-        if outcome.action == .updated { report.updated += 1 } else { report.written += 1 }
+        switch outcome.action {
+        case .updated: report.updated += 1
+        case .unchanged: report.unchanged += 1
+        case .created, .found: report.written += 1
+        }
         activity(.written, key, "\(outcome.action.rawValue) \(outcome.targetKey) in \(flow.target)", detail: ["target_key": outcome.targetKey, "action": outcome.action.rawValue])
     }
 

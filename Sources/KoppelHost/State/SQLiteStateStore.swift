@@ -22,7 +22,22 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         pool = try Self.open(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        try Self.migrate(pool)
+    }
+
+    /// Applies the migrations. Two processes opening a new file at once may both try;
+    /// the loser's transaction rolls back and it finds the schema the winner created.
+    private static func migrate(_ pool: DatabasePool) throws {
+        var attempt = 0
+        while true {
+            do {
+                return try migrator.migrate(pool)
+            } catch where attempt < 5 {
+                attempt += 1
+                usleep(100_000)
+                if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
+            }
+        }
     }
 
     /// Opens the pool, waiting out another process that is creating the same file: the

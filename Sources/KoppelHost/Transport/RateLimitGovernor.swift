@@ -47,7 +47,8 @@ public final class RateLimitGovernor: @unchecked Sendable {
             }
             let horizon = declared.map(\.period).max() ?? 0
             sent.removeAll { now.timeIntervalSince($0) >= horizon }
-            for limit in declared {
+            // Once the server has reported its budget, that budget rules.
+            for limit in declared where windows.isEmpty {
                 let recent = sent.filter { now.timeIntervalSince($0) < limit.period }
                 if recent.count >= limit.limit, let oldest = recent.first {
                     wait = max(wait, limit.period - now.timeIntervalSince(oldest))

@@ -92,8 +92,11 @@ public struct SeedData: Sendable {
     public var customers: [Customer] = []
     public var products: [Product] = []
     public var orders: [Order] = []
+    /// What this data was generated from.
+    public let options: Options
 
     public init(_ options: Options = Options()) {
+        self.options = options
         var random = SplitMix64(seed: options.seed)
         func pick<T>(_ list: [T]) -> T { list[Int(random.next() % UInt64(list.count))] }
         func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.next() % UInt64(range.count)) }

@@ -165,8 +165,11 @@ extension WooCommerceSandbox {
             var request = request
             let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20))) ?? [:]
             let count = (body["count"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 1
-            var options = SeedData.Options()
-            options.seed = UInt64(Date().timeIntervalSince1970 * 1000)
+            // `"repeat_customers": true`: bought by the shop's own customers, from its own
+            // products (same seed); otherwise by new customers.
+            var options = body["repeat_customers"] as? Bool == true ? self.seedOptions : SeedData.Options()
+            if body["repeat_customers"] as? Bool != true { options.seed = UInt64(Date().timeIntervalSince1970 * 1000) }
+            options.testOrderEvery = 0
             options.orders = count
             options.until = Date()
             options.days = 1

@@ -29,9 +29,12 @@ public final class WooCommerceSandbox: @unchecked Sendable {
     private var nextID = 10_000
     var baseURL = ""
     let deliveries = WebhookDeliveries()
+    /// The options the shop's customers and products were generated with.
+    let seedOptions: SeedData.Options
 
     public init(options: Options = Options(), seed: SeedData) {
         self.options = options
+        seedOptions = seed.options
         for product in seed.products { products[product.id] = Self.render(product) }
         for customer in seed.customers { customers[customer.id] = Self.render(customer) }
         for order in seed.orders where !order.isTest { orders[order.id] = Self.render(order) }

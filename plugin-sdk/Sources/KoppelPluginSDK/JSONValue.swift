@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value, for the parts of a manifest or cursor whose shape is free
 /// (a JSON Schema, a remote API's extra fields).
 public enum JSONValue: Codable, Equatable, Sendable, ExpressibleByStringLiteral,
@@ -6,8 +8,11 @@ public enum JSONValue: Codable, Equatable, Sendable, ExpressibleByStringLiteral,
 {
     case null
     case bool(Bool)
-    /// Integers only; money never travels as a JSON number (use a decimal string).
     case int(Int64)
+    /// A JSON number with a fraction, kept as its exact decimal text ("12.5"), never a
+    /// binary float. Canonical records carry money as strings; this is for remote APIs
+    /// (Exact Online) that send and want numbers.
+    case decimal(String)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -20,6 +25,8 @@ public enum JSONValue: Codable, Equatable, Sendable, ExpressibleByStringLiteral,
             self = .bool(value)
         } else if let value = try? container.decode(Int64.self) {
             self = .int(value)
+        } else if let value = try? container.decode(Decimal.self) {
+            self = .decimal(NSDecimalNumber(decimal: value).stringValue)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
         } else if let value = try? container.decode([JSONValue].self) {
@@ -39,6 +46,7 @@ public enum JSONValue: Codable, Equatable, Sendable, ExpressibleByStringLiteral,
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .int(let value): try container.encode(value)
+        case .decimal(let text): try container.encode(Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) ?? 0)
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)

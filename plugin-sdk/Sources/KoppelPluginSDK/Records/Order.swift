@@ -33,6 +33,8 @@ public struct Order: Codable, Hashable, Sendable {
     public var paymentMethod: String?
     public var shippingMethod: String?
     public var note: String?
+    /// Codes of the coupons used; their amounts are in the lines' discounts.
+    public var couponCodes: [String]?
     public var totals: Totals
 
     public init(
@@ -78,6 +80,7 @@ public struct Order: Codable, Hashable, Sendable {
         case paymentCosts = "payment_costs"
         case paymentMethod = "payment_method"
         case shippingMethod = "shipping_method"
+        case couponCodes = "coupon_codes"
     }
 }
 

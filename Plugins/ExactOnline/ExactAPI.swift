@@ -1,0 +1,120 @@
+import Foundation
+import KoppelPluginSDK
+
+/// Exact Online's REST API as the plugin uses it: OData queries on one division's entity
+/// sets, `__next` paging, deep inserts, and Exact's value formats. Transport, tokens,
+/// pacing and retries are the host's.
+struct ExactAPI {
+    let host: PluginHost
+    let division: Int
+
+    /// A GUID-keyed record as Exact returns it.
+    typealias Record = [String: JSONValue]
+
+    private struct Page: Decodable {
+        struct Body: Decodable {
+            var results: [Record]?
+            var next: String?
+            enum CodingKeys: String, CodingKey {
+                case results
+                case next = "__next"
+            }
+        }
+        var d: Body
+    }
+
+    private struct Single: Decodable { var d: Record }
+
+    static let headers = ["Accept": "application/json", "Content-Type": "application/json"]
+
+    func path(_ entitySet: String) -> String { "/api/v1/\(division)/\(entitySet)" }
+
+    /// The first record matching `filter`, or nil.
+    func first(_ entitySet: String, filter: String, select: String) throws(ConnectorError) -> Record? {
+        let response = try host.http(HTTPRequest(
+            path: path(entitySet), query: ["$filter": filter, "$select": select, "$top": "1"], headers: Self.headers))
+        return try response.requireSuccess("Exact Online \(entitySet)").decode(Page.self, "Exact Online \(entitySet)").d.results?.first
+    }
+
+    /// Every record matching the query, page by page (Exact gives 60 a page and the
+    /// address of the next in `__next`); `onPage` runs after each page.
+    func each(
+        _ entitySet: String, query: [String: String], record: (Record) throws(ConnectorError) -> Void,
+        onPage: () throws(ConnectorError) -> Void = {}
+    ) throws(ConnectorError) {
+        var request = HTTPRequest(path: path(entitySet), query: query, headers: Self.headers)
+        while true {
+            try host.checkCancellation()
+            let page = try host.http(request).requireSuccess("Exact Online \(entitySet)").decode(Page.self, "Exact Online \(entitySet)")
+            for item in page.d.results ?? [] { try record(item) }
+            try onPage()
+            guard let next = page.d.next, !next.isEmpty else { return }
+            request = HTTPRequest(path: next, headers: Self.headers)
+        }
+    }
+
+    /// Creates a record (with its deep-inserted lines) and returns it as Exact stored it.
+    /// Sending it twice would create two: the request is not idempotent, so a lost answer
+    /// is reported as uncertain by the host and reconciled before any new attempt.
+    func create(_ entitySet: String, _ body: [String: JSONValue]) throws(ConnectorError) -> Record {
+        let response = try host.http(HTTPRequest(
+            method: "POST", path: path(entitySet), headers: Self.headers, body: try Self.encode(body), idempotent: false))
+        return try response.requireSuccess("creating Exact Online \(entitySet)").decode(Single.self, "Exact Online \(entitySet)").d
+    }
+
+    /// Changes fields of an existing record.
+    func update(_ entitySet: String, id: String, _ fields: [String: JSONValue]) throws(ConnectorError) {
+        try host.http(HTTPRequest(
+            method: "PUT", path: path("\(entitySet)(guid'\(id)')"), headers: Self.headers, body: try Self.encode(fields)))
+            .requireSuccess("updating Exact Online \(entitySet) \(id)")
+    }
+
+    static func encode(_ body: [String: JSONValue]) throws(ConnectorError) -> String {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(body), as: UTF8.self)
+        } catch {
+            throw .internal("could not encode the Exact Online request: \(error)")
+        }
+    }
+
+    /// An OData string literal: quoted, with every quote doubled (`'O''Brien'`).
+    static func quote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+
+    /// An OData datetime literal in UTC, to the millisecond.
+    static func datetime(_ date: Date) -> String {
+        "datetime'" + String(Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date).dropLast()) + "'"
+    }
+
+    /// Reads Exact's `/Date(1767225600000)/`.
+    static func date(_ value: JSONValue?) -> Date? {
+        guard let text = value?.stringValue, let match = text.wholeMatch(of: /\/Date\((-?[0-9]+)([+-][0-9]+)?\)\//),
+            let ms = Int64(match.1)
+        else { return nil }
+        return Date(timeIntervalSince1970: Double(ms) / 1000)
+    }
+
+    /// A date as Exact takes it in a request body.
+    static func dateValue(_ date: Date) -> JSONValue {
+        .string(String(Date.ISO8601FormatStyle().format(date).prefix(10)))
+    }
+
+    /// A decimal as Exact returns it: a JSON number (read as its exact text) or a string.
+    static func decimal(_ value: JSONValue?) -> DecimalNumber? {
+        switch value {
+        case .string(let text)?: DecimalNumber(text)
+        case .int(let number)?: DecimalNumber(Decimal(number))
+        case .decimal(let text)?: DecimalNumber(text)
+        default: nil
+        }
+    }
+}
+
+extension DecimalNumber {
+    /// The amount as a JSON number in a request body (Exact wants numbers; the text is
+    /// exact, never a binary float).
+    var json: JSONValue { .decimal(description) }
+}

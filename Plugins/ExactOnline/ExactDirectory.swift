@@ -1,0 +1,130 @@
+import Foundation
+import KoppelPluginSDK
+
+/// Finds or creates the accounts and items a document refers to, remembering each GUID
+/// in the host's identity map (the connection's state) so that a known buyer or SKU costs
+/// no call at all.
+struct ExactDirectory {
+    let api: ExactAPI
+    let settings: ExactSettings
+    var host: PluginHost { api.host }
+
+    private func remembered(_ key: String) throws(ConnectorError) -> String? { try host.state.get(key) }
+    private func remember(_ key: String, _ id: String) throws(ConnectorError) { try host.state.set(key, id) }
+
+    // MARK: Accounts
+
+    /// The account an order is booked on: the default debtor when the flow has one, else
+    /// the buyer's account found by email, else a new one.
+    func account(for order: Order) throws(ConnectorError) -> String {
+        if let code = settings.defaultDebtor { return try account(code: code) }
+        return try account(for: order.customer, address: order.billingAddress).id
+    }
+
+    /// The account with this code (a default debtor).
+    func account(code: String) throws(ConnectorError) -> String {
+        let key = "account:code:\(code)"
+        if let id = try remembered(key) { return id }
+        guard let found = try api.first("crm/Accounts", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue else {
+            throw .invalidData("the default debtor \(code) does not exist in Exact Online division \(api.division)")
+        }
+        try remember(key, found)
+        return found
+    }
+
+    /// The customer's account: found by email (and updated when the flow says so), or
+    /// created with a contact person for a company. Returns whether it was created.
+    func account(for customer: Customer, address: Address?, knownID: String? = nil) throws(ConnectorError) -> (id: String, created: Bool) {
+        guard let email = customer.email?.lowercased(), !email.isEmpty else {
+            throw .invalidData("customer \(customer.sourceKey) has no email address to find an Exact account by; set default_debtor in the flow's options")
+        }
+        let key = "account:email:\(email)"
+        if let knownID { return (knownID, false) }
+        if let id = try remembered(key) { return (id, false) }
+        if let found = try api.first("crm/Accounts", filter: "Email eq \(ExactAPI.quote(email))", select: "ID")?["ID"]?.stringValue {
+            try remember(key, found)
+            if settings.updateAccounts == true { try api.update("crm/Accounts", id: found, Self.accountFields(customer, address: address)) }
+            return (found, false)
+        }
+        var fields = Self.accountFields(customer, address: address)
+        fields["Status"] = "C"
+        let created = try api.create("crm/Accounts", fields)
+        guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an account without ID") }
+        if customer.companyName != nil, customer.lastName != nil || customer.firstName != nil {
+            var contact: [String: JSONValue] = ["Account": .string(id), "Email": .string(email)]
+            if let first = customer.firstName { contact["FirstName"] = .string(first) }
+            contact["LastName"] = .string(customer.lastName ?? customer.firstName ?? "")
+            if let phone = customer.phone { contact["Phone"] = .string(phone) }
+            _ = try api.create("crm/Contacts", contact)
+        }
+        try remember(key, id)
+        return (id, true)
+    }
+
+    /// The account fields Koppel manages.
+    static func accountFields(_ customer: Customer, address: Address?) -> [String: JSONValue] {
+        let person = [customer.firstName, customer.lastName].compactMap { $0 }.joined(separator: " ")
+        var fields: [String: JSONValue] = ["Name": .string(customer.companyName ?? (person.isEmpty ? customer.email ?? customer.sourceKey : person))]
+        func put(_ field: String, _ value: String?) { if let value, !value.isEmpty { fields[field] = .string(value) } }
+        put("Email", customer.email?.lowercased())
+        put("Phone", customer.phone)
+        put("VATNumber", customer.vatNumber)
+        put("ChamberOfCommerce", customer.cocNumber)
+        put("Language", customer.language?.uppercased())
+        if let address = address ?? customer.billingAddress {
+            let street = [address.street, [address.houseNumber, address.houseNumberSuffix].compactMap { $0 }.joined()].compactMap { $0 }
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            put("AddressLine1", street)
+            put("AddressLine2", address.line2)
+            put("Postcode", address.postcode)
+            put("City", address.city)
+            put("Country", address.country)
+        }
+        return fields
+    }
+
+    // MARK: Items
+
+    /// The item with this code (a SKU, or a cost item's code): remembered, found, or
+    /// created as a sales item (a stock item linked to the default warehouse when it is a
+    /// product).
+    func item(code: String, description: String, isProduct: Bool) throws(ConnectorError) -> String {
+        let key = "item:\(code)"
+        if let id = try remembered(key) { return id }
+        if let found = try api.first("logistics/Items", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue {
+            try remember(key, found)
+            if settings.updateItems == true { try api.update("logistics/Items", id: found, ["Description": .string(description)]) }
+            return found
+        }
+        let created = try api.create("logistics/Items", [
+            "Code": .string(code), "Description": .string(description), "IsSalesItem": true, "IsStockItem": .bool(isProduct),
+        ])
+        guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
+        if isProduct, let warehouse = settings.warehouse {
+            _ = try api.create("inventory/ItemWarehouses", ["Item": .string(id), "Warehouse": .string(try warehouseID(code: warehouse))])
+        }
+        try remember(key, id)
+        return id
+    }
+
+    /// The GUID of the G/L account with this code (lines name G/L accounts by GUID).
+    func glAccount(code: String) throws(ConnectorError) -> String {
+        let key = "gl:\(code)"
+        if let id = try remembered(key) { return id }
+        guard let id = try api.first("financial/GLAccounts", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue else {
+            throw .invalidData("G/L account \(code) does not exist in Exact Online division \(api.division); check the flow's revenue_accounts and cost settings")
+        }
+        try remember(key, id)
+        return id
+    }
+
+    private func warehouseID(code: String) throws(ConnectorError) -> String {
+        let key = "warehouse:\(code)"
+        if let id = try remembered(key) { return id }
+        guard let id = try api.first("inventory/Warehouses", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue else {
+            throw .invalidData("warehouse \(code) does not exist in Exact Online division \(api.division)")
+        }
+        try remember(key, id)
+        return id
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import KoppelPluginSDK
+
+/// One of the three ways an order is booked in Exact Online. Each is one POST with the
+/// lines deep-inserted; `YourRef` carries the webshop's order number, which is how a
+/// retry finds a document that did arrive.
+enum ExactFlavour: String, CaseIterable {
+    case salesInvoices = "sales_invoices"
+    case salesOrders = "sales_orders"
+    case salesEntries = "sales_entries"
+
+    var entitySet: String {
+        switch self {
+        case .salesInvoices: "salesinvoice/SalesInvoices"
+        case .salesOrders: "salesorder/SalesOrders"
+        case .salesEntries: "salesentry/SalesEntries"
+        }
+    }
+
+    var key: String {
+        switch self {
+        case .salesInvoices: "InvoiceID"
+        case .salesOrders: "OrderID"
+        case .salesEntries: "EntryID"
+        }
+    }
+
+    var linesProperty: String {
+        switch self {
+        case .salesInvoices: "SalesInvoiceLines"
+        case .salesOrders: "SalesOrderLines"
+        case .salesEntries: "SalesEntryLines"
+        }
+    }
+
+    /// Entries book on G/L accounts; invoices and orders on items.
+    var usesItems: Bool { self != .salesEntries }
+}
+
+/// The record a flow hands to a sales document stream: a canonical order, plus what the
+/// flow's mapping added (`payment_condition` from a value map, `_options`).
+struct OrderDocumentRecord: Decodable {
+    var order: Order
+    var paymentCondition: String?
+    var options: ExactSettings?
+
+    enum CodingKeys: String, CodingKey {
+        case paymentCondition = "payment_condition"
+        case options = "_options"
+    }
+
+    init(from decoder: Decoder) throws {
+        order = try Order(from: decoder)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        paymentCondition = try container.decodeIfPresent(String.self, forKey: .paymentCondition)
+        options = try container.decodeIfPresent(ExactSettings.self, forKey: .options)
+    }
+}
+
+/// Books an order as a sales invoice, sales order or sales entry.
+struct ExactSalesDocumentWriter {
+    let api: ExactAPI
+    let flavour: ExactFlavour
+    let settings: ExactSettings
+
+    /// The document already booked for this order number, if any.
+    func existing(number: String) throws(ConnectorError) -> String? {
+        try api.first(flavour.entitySet, filter: "YourRef eq \(ExactAPI.quote(number))", select: flavour.key)?[flavour.key]?.stringValue
+    }
+
+    func write(_ record: OrderDocumentRecord, reconcile: Bool) throws(ConnectorError) -> WriteResult {
+        let order = record.order
+        if reconcile, let found = try existing(number: order.number) { return .found(found) }
+        let directory = ExactDirectory(api: api, settings: settings)
+        let account = try directory.account(for: order)
+        let lines = try documentLines(order, directory: directory)
+        var header: [String: JSONValue] = [
+            "YourRef": .string(order.number),
+            "Description": .string(description(order)),
+            "Currency": .string(order.currency),
+            flavour.linesProperty: .array(lines.map(JSONValue.object)),
+        ]
+        if let condition = record.paymentCondition { header["PaymentCondition"] = .string(condition) }
+        switch flavour {
+        case .salesInvoices:
+            header["Journal"] = .string(settings.journalCode)
+            header["OrderedBy"] = .string(account)
+            header["InvoiceDate"] = ExactAPI.dateValue(order.createdAt)
+        case .salesOrders:
+            header["OrderedBy"] = .string(account)
+            header["OrderDate"] = ExactAPI.dateValue(order.createdAt)
+        case .salesEntries:
+            header["Journal"] = .string(settings.journalCode)
+            header["Customer"] = .string(account)
+            header["EntryDate"] = ExactAPI.dateValue(order.createdAt)
+        }
+        let created = try api.create(flavour.entitySet, header)
+        guard let id = created[flavour.key]?.stringValue else { throw .internal("Exact Online returned a document without \(flavour.key)") }
+        return .created(id)
+    }
+
+    private func description(_ order: Order) -> String {
+        let coupons = (order.couponCodes ?? []).isEmpty ? "" : " (coupon \((order.couponCodes ?? []).joined(separator: ", ")))"
+        return String("Webshop order \(order.number)\(coupons)".prefix(60))
+    }
+
+    /// Product lines, then shipping, payment costs and order-level discounts, each with
+    /// its VAT code from the rate and the buyer's country and the amounts as the shop
+    /// computed them, so the document's totals equal the order's to the cent.
+    private func documentLines(_ order: Order, directory: ExactDirectory) throws(ConnectorError) -> [[String: JSONValue]] {
+        let country = order.billingAddress.country
+        var lines: [[String: JSONValue]] = []
+        for line in order.lines {
+            var fields = try costFields(
+                description: line.name, amount: line.total, vatRate: line.vatRate, vatAmount: line.vatAmount, country: country,
+                glAccount: settings.revenueAccount(country: country), directory: directory)
+            fields["Quantity"] = line.quantity.json
+            if flavour.usesItems {
+                fields["Item"] = .string(try directory.item(code: line.sku ?? "WEBSHOP", description: line.sku == nil ? "Webshop product without SKU" : line.name, isProduct: line.sku != nil))
+                fields["UnitPrice"] = line.unitPrice.json
+                let gross = line.unitPrice * line.quantity
+                if line.discount != .zero, gross != .zero {
+                    fields["Discount"] = DecimalNumber(line.discount.value / gross.value).rounded(6).json
+                }
+            }
+            lines.append(fields)
+        }
+        for cost in order.shippingCosts {
+            lines.append(try extraLine(cost.description, cost.amount, cost.vatRate, cost.vatAmount, country: country,
+                                       item: settings.shippingItem, itemName: "Verzendkosten", glAccount: settings.shippingAccount, directory: directory))
+        }
+        for cost in order.paymentCosts {
+            lines.append(try extraLine(cost.description, cost.amount, cost.vatRate, cost.vatAmount, country: country,
+                                       item: settings.paymentCostItem, itemName: "Betaalkosten", glAccount: settings.paymentCostAccount, directory: directory))
+        }
+        for discount in order.discounts {
+            let rate = discount.amount == .zero ? DecimalNumber.zero : DecimalNumber(discount.vatAmount.value * 100 / discount.amount.value).rounded(0)
+            lines.append(try extraLine(discount.description, .zero - discount.amount, rate, .zero - discount.vatAmount, country: country,
+                                       item: settings.discountItem, itemName: "Korting", glAccount: settings.discountAccount, directory: directory))
+        }
+        guard !lines.isEmpty else { throw .invalidData("order \(order.number) has no lines") }
+        return lines
+    }
+
+    private func extraLine(
+        _ description: String, _ amount: Money, _ rate: DecimalNumber, _ vat: Money, country: String,
+        item: String, itemName: String, glAccount: String, directory: ExactDirectory
+    ) throws(ConnectorError) -> [String: JSONValue] {
+        var fields = try costFields(
+            description: description, amount: amount, vatRate: rate, vatAmount: vat, country: country, glAccount: glAccount, directory: directory)
+        fields["Quantity"] = 1
+        if flavour.usesItems {
+            fields["Item"] = .string(try directory.item(code: item, description: itemName, isProduct: false))
+            fields["UnitPrice"] = amount.json
+        }
+        return fields
+    }
+
+    private func costFields(
+        description: String, amount: Money, vatRate: DecimalNumber, vatAmount: Money, country: String, glAccount: String,
+        directory: ExactDirectory
+    ) throws(ConnectorError) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [
+            "Description": .string(String(description.prefix(60))),
+            "AmountFC": amount.json,
+            "VATCode": .string(try settings.vatCode(rate: vatRate, country: country)),
+            (flavour == .salesOrders ? "VATAmount" : "VATAmountFC"): vatAmount.json,
+        ]
+        if flavour != .salesOrders { fields["GLAccount"] = .string(try directory.glAccount(code: glAccount)) }
+        if let costCenter = settings.costCenter { fields["CostCenter"] = .string(costCenter) }
+        if let costUnit = settings.costUnit { fields["CostUnit"] = .string(costUnit) }
+        return fields
+    }
+}

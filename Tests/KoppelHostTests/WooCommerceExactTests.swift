@@ -1,0 +1,256 @@
+import Foundation
+import KoppelHost
+import KoppelSandbox
+import XCTest
+
+/// WooCommerce -> Exact Online end to end: the `koppel` binary with the real plugins,
+/// against the sandbox over HTTP. What is checked is what a bookkeeper would check in
+/// Exact: one document per order, lines and totals equal to the shop's to the cent,
+/// accounts reused by email, items by SKU.
+final class WooCommerceExactTests: XCTestCase {
+    var sandbox: Sandbox!
+    var fixture: DeploymentFixture!
+    let client = CurlHTTPClient()
+    let division = 123456
+
+    override func setUp() async throws {
+        var options = Sandbox.Options()
+        options.seed.orders = 200
+        options.seed.customers = 40
+        options.seed.testOrderEvery = 0
+        options.exact.minutelyLimit = 100_000
+        options.exact.dailyLimit = 1_000_000
+        sandbox = try await Sandbox.start(options)
+        fixture = try DeploymentFixture()
+        let exact = sandbox.endpoints[0].baseURL, woo = sandbox.endpoints[1].baseURL
+        let paymentConditions = """
+            value_maps:
+              payment_condition:
+                from: payment_method
+                to: payment_condition
+                values: { ideal: ID, paypal: PP, bacs: "14", cod: "00" }
+            """
+        var flows = ""
+        for (name, stream) in [("invoices", "sales_invoices"), ("orders", "sales_orders"), ("entries", "sales_entries")] {
+            flows += """
+                \(name):
+                  from: shop.orders
+                  to: exact.\(stream)
+                  schedule: manual
+                  mapping:
+                \(paymentConditions.indented(4))
+                    options: { revenue_accounts: { NL: "8000", BE: "8020", DE: "8020" }, cost_center: "WEB" }
+
+                """
+        }
+        flows += """
+            accounts-to-shop: { from: exact.accounts, to: shop.customers, schedule: manual }
+            customers-to-exact: { from: shop.customers, to: exact.accounts, schedule: manual }
+            """
+        try fixture.write(
+            load: ["woocommerce", "exact-online"],
+            connections: """
+                shop:
+                  plugin: woocommerce
+                  settings: { base_url: "\(woo)", consumer_key: \(options.wooCommerce.consumerKey) }
+                exact:
+                  plugin: exact-online
+                  settings: { base_url: "\(exact)", division: \(division), client_id: \(options.exact.clientID), warehouse: "1" }
+                """,
+            flows: flows)
+        XCTAssertEqual(try fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+        XCTAssertEqual(try fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: options.exact.clientSecret + "\n").status, 0)
+        // Signed in: a refresh token from the sandbox's consent, the access token expired.
+        let tokens = try json("POST", "\(exact)/_sandbox/exact/tokens") as? [String: Any]
+        let refresh = try XCTUnwrap(tokens?["refresh_token"] as? String)
+        let sealed = #"{"accessToken":"expired","refreshToken":"\#(refresh)","expiresAt":"2020-01-01T00:00:00Z"}"#
+        try fixture.runtime().vault().set(connection: "exact", name: OAuth2TokenManager.vaultName, value: sealed)
+    }
+
+    override func tearDown() async throws {
+        sandbox.stop()
+        fixture.remove()
+    }
+
+    // MARK: Helpers
+
+    func json(_ method: String, _ url: String, body: Any? = nil, headers: [(String, String)] = []) throws -> Any? {
+        var request = OutboundRequest(method: method, url: url, headers: headers, idempotent: false, timeout: 30)
+        if let body {
+            request.body = try JSONSerialization.data(withJSONObject: body)
+            request.setHeader("Content-Type", "application/json")
+        }
+        guard case .response(let response) = client.send(request) else { throw TestFailure("no answer from \(method) \(url)") }
+        return try? JSONSerialization.jsonObject(with: response.body)
+    }
+
+    /// Every record of an Exact entity set, read through the sandbox's inspection door.
+    func exactRecords(_ entitySet: String, expand: String? = nil) throws -> [[String: Any]] {
+        let base = sandbox.endpoints[0].baseURL
+        var url: String? = "\(base)/_sandbox/exact/\(division)/\(entitySet)" + (expand.map { "?$expand=\($0)" } ?? "")
+        var all: [[String: Any]] = []
+        while let next = url {
+            let page = try json("GET", next) as? [String: Any]
+            let d = page?["d"] as? [String: Any]
+            all += d?["results"] as? [[String: Any]] ?? []
+            url = (d?["__next"] as? String).map { $0.replacingOccurrences(of: "/api/v1/", with: "/_sandbox/exact/") }
+        }
+        return all
+    }
+
+    /// Every WooCommerce order, as the shop's API returns it.
+    func wooOrders() throws -> [[String: Any]] {
+        let woo = sandbox.endpoints[1].baseURL
+        let basic = Data("\(sandbox.endpoints[1].credentials[0].1):\(sandbox.endpoints[1].credentials[1].1)".utf8).base64EncodedString()
+        var all: [[String: Any]] = []
+        for page in 1... {
+            let list = try json("GET", "\(woo)/wp-json/wc/v3/orders?per_page=100&page=\(page)",
+                                headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https")]) as? [[String: Any]] ?? []
+            all += list
+            if list.count < 100 { break }
+        }
+        return all
+    }
+
+    func decimal(_ value: Any?) -> Decimal {
+        switch value {
+        case let text as String: Decimal(string: text) ?? -1
+        case let number as NSNumber: Decimal(string: number.stringValue) ?? -1
+        default: -1
+        }
+    }
+
+    func exactCalls() throws -> Int {
+        let stats = try json("GET", "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/stats") as? [String: Any]
+        return (stats?["calls"] as? [String: Any] ?? [:]).values.reduce(0) { $0 + ((($1 as? NSNumber)?.intValue) ?? 0) }
+    }
+
+    func sync(_ flow: String, _ extra: [String] = []) throws -> TestSupport.Output {
+        try fixture.koppel(["sync", flow] + extra)
+    }
+
+    // MARK: Tests
+
+    func testTwoHundredOrdersBecomeTwoHundredDocumentsInEachFlavourWithTheShopsTotals() throws {
+        let orders = try wooOrders()
+        XCTAssertEqual(orders.count, 200)
+        let byNumber = Dictionary(uniqueKeysWithValues: orders.map { ($0["number"] as! String, $0) })
+        let countries = Set(orders.compactMap { ($0["billing"] as? [String: Any])?["country"] as? String })
+        XCTAssertEqual(countries, ["NL", "BE", "DE"], "the generated orders cover three countries")
+
+        for (flow, entitySet, lines, vatField) in [
+            ("invoices", "salesinvoice/SalesInvoices", "SalesInvoiceLines", "VATAmountFC"),
+            ("orders", "salesorder/SalesOrders", "SalesOrderLines", "VATAmount"),
+            ("entries", "salesentry/SalesEntries", "SalesEntryLines", "VATAmountFC"),
+        ] {
+            let run = try sync(flow)
+            XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+            XCTAssertTrue(run.stdout.contains("written 200"), run.stdout)
+            let documents = try exactRecords(entitySet, expand: lines)
+            XCTAssertEqual(documents.count, 200, flow)
+            XCTAssertEqual(Set(documents.compactMap { $0["YourRef"] as? String }), Set(byNumber.keys), flow)
+            for document in documents {
+                let order = try XCTUnwrap(byNumber[document["YourRef"] as? String ?? ""])
+                let documentLines = ((document[lines] as? [String: Any])?["results"] as? [[String: Any]]) ?? document[lines] as? [[String: Any]] ?? []
+                let expectedLines = (order["line_items"] as! [Any]).count + (order["shipping_lines"] as! [Any]).count + (order["fee_lines"] as! [Any]).count
+                XCTAssertEqual(documentLines.count, expectedLines, "\(flow) \(order["number"]!)")
+                let net = documentLines.reduce(Decimal.zero) { $0 + decimal($1["AmountFC"]) }
+                let vat = documentLines.reduce(Decimal.zero) { $0 + decimal($1[vatField]) }
+                XCTAssertEqual(vat, decimal(order["total_tax"]), "\(flow) \(order["number"]!): VAT")
+                XCTAssertEqual(net + vat, decimal(order["total"]), "\(flow) \(order["number"]!): total")
+                XCTAssertEqual(decimal(document["AmountFC"]), decimal(order["total"]), "\(flow) \(order["number"]!): document total")
+                let condition = ["ideal": "ID", "paypal": "PP", "bacs": "14", "cod": "00"][order["payment_method"] as! String]
+                XCTAssertEqual(document["PaymentCondition"] as? String, condition)
+                for line in documentLines { XCTAssertEqual(line["CostCenter"] as? String, "WEB") }
+            }
+            // Rerunning writes nothing.
+            let again = try sync(flow)
+            XCTAssertTrue(again.stdout.contains("written 0"), again.stdout)
+        }
+
+        // One account per buyer (reused by email, apostrophes included), one contact per company buyer.
+        let emails = Set(orders.compactMap { (($0["billing"] as? [String: Any])?["email"] as? String)?.lowercased() })
+        let accounts = try exactRecords("crm/Accounts")
+        XCTAssertEqual(accounts.count, emails.count)
+        XCTAssertEqual(Set(accounts.compactMap { ($0["Email"] as? String)?.lowercased() }), emails)
+        XCTAssertTrue(emails.contains { $0.contains("'") }, "the data has an email address with an apostrophe")
+        let companies = Set(orders.filter { !((($0["billing"] as? [String: Any])?["company"] as? String) ?? "").isEmpty }
+            .compactMap { (($0["billing"] as? [String: Any])?["email"] as? String)?.lowercased() })
+        XCTAssertEqual(try exactRecords("crm/Contacts").count, companies.count)
+        // One item per SKU, plus the shipping and payment cost items.
+        let skus = Set(orders.flatMap { ($0["line_items"] as! [[String: Any]]).compactMap { $0["sku"] as? String } })
+        let items = try exactRecords("logistics/Items")
+        XCTAssertEqual(Set(items.compactMap { $0["Code"] as? String }), skus.union(["VERZENDKOSTEN", "BETAALKOSTEN"]))
+        XCTAssertEqual(try exactRecords("inventory/ItemWarehouses").count, skus.count, "stock items are linked to warehouse 1")
+
+        // Steady state: known buyers and SKUs cost one Exact call per order.
+        _ = try json("POST", "\(sandbox.endpoints[1].baseURL)/_sandbox/woocommerce/orders", body: ["count": 20, "repeat_customers": true])
+        let before = try exactCalls()
+        let steady = try sync("invoices")
+        XCTAssertTrue(steady.stdout.contains("written 20"), steady.stdout)
+        let perOrder = Double(try exactCalls() - before) / 20
+        print("steady-state Exact calls per order (warm identity map): \(perOrder)")
+        XCTAssertLessThanOrEqual(perOrder, 1.1)
+    }
+
+    func testUnderFaultsEveryOrderArrivesExactlyOnce() throws {
+        var plan = FaultPlan()
+        plan.serverErrors = 0.08
+        plan.rateLimitBursts = 0.05
+        plan.dropAfterCommit = 0.08
+        sandbox.faults.set(plan)
+        var runs: [TestSupport.Output] = []
+        for _ in 0..<15 {
+            let run = try sync("invoices", ["--retry-now"])
+            runs.append(run)
+            if run.status == 0, try exactRecords("salesinvoice/SalesInvoices").count == 200, run.stdout.contains("written 0") { break }
+        }
+        sandbox.faults.set(FaultPlan())
+        let last = try sync("invoices", ["--retry-now"])
+        XCTAssertEqual(last.status, 0, last.stdout + last.stderr)
+        XCTAssertTrue(last.stdout.contains("written 0"), last.stdout)
+        let counts = sandbox.faults.counts
+        XCTAssertGreaterThan(counts[.dropAfterCommit] ?? 0, 0, "answers were lost after the commit")
+        XCTAssertGreaterThan(counts[.serverError] ?? 0, 0)
+        let invoices = try exactRecords("salesinvoice/SalesInvoices")
+        let refs = invoices.compactMap { $0["YourRef"] as? String }
+        XCTAssertEqual(refs.count, 200, "no duplicates, nothing missing: \(runs.map(\.stdout))")
+        XCTAssertEqual(Set(refs).count, 200)
+        let accounts = try exactRecords("crm/Accounts")
+        XCTAssertEqual(Set(accounts.compactMap { $0["Email"] as? String }).count, accounts.count, "no account twice")
+    }
+
+    func testACustomerChangedInExactReachesWooCommerceAndDoesNotBounceBack() throws {
+        XCTAssertEqual(try sync("invoices").status, 0)
+        for flow in ["accounts-to-shop", "customers-to-exact"] {
+            let settle = try sync(flow)
+            XCTAssertEqual(settle.status, 0, settle.stdout + settle.stderr)
+        }
+        let account = try XCTUnwrap(try exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.hasSuffix(".nl") == true })
+        let id = try XCTUnwrap(account["ID"] as? String)
+        let email = try XCTUnwrap(account["Email"] as? String)
+        _ = try json("PUT", "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/\(division)/crm/Accounts(guid'\(id)')",
+                     body: ["AddressLine1": "Nieuwe Weg 1", "Postcode": "8011 AA", "City": "Zwolle"])
+        let modified = try XCTUnwrap(try exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String)
+
+        let toShop = try sync("accounts-to-shop")
+        XCTAssertTrue(toShop.stdout.contains("updated 1"), toShop.stdout)
+        let woo = sandbox.endpoints[1].baseURL
+        let basic = Data("\(sandbox.endpoints[1].credentials[0].1):\(sandbox.endpoints[1].credentials[1].1)".utf8).base64EncodedString()
+        let customers = try json("GET", "\(woo)/wp-json/wc/v3/customers?email=\(email)",
+                                 headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https")]) as? [[String: Any]]
+        let billing = try XCTUnwrap(customers?.first?["billing"] as? [String: Any])
+        XCTAssertEqual(billing["address_1"] as? String, "Nieuwe Weg 1")
+        XCTAssertEqual(billing["city"] as? String, "Zwolle")
+
+        // WooCommerce's copy changed, so the reverse flow reads it, and finds nothing to send.
+        let puts = sandbox.exact.callCounts["PUT crm/Accounts"] ?? 0
+        let back = try sync("customers-to-exact")
+        XCTAssertEqual(back.status, 0, back.stdout + back.stderr)
+        XCTAssertTrue(back.stdout.contains("written 0"), back.stdout)
+        XCTAssertFalse(back.stdout.contains("updated"), back.stdout)
+        XCTAssertEqual(sandbox.exact.callCounts["PUT crm/Accounts"] ?? 0, puts, "nothing was written back to Exact")
+        XCTAssertEqual(try exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String, modified)
+        XCTAssertTrue(try sync("accounts-to-shop").stdout.contains("written 0"))
+    }
+}
