@@ -12,6 +12,22 @@ struct ExactDirectory {
     private func remembered(_ key: String) throws(ConnectorError) -> String? { try host.state.get(key) }
     private func remember(_ key: String, _ id: String) throws(ConnectorError) { try host.state.set(key, id) }
 
+    /// The GUID of the record of `entitySet` whose `Code` is `code`: remembered under
+    /// `key`, else looked up once; `missing` says what to do when there is none.
+    private func id(
+        _ key: String, _ entitySet: String, code: String, missing: () throws(ConnectorError) -> String
+    ) throws(ConnectorError) -> String {
+        if let id = try remembered(key) { return id }
+        let id: String
+        if let found = try api.first(entitySet, filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue {
+            id = found
+        } else {
+            id = try missing()
+        }
+        try remember(key, id)
+        return id
+    }
+
     // MARK: Accounts
 
     /// The account an order is booked on: the default debtor when the flow has one, else
@@ -23,13 +39,9 @@ struct ExactDirectory {
 
     /// The account with this code (a default debtor).
     func account(code: String) throws(ConnectorError) -> String {
-        let key = "account:code:\(code)"
-        if let id = try remembered(key) { return id }
-        guard let found = try api.first("crm/Accounts", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue else {
+        try id("account:code:\(code)", "crm/Accounts", code: code) { () throws(ConnectorError) -> String in
             throw .invalidData("the default debtor \(code) does not exist in Exact Online division \(api.division)")
         }
-        try remember(key, found)
-        return found
     }
 
     /// The customer's account: found by email (and updated when the flow says so), or
@@ -89,42 +101,32 @@ struct ExactDirectory {
     /// created as a sales item (a stock item linked to the default warehouse when it is a
     /// product).
     func item(code: String, description: String, isProduct: Bool) throws(ConnectorError) -> String {
-        let key = "item:\(code)"
-        if let id = try remembered(key) { return id }
-        if let found = try api.first("logistics/Items", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue {
-            try remember(key, found)
-            if settings.updateItems == true { try api.update("logistics/Items", id: found, ["Description": .string(description)]) }
-            return found
+        var found = true
+        let item = try id("item:\(code)", "logistics/Items", code: code) { () throws(ConnectorError) -> String in
+            found = false
+            let created = try api.create("logistics/Items", [
+                "Code": .string(code), "Description": .string(description), "IsSalesItem": true, "IsStockItem": .bool(isProduct),
+            ])
+            guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
+            if isProduct, let warehouse = settings.warehouse {
+                _ = try api.create("inventory/ItemWarehouses", ["Item": .string(id), "Warehouse": .string(try warehouseID(code: warehouse))])
+            }
+            return id
         }
-        let created = try api.create("logistics/Items", [
-            "Code": .string(code), "Description": .string(description), "IsSalesItem": true, "IsStockItem": .bool(isProduct),
-        ])
-        guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
-        if isProduct, let warehouse = settings.warehouse {
-            _ = try api.create("inventory/ItemWarehouses", ["Item": .string(id), "Warehouse": .string(try warehouseID(code: warehouse))])
-        }
-        try remember(key, id)
-        return id
+        if found, settings.updateItems == true { try api.update("logistics/Items", id: item, ["Description": .string(description)]) }
+        return item
     }
 
     /// The GUID of the G/L account with this code (lines name G/L accounts by GUID).
     func glAccount(code: String) throws(ConnectorError) -> String {
-        let key = "gl:\(code)"
-        if let id = try remembered(key) { return id }
-        guard let id = try api.first("financial/GLAccounts", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue else {
+        try id("gl:\(code)", "financial/GLAccounts", code: code) { () throws(ConnectorError) -> String in
             throw .invalidData("G/L account \(code) does not exist in Exact Online division \(api.division); check the flow's revenue_accounts and cost settings")
         }
-        try remember(key, id)
-        return id
     }
 
     private func warehouseID(code: String) throws(ConnectorError) -> String {
-        let key = "warehouse:\(code)"
-        if let id = try remembered(key) { return id }
-        guard let id = try api.first("inventory/Warehouses", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue else {
+        try id("warehouse:\(code)", "inventory/Warehouses", code: code) { () throws(ConnectorError) -> String in
             throw .invalidData("warehouse \(code) does not exist in Exact Online division \(api.division)")
         }
-        try remember(key, id)
-        return id
     }
 }

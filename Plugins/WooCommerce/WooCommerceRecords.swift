@@ -94,24 +94,17 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
             case ratePercent = "rate_percent"
         }
     }
-    struct ShippingLine: Decodable {
-        var methodTitle: String
+    /// A shipping line (`method_title`) or a fee line (`name`).
+    struct ChargeLine: Decodable {
+        var methodTitle: String?
+        var name: String?
         var total: WooAmount
         var totalTax: WooAmount
         var taxes: [WooTax]
-        enum CodingKeys: String, CodingKey {
-            case total, taxes
-            case methodTitle = "method_title"
-            case totalTax = "total_tax"
-        }
-    }
-    struct FeeLine: Decodable {
-        var name: String
-        var total: WooAmount
-        var totalTax: WooAmount
-        var taxes: [WooTax]
+        var title: String { methodTitle ?? name ?? "" }
         enum CodingKeys: String, CodingKey {
             case name, total, taxes
+            case methodTitle = "method_title"
             case totalTax = "total_tax"
         }
     }
@@ -138,8 +131,8 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
     var paymentMethod: String?
     var lineItems: [LineItem]
     var taxLines: [TaxLine]
-    var shippingLines: [ShippingLine]
-    var feeLines: [FeeLine]
+    var shippingLines: [ChargeLine]
+    var feeLines: [ChargeLine]
     var couponLines: [CouponLine]
     var metaData: [WooMeta]
 
@@ -201,15 +194,13 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
                 vatRate: vatRate(item.taxes, net: item.total.value, tax: item.totalTax.value),
                 vatAmount: item.totalTax.value, total: item.total.value)
         }
-        let shippingCosts = shippingLines.map {
-            CostLine(description: $0.methodTitle, amount: $0.total.value,
-                     vatRate: vatRate($0.taxes, net: $0.total.value, tax: $0.totalTax.value), vatAmount: $0.totalTax.value)
+        func cost(_ line: ChargeLine) -> CostLine {
+            CostLine(description: line.title, amount: line.total.value,
+                     vatRate: vatRate(line.taxes, net: line.total.value, tax: line.totalTax.value), vatAmount: line.totalTax.value)
         }
+        let shippingCosts = shippingLines.map(cost)
         // A negative fee is how many shops give a discount outside coupons.
-        let fees = feeLines.map {
-            CostLine(description: $0.name, amount: $0.total.value,
-                     vatRate: vatRate($0.taxes, net: $0.total.value, tax: $0.totalTax.value), vatAmount: $0.totalTax.value)
-        }
+        let fees = feeLines.map(cost)
         let paymentCosts = fees.filter { $0.amount >= .zero }
         let discounts = fees.filter { $0.amount < .zero }.map {
             Discount(description: $0.description, amount: .zero - $0.amount, vatAmount: .zero - $0.vatAmount)
@@ -225,7 +216,7 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
             paidAt: datePaidGMT?.date, status: Self.statuses[status] ?? .pending, currency: currency,
             pricesIncludeVAT: pricesIncludeTax, customer: customer, billingAddress: billingAddress,
             shippingAddress: shipping?.canonical, lines: lines, shippingCosts: shippingCosts, paymentCosts: paymentCosts,
-            discounts: discounts, paymentMethod: paymentMethod.nonEmpty, shippingMethod: shippingLines.first?.methodTitle,
+            discounts: discounts, paymentMethod: paymentMethod.nonEmpty, shippingMethod: shippingLines.first?.title,
             note: customerNote.nonEmpty, totals: totals)
         order.couponCodes = couponLines.map(\.code)
         return order
