@@ -44,6 +44,11 @@ final class WooCommerceExactTests: XCTestCase {
                 """
         }
         flows += """
+            debtor:
+              from: shop.orders
+              to: exact.sales_entries
+              schedule: manual
+              mapping: { options: { default_debtor: WEBSHOP, journal: "70" } }
             accounts-to-shop: { from: exact.accounts, to: shop.customers, schedule: manual }
             customers-to-exact: { from: shop.customers, to: exact.accounts, schedule: manual }
             """
@@ -218,6 +223,18 @@ final class WooCommerceExactTests: XCTestCase {
         XCTAssertEqual(Set(refs).count, 200)
         let accounts = try exactRecords("crm/Accounts")
         XCTAssertEqual(Set(accounts.compactMap { $0["Email"] as? String }).count, accounts.count, "no account twice")
+    }
+
+    func testADefaultDebtorBooksEveryOrderOnOneAccount() throws {
+        let created = try json("POST", "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/\(division)/crm/Accounts",
+                               body: ["Code": "WEBSHOP", "Name": "Webshop debiteuren"]) as? [String: Any]
+        let debtor = try XCTUnwrap((created?["d"] as? [String: Any])?["ID"] as? String)
+        let run = try sync("debtor")
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let entries = try exactRecords("salesentry/SalesEntries")
+        XCTAssertEqual(entries.count, 200)
+        XCTAssertEqual(Set(entries.compactMap { $0["Customer"] as? String }), [debtor])
+        XCTAssertEqual(try exactRecords("crm/Accounts").count, 1, "no account per buyer")
     }
 
     func testACustomerChangedInExactReachesWooCommerceAndDoesNotBounceBack() throws {
