@@ -69,6 +69,22 @@ struct ExactAPI {
             .requireSuccess("updating Exact Online \(entitySet) \(id)")
     }
 
+    /// Sends the fields of `wanted` whose values differ from what Exact has (text
+    /// compared trimmed, email addresses without case), and nothing when none do.
+    /// Returns whether anything changed, or nil when there is no record with this ID.
+    func updateChanged(_ entitySet: String, id: String, _ wanted: [String: JSONValue]) throws(ConnectorError) -> Bool? {
+        let select = (wanted.keys.sorted() + ["ID"]).joined(separator: ",")
+        guard let current = try first(entitySet, filter: "ID eq guid'\(id)'", select: select) else { return nil }
+        let changed = wanted.filter { field, value in
+            let have = current[field]?.stringValue?.trimmingCharacters(in: .whitespaces) ?? ""
+            let want = value.stringValue ?? ""
+            return field == "Email" ? have.lowercased() != want.lowercased() : have != want
+        }
+        guard !changed.isEmpty else { return false }
+        try update(entitySet, id: id, changed)
+        return true
+    }
+
     static func encode(_ body: [String: JSONValue]) throws(ConnectorError) -> String {
         do {
             let encoder = JSONEncoder()

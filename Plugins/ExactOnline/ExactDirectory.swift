@@ -31,10 +31,18 @@ struct ExactDirectory {
     // MARK: Accounts
 
     /// The account an order is booked on: the default debtor when the flow has one, else
-    /// the buyer's account found by email, else a new one.
+    /// the buyer's account found by email (brought in step with the order when the flow
+    /// says `update_accounts`), else a new one.
     func account(for order: Order) throws(ConnectorError) -> String {
         if let code = settings.defaultDebtor { return try account(code: code) }
-        return try account(for: order.customer, address: order.billingAddress).id
+        let customer = order.customer
+        guard let email = customer.email, !email.isEmpty else {
+            throw .invalidData("customer \(customer.sourceKey) has no email address to find an Exact account by; set default_debtor in the flow's options")
+        }
+        let fields = Self.accountFields(customer, address: order.billingAddress)
+        guard let id = try account(email: email) else { return try createAccount(customer, fields: fields) }
+        if settings.updateAccounts == true { _ = try api.updateChanged("crm/Accounts", id: id, fields) }
+        return id
     }
 
     /// The account with this code (a default debtor).
@@ -44,33 +52,48 @@ struct ExactDirectory {
         }
     }
 
-    /// The customer's account: found by email (and updated when the flow says so), or
-    /// created with a contact person for a company. Returns whether it was created.
-    func account(for customer: Customer, address: Address?, knownID: String? = nil) throws(ConnectorError) -> (id: String, created: Bool) {
-        guard let email = customer.email?.lowercased(), !email.isEmpty else {
-            throw .invalidData("customer \(customer.sourceKey) has no email address to find an Exact account by; set default_debtor in the flow's options")
+    /// The account with this email address: remembered, or found once; nil when none.
+    func account(email: String) throws(ConnectorError) -> String? {
+        let key = "account:email:\(email.lowercased())"
+        if let id = try remembered(key) { return id }
+        guard let found = try api.first("crm/Accounts", filter: "Email eq \(ExactAPI.quote(email.lowercased()))", select: "ID")?["ID"]?.stringValue
+        else { return nil }
+        try remember(key, found)
+        return found
+    }
+
+    /// Writes a customer to its account (the `accounts` stream): the account written
+    /// before, or the one with the customer's email, gets the fields that differ; without
+    /// either, a new account is created.
+    func write(_ customer: Customer, knownID: String?) throws(ConnectorError) -> WriteResult {
+        let fields = Self.accountFields(customer, address: customer.billingAddress)
+        var candidates = [knownID]
+        if let email = customer.email, !email.isEmpty { candidates.append(try account(email: email)) }
+        for case let id? in candidates {
+            // Nil: the account is gone from Exact (deleted or merged); try the next.
+            if let changed = try api.updateChanged("crm/Accounts", id: id, fields) { return changed ? .updated(id) : .unchanged(id) }
         }
-        let key = "account:email:\(email)"
-        if let knownID { return (knownID, false) }
-        if let id = try remembered(key) { return (id, false) }
-        if let found = try api.first("crm/Accounts", filter: "Email eq \(ExactAPI.quote(email))", select: "ID")?["ID"]?.stringValue {
-            try remember(key, found)
-            if settings.updateAccounts == true { try api.update("crm/Accounts", id: found, Self.accountFields(customer, address: address)) }
-            return (found, false)
-        }
-        var fields = Self.accountFields(customer, address: address)
+        return .created(try createAccount(customer, fields: fields))
+    }
+
+    /// Creates an account (a customer, status C) and, for a company with a named buyer,
+    /// its contact person; remembers it by email.
+    private func createAccount(_ customer: Customer, fields: [String: JSONValue]) throws(ConnectorError) -> String {
+        var fields = fields
         fields["Status"] = "C"
         let created = try api.create("crm/Accounts", fields)
         guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an account without ID") }
+        let email = customer.email?.lowercased()
         if customer.companyName != nil, customer.lastName != nil || customer.firstName != nil {
-            var contact: [String: JSONValue] = ["Account": .string(id), "Email": .string(email)]
+            var contact: [String: JSONValue] = ["Account": .string(id)]
+            if let email { contact["Email"] = .string(email) }
             if let first = customer.firstName { contact["FirstName"] = .string(first) }
             contact["LastName"] = .string(customer.lastName ?? customer.firstName ?? "")
             if let phone = customer.phone { contact["Phone"] = .string(phone) }
             _ = try api.create("crm/Contacts", contact)
         }
-        try remember(key, id)
-        return (id, true)
+        if let email { try remember("account:email:\(email)", id) }
+        return id
     }
 
     /// The account fields Koppel manages.
@@ -99,11 +122,12 @@ struct ExactDirectory {
 
     /// The item with this code (a SKU, or a cost item's code): remembered, found, or
     /// created as a sales item (a stock item linked to the default warehouse when it is a
-    /// product).
+    /// product). An existing product gets the shop's description only when the flow says
+    /// `update_items`, so what a merchant wrote in Exact stays.
     func item(code: String, description: String, isProduct: Bool) throws(ConnectorError) -> String {
-        var found = true
+        var created = false
         let item = try id("item:\(code)", "logistics/Items", code: code) { () throws(ConnectorError) -> String in
-            found = false
+            created = true
             let created = try api.create("logistics/Items", [
                 "Code": .string(code), "Description": .string(description), "IsSalesItem": true, "IsStockItem": .bool(isProduct),
             ])
@@ -113,7 +137,9 @@ struct ExactDirectory {
             }
             return id
         }
-        if found, settings.updateItems == true { try api.update("logistics/Items", id: item, ["Description": .string(description)]) }
+        if !created, isProduct, settings.updateItems == true {
+            _ = try api.updateChanged("logistics/Items", id: item, ["Description": .string(description)])
+        }
         return item
     }
 

@@ -149,7 +149,7 @@ public final class ExactOnlineConnector: Connector {
         let api = try api(host)
         if request.stream == "accounts" {
             let customer = try request.record(as: Customer.self)
-            return try ExactAccountWriter(api: api).write(customer, knownID: request.targetKey)
+            return try ExactDirectory(api: api, settings: config.settings).write(customer, knownID: request.targetKey)
         }
         guard let flavour = ExactFlavour(rawValue: request.stream) else {
             throw .invalidData("exact-online has no writable stream \(request.stream)")
@@ -157,34 +157,6 @@ public final class ExactOnlineConnector: Connector {
         let record = try request.record(as: OrderDocumentRecord.self)
         let writer = ExactSalesDocumentWriter(api: api, flavour: flavour, settings: config.settings.overridden(by: record.options))
         return try writer.write(record, reconcile: request.reconcile)
-    }
-}
-
-/// Creates or updates an Exact account from a canonical customer (Exact being the
-/// books, only the fields that differ are sent, and nothing when nothing does).
-struct ExactAccountWriter {
-    let api: ExactAPI
-
-    func write(_ customer: Customer, knownID: String?) throws(ConnectorError) -> WriteResult {
-        let fields = ExactDirectory.accountFields(customer, address: customer.billingAddress)
-        let select = (fields.keys.sorted() + ["ID"]).joined(separator: ",")
-        var existing: ExactAPI.Record?
-        if let knownID { existing = try api.first("crm/Accounts", filter: "ID eq guid'\(knownID)'", select: select) }
-        if existing == nil, let email = customer.email?.lowercased(), !email.isEmpty {
-            existing = try api.first("crm/Accounts", filter: "Email eq \(ExactAPI.quote(email))", select: select)
-        }
-        guard let existing, let id = existing["ID"]?.stringValue else {
-            let directory = ExactDirectory(api: api, settings: ExactSettings())
-            return .created(try directory.account(for: customer, address: customer.billingAddress).id)
-        }
-        let changed = fields.filter { key, value in
-            let current = existing[key]?.stringValue?.trimmingCharacters(in: .whitespaces) ?? ""
-            let wanted = value.stringValue ?? ""
-            return key == "Email" ? current.lowercased() != wanted.lowercased() : current != wanted
-        }
-        guard !changed.isEmpty else { return .unchanged(id) }
-        try api.update("crm/Accounts", id: id, changed)
-        return .updated(id)
     }
 }
 

@@ -16,8 +16,8 @@ import KoppelPluginSDK
 /// cost_unit: "WEB"
 /// default_debtor: "1000"           # book every order on this account instead of one per buyer
 /// warehouse: "1"                   # new stock items are linked to this warehouse
-/// update_accounts: false           # true: overwrite name/address of accounts found by email
-/// update_items: false              # true: overwrite the description of items found by SKU
+/// update_accounts: false           # true: accounts found by email follow each order (changed fields only, one more call)
+/// update_items: false              # true: existing items take the shop's description (changed only)
 /// ```
 struct ExactSettings: Decodable {
     struct CostTarget: Decodable {

@@ -44,6 +44,12 @@ final class WooCommerceExactTests: XCTestCase {
                 """
         }
         flows += """
+            completed: { from: completed-shop.orders, to: exact.sales_invoices, schedule: manual }
+            refresh:
+              from: shop.orders
+              to: exact.sales_orders
+              schedule: manual
+              mapping: { options: { update_accounts: true, update_items: true } }
             debtor:
               from: shop.orders
               to: exact.sales_entries
@@ -58,12 +64,17 @@ final class WooCommerceExactTests: XCTestCase {
                 shop:
                   plugin: woocommerce
                   settings: { base_url: "\(woo)", consumer_key: \(options.wooCommerce.consumerKey) }
+                completed-shop:
+                  plugin: woocommerce
+                  settings: { base_url: "\(woo)", consumer_key: \(options.wooCommerce.consumerKey), order_statuses: [completed] }
                 exact:
                   plugin: exact-online
                   settings: { base_url: "\(exact)", division: \(division), client_id: \(options.exact.clientID), warehouse: "1" }
                 """,
             flows: flows)
-        XCTAssertEqual(try fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+        for shop in ["shop", "completed-shop"] {
+            XCTAssertEqual(try fixture.koppel(["secrets", "set", shop, "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+        }
         XCTAssertEqual(try fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: options.exact.clientSecret + "\n").status, 0)
         // Signed in: a refresh token from the sandbox's consent, the access token expired.
         let tokens = try json("POST", "\(exact)/_sandbox/exact/tokens") as? [String: Any]
@@ -223,6 +234,43 @@ final class WooCommerceExactTests: XCTestCase {
         XCTAssertEqual(Set(refs).count, 200)
         let accounts = try exactRecords("crm/Accounts")
         XCTAssertEqual(Set(accounts.compactMap { $0["Email"] as? String }).count, accounts.count, "no account twice")
+    }
+
+    /// What a merchant wrote in Exact stays, unless a flow says `update_accounts` /
+    /// `update_items`.
+    func testEnrichedAccountsAndItemsStayUnlessTheFlowSaysUpdate() throws {
+        let order = try XCTUnwrap(try wooOrders().first)
+        let billing = try XCTUnwrap(order["billing"] as? [String: Any])
+        let email = try XCTUnwrap(billing["email"] as? String)
+        let line = try XCTUnwrap((order["line_items"] as? [[String: Any]])?.first)
+        let sku = try XCTUnwrap(line["sku"] as? String)
+        let inspect = "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/\(division)"
+        _ = try json("POST", "\(inspect)/crm/Accounts", body: ["Name": "Verrijkt in Exact", "Email": email, "City": "Ergens"])
+        _ = try json("POST", "\(inspect)/logistics/Items", body: ["Code": sku, "Description": "Omschrijving uit Exact"])
+        func account() throws -> [String: Any]? { try exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.lowercased() == email.lowercased() } }
+        func item() throws -> [String: Any]? { try exactRecords("logistics/Items").first { $0["Code"] as? String == sku } }
+
+        XCTAssertEqual(try sync("invoices").status, 0)
+        XCTAssertEqual(try exactRecords("crm/Accounts").filter { ($0["Email"] as? String)?.lowercased() == email.lowercased() }.count, 1, "reused by email")
+        XCTAssertEqual(try account()?["City"] as? String, "Ergens")
+        XCTAssertEqual(try account()?["Name"] as? String, "Verrijkt in Exact")
+        XCTAssertEqual(try item()?["Description"] as? String, "Omschrijving uit Exact")
+
+        let refresh = try sync("refresh")
+        XCTAssertEqual(refresh.status, 0, refresh.stdout + refresh.stderr)
+        XCTAssertEqual(try account()?["City"] as? String, billing["city"] as? String)
+        let company = (billing["company"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        XCTAssertEqual(try account()?["Name"] as? String, company ?? "\(billing["first_name"]!) \(billing["last_name"]!)")
+        XCTAssertEqual(try item()?["Description"] as? String, line["name"] as? String)
+    }
+
+    func testTheShopsStatusFilterReadsOnlyThoseOrders() throws {
+        let completed = try wooOrders().filter { $0["status"] as? String == "completed" }.compactMap { $0["number"] as? String }
+        XCTAssertFalse(completed.isEmpty)
+        let run = try sync("completed")
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("read \(completed.count),"), run.stdout)
+        XCTAssertEqual(Set(try exactRecords("salesinvoice/SalesInvoices").compactMap { $0["YourRef"] as? String }), Set(completed))
     }
 
     func testADefaultDebtorBooksEveryOrderOnOneAccount() throws {

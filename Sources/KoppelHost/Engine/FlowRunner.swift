@@ -94,15 +94,14 @@ public final class FlowRunner {
                 written: report.written + report.updated, skipped: report.skipped + report.unchanged, failed: report.failed,
                 error: outcome.map { runtime.redactor.redact("\($0)") }))
         }
+        if !options.dryRun { try runtime.pruneActivity() }
         if let outcome { throw outcome }
         return report
     }
 
     private func deliverAll() throws {
         let source = try runtime.open(connection: flow.source.connection, cancellation: cancellation)
-        let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
-        self.target = target
-        targetUpdates = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }?.update ?? false
+        try openTarget()
         if !options.dryRun {
             report.recovered = try store.markPendingUncertain(flow: flow.name)
             try retryDue()
@@ -145,15 +144,20 @@ public final class FlowRunner {
         }
     }
 
-    /// Replays parked records (after the mapping was fixed): each is filtered, mapped
+    /// Opens the target connection and learns whether its stream takes updates.
+    private func openTarget() throws {
+        let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
+        self.target = target
+        targetUpdates = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }?.update ?? false
+    }
+
+    /// Replays parked records (after the mapping or the target was fixed): each is mapped
     /// and delivered again, reconciling first.
     public func replay(keys: [String]?) throws -> Report {
         report = Report()
         guard try lease.acquire(ttl: 120) else { throw EngineError.flowBusy(flow: flow.name) }
         defer { lease.release() }
-        let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
-        self.target = target
-        targetUpdates = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }?.update ?? false
+        try openTarget()
         var entries = try store.ledgerEntries(flow: flow.name, states: [.failed], limit: 100_000)
         if let keys {
             for key in keys where !entries.contains(where: { $0.sourceKey == key }) {

@@ -20,16 +20,19 @@ public final class Runtime: @unchecked Sendable {
     private var governors: [String: RateLimitGovernor] = [:]
 
     /// Reads the deployment, opens the state store, loads and checks the plugins, and
-    /// checks every connection's settings against its plugin. Deletes activity older
-    /// than the retention.
+    /// checks every connection's settings against its plugin.
     public static func open(configFile: String, environment: [String: String] = ProcessInfo.processInfo.environment, redactor: SecretRedactor = SecretRedactor(), logger: Logger) throws -> Runtime {
         let (deployment, plugins) = try Deployment.load(
             file: configFile, loadPlugins: { try PluginLoader(directories: $0.directories).load(named: $0.load) }, manifest: \.manifest)
         let store = try SQLiteStateStore(path: deployment.state.path)
-        let runtime = Runtime(deployment: deployment, store: store, plugins: plugins, environment: environment, redactor: redactor, logger: logger)
+        return Runtime(deployment: deployment, store: store, plugins: plugins, environment: environment, redactor: redactor, logger: logger)
+    }
+
+    /// Deletes activity older than the deployment's retention (after each flow run, so a
+    /// read-only command never writes).
+    public func pruneActivity() throws {
         let cutoff = Date().addingTimeInterval(-Double(deployment.state.activityRetentionDays) * 86_400)
-        _ = try store.pruneActivities(before: cutoff)
-        return runtime
+        try store.pruneActivities(before: cutoff)
     }
 
     init(deployment: Deployment, store: any StateStore, plugins: [LoadedPlugin], environment: [String: String], redactor: SecretRedactor, logger: Logger) {

@@ -75,9 +75,6 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
                     updated_at INTEGER NOT NULL,
                     PRIMARY KEY (flow, source_key));
                 CREATE INDEX ledger_state ON ledger (flow, state);
-                CREATE TABLE identity_map (
-                    connection TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, remote_id TEXT NOT NULL,
-                    PRIMARY KEY (connection, kind, key));
                 CREATE TABLE activity (
                     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
                     flow TEXT, connection TEXT, run INTEGER, record TEXT, message TEXT NOT NULL, detail TEXT);
@@ -157,7 +154,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         }
     }
 
-    // MARK: Cursors, ledger, identity map
+    // MARK: Cursors and ledger
 
     public func cursor(flow: String, stream: String) throws -> Data? {
         try pool.read { db in
@@ -245,21 +242,6 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
                 if let state = LedgerEntry.State(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             return counts
-        }
-    }
-
-    public func identity(connection: String, kind: String, key: String) throws -> String? {
-        try pool.read { db in
-            try String.fetchOne(
-                db, sql: "SELECT remote_id FROM identity_map WHERE connection = ? AND kind = ? AND key = ?", arguments: [connection, kind, key])
-        }
-    }
-
-    public func setIdentity(_ remoteID: String, connection: String, kind: String, key: String) throws {
-        try pool.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO identity_map (connection, kind, key, remote_id) VALUES (?, ?, ?, ?)",
-                arguments: [connection, kind, key, remoteID])
         }
     }
 

@@ -17,17 +17,24 @@ public protocol StateStore: Sendable {
     /// Replaces every sealed secret at once (key rotation): all or nothing.
     func replaceSealedSecrets(_ secrets: [SealedSecret]) throws
 
-    // MARK: Plugin key/value state
+    // MARK: Plugin key/value state (a connector's identity map: email -> account, SKU -> item)
 
+    /// The value a connection's plugin stored under `key`, or nil.
     func pluginValue(connection: String, key: String) throws -> String?
+    /// Stores a value for a connection's plugin.
     func setPluginValue(_ value: String, connection: String, key: String) throws
+    /// Removes a value of a connection's plugin.
     func removePluginValue(connection: String, key: String) throws
 
-    // MARK: Cursors, ledger, identity map
+    // MARK: Cursors and ledger
 
+    /// Where a flow's read of `stream` continues, or nil before its first read.
     func cursor(flow: String, stream: String) throws -> Data?
+    /// Stores where a flow's read continues.
     func setCursor(_ cursor: Data, flow: String, stream: String) throws
+    /// A source record's ledger entry in a flow, or nil when it was never handled.
     func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry?
+    /// Stores or replaces a ledger entry.
     func putLedgerEntry(_ entry: LedgerEntry) throws
     /// Stores a ledger entry and, in the same transaction, the stream's cursor.
     func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?) throws
@@ -37,8 +44,6 @@ public protocol StateStore: Sendable {
     @discardableResult func markPendingUncertain(flow: String) throws -> Int
     /// How many ledger entries a flow has in each state.
     func ledgerCounts(flow: String) throws -> [LedgerEntry.State: Int]
-    func identity(connection: String, kind: String, key: String) throws -> String?
-    func setIdentity(_ remoteID: String, connection: String, kind: String, key: String) throws
 
     // MARK: Activity log and runs
 
