@@ -13,7 +13,7 @@ public struct MasterKey: Sendable {
 
     init(bytes: Data, source: String) {
         key = SymmetricKey(data: bytes)
-        id = SHA256.hash(data: bytes).prefix(6).map { String(format: "%02x", $0) }.joined()
+        id = SHA256.hash(data: bytes).prefix(6).hexString
         self.source = source
     }
 
@@ -63,19 +63,6 @@ public struct MasterKey: Sendable {
             unlink(temporary)
             throw VaultError.keyFileUnreadable(path: path, reason: "could not write the key file")
         }
-    }
-}
-
-extension Data {
-    /// Bytes from hex text, or nil.
-    init?(hex: String) {
-        var bytes: [UInt8] = []
-        var iterator = hex.makeIterator()
-        while let high = iterator.next() {
-            guard let low = iterator.next(), let byte = UInt8(String([high, low]), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
-        self.init(bytes)
     }
 }
 
