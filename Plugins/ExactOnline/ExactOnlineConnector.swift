@@ -2,7 +2,7 @@ import Foundation
 import KoppelPluginSDK
 
 /// Exact Online: orders booked as sales invoices, sales orders or sales entries; accounts
-/// both ways; items and sales orders as sources. Tokens, pacing under Exact's limits
+/// both ways; items, sales orders and stock as sources. Tokens, pacing under Exact's limits
 /// (about 60 calls a minute per division) and retries are the host's; this type knows
 /// what Exact's entities mean.
 public final class ExactOnlineConnector: Connector {
@@ -49,6 +49,7 @@ public final class ExactOnlineConnector: Connector {
                 .init(name: "accounts", record: "customer", incremental: true),
                 .init(name: "items", record: "product", incremental: true),
                 .init(name: "sales_orders", record: "order", incremental: true),
+                .init(name: "stock", record: "stock_level", incremental: true),
             ],
             write: [
                 .init(name: "sales_invoices", record: "order", update: false),
@@ -142,7 +143,9 @@ public final class ExactOnlineConnector: Connector {
     }
 
     public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
-        try ExactReader(api: api(host), salesOrderStatuses: config.salesOrderStatuses).read(request)
+        let options = try request.options(as: ExactReadOptions.self) ?? ExactReadOptions()
+        try ExactReader(api: api(host), options: options, salesOrderStatuses: config.salesOrderStatuses, warehouse: config.settings.warehouse)
+            .read(request)
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {

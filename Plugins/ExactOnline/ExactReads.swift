@@ -1,12 +1,50 @@
 import Foundation
 import KoppelPluginSDK
 
-/// Exact Online as a source: accounts, items and sales orders changed since the cursor
-/// (Exact's `Modified`), oldest first, as canonical records.
+/// A flow's `read_options` for Exact Online sources.
+///
+/// ```yaml
+/// read_options: { stock: global }          # stock: the sum over all warehouses
+/// read_options: { warehouse: "2" }         # stock: warehouse 2 only (the default is the main warehouse)
+/// read_options: { statuses: [12, 20] }     # sales_orders: open and partly delivered only
+/// ```
+struct ExactReadOptions: Decodable {
+    enum StockMode: String, Decodable {
+        case warehouse, global
+    }
+
+    var stock: StockMode?
+    var warehouse: String?
+    var statuses: [Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case stock, warehouse, statuses
+    }
+
+    init() {}
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        stock = try container.decodeIfPresent(StockMode.self, forKey: .stock)
+        statuses = try container.decodeIfPresent([Int].self, forKey: .statuses)
+        // `warehouse: 2` in YAML is a number; a warehouse code is text in Exact.
+        if let number = try? container.decodeIfPresent(Int.self, forKey: .warehouse) {
+            warehouse = String(number)
+        } else {
+            warehouse = try container.decodeIfPresent(String.self, forKey: .warehouse)
+        }
+    }
+}
+
+/// Exact Online as a source: accounts, items, sales orders and stock changed since the
+/// cursor (Exact's `Modified`), oldest first, as canonical records.
 struct ExactReader {
     let api: ExactAPI
-    /// Only sales orders with these Exact statuses (12 open, 20 partial, 21 complete).
+    let options: ExactReadOptions
+    /// The connection's default sales order statuses (12 open, 20 partial, 21 complete).
     let salesOrderStatuses: [Int]?
+    /// The connection's warehouse, the stock stream's default.
+    let warehouse: String?
 
     struct Cursor: Codable {
         var modified: Date
@@ -16,10 +54,24 @@ struct ExactReader {
         let host = api.host
         let stored = try request.cursor(as: Cursor.self)
         var conditions: [String] = []
+        // `ge`, not `gt`: a record committed later in the cursor's millisecond is still
+        // read; the one read last time comes again and the ledger absorbs it.
         if let after = request.since ?? stored?.modified {
-            conditions.append("Modified \(request.since == nil ? "gt" : "ge") \(ExactAPI.datetime(after))")
+            conditions.append("Modified ge \(ExactAPI.datetime(after))")
         }
         if let until = request.until { conditions.append("Modified lt \(ExactAPI.datetime(until))") }
+        var latest = stored?.modified
+        func checkpoint() throws(ConnectorError) {
+            if let latest { try host.checkpoint(Cursor(modified: latest)) }
+        }
+        func seen(_ modified: Date) {
+            if latest.map({ modified > $0 }) ?? true { latest = modified }
+        }
+        if request.stream == "stock" {
+            try ExactStockReader(api: api, global: options.stock == .global, warehouse: options.warehouse ?? warehouse)
+                .read(conditions: conditions, seen: seen, checkpoint: checkpoint)
+            return
+        }
         let entitySet: String
         let select: String
         var query: [String: String] = ["$orderby": "Modified"]
@@ -34,13 +86,12 @@ struct ExactReader {
             entitySet = "salesorder/SalesOrders"
             select = "OrderID,OrderNumber,YourRef,OrderDate,Status,Currency,OrderedBy,OrderedByName,AmountFCExclVat,VATAmount,AmountFC,PaymentCondition,Description,Modified,SalesOrderLines"
             query["$expand"] = "SalesOrderLines"
-            if let statuses = salesOrderStatuses, !statuses.isEmpty {
+            if let statuses = options.statuses ?? salesOrderStatuses, !statuses.isEmpty {
                 conditions.append("(" + statuses.map { "Status eq \($0)" }.joined(separator: " or ") + ")")
             }
         }
         query["$select"] = select
         if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
-        var latest = stored?.modified
         try api.each(entitySet, query: query, record: { record throws(ConnectorError) in
             guard let modified = ExactAPI.date(record["Modified"]) else { return }
             switch request.stream {
@@ -48,10 +99,8 @@ struct ExactReader {
             case "items": try host.emit(Self.product(record, modified: modified))
             default: try host.emit(Self.salesOrder(record, modified: modified))
             }
-            if latest.map({ modified > $0 }) ?? true { latest = modified }
-        }, onPage: { () throws(ConnectorError) in
-            if let latest { try host.checkpoint(Cursor(modified: latest)) }
-        })
+            seen(modified)
+        }, onPage: checkpoint)
     }
 
     static func text(_ record: ExactAPI.Record, _ field: String) -> String? {

@@ -16,56 +16,66 @@ struct WooCommerceAPI {
         enum CodingKeys: String, CodingKey { case modifiedAfter = "modified_after" }
     }
 
-    /// A record with WooCommerce's modification time.
+    /// A record with WooCommerce's id and modification time.
     protocol Modified: Decodable {
+        var id: Int { get }
         var modified: Date { get }
     }
 
     /// Reads every record of `collection` modified after the cursor (less the overlap),
     /// or inside the request's backfill window, oldest first, 100 a page, checkpointing
     /// after each page. Orders and products are filtered by the server
-    /// (`modified_after`, `dates_are_gmt`); customers, which WooCommerce cannot filter by
-    /// date, are filtered here.
+    /// (`modified_after`, `dates_are_gmt`) and paged by modification time, so a record
+    /// changed during the read is not skipped; customers, which WooCommerce cannot filter
+    /// by date, are paged by id and filtered here.
     func readModified<Record: Modified>(
         _ collection: String, _ request: ReadRequest, filters: [String: String] = [:],
         emit: (Record) throws(ConnectorError) -> Void
     ) throws(ConnectorError) {
         let stored = try request.cursor(as: Cursor.self)
-        let after = request.since ?? stored.map { $0.modifiedAfter.addingTimeInterval(-overlap) }
+        let start = request.since ?? stored.map { $0.modifiedAfter.addingTimeInterval(-overlap) }
         let before = request.until
-        let serverFilters = collection != "customers"
         var query = filters
         query["per_page"] = String(Self.pageSize)
-        if serverFilters {
-            query["orderby"] = "modified"
-            query["order"] = "asc"
-            query["dates_are_gmt"] = "true"
-            if let after { query["modified_after"] = Self.format(after) }
-            if let before { query["modified_before"] = Self.format(before) }
-        } else {
-            query["orderby"] = "id"
-            query["order"] = "asc"
-        }
-        var latest = stored?.modifiedAfter
-        var page = 1
-        while true {
+        var totalPages = 1
+        func fetch(_ page: Int) throws(ConnectorError) -> [Record] {
             try host.checkCancellation()
             query["page"] = String(page)
             let response = try host.http(HTTPRequest(path: "\(Self.root)/\(collection)", query: query))
                 .requireSuccess("WooCommerce \(collection), page \(page)")
-            let records = try response.decode([Record].self, "WooCommerce \(collection), page \(page)")
+            totalPages = Int(response.headers["x-wp-totalpages"] ?? "") ?? page
+            return try response.decode([Record].self, "WooCommerce \(collection), page \(page)")
+        }
+        func checkpoint(_ latest: Date?) throws(ConnectorError) {
+            if let latest { try host.checkpoint(Cursor(modifiedAfter: latest)) }
+        }
+        guard collection == "customers" else {
+            query["orderby"] = "modified"
+            query["order"] = "asc"
+            query["dates_are_gmt"] = "true"
+            if let before { query["modified_before"] = Self.format(before) }
+            let pager = ModifiedSincePager<Record>(pageSize: Self.pageSize, key: { String($0.id) }, modified: \.modified)
+            try pager.read(from: start, fetch: { after, page throws(ConnectorError) in
+                if let after { query["modified_after"] = Self.format(after) }
+                return try fetch(page)
+            }, emit: emit, pageDone: { latest throws(ConnectorError) in
+                try checkpoint(max(latest ?? .distantPast, stored?.modifiedAfter ?? .distantPast))
+            })
+            return
+        }
+        query["orderby"] = "id"
+        query["order"] = "asc"
+        var latest = stored?.modifiedAfter
+        for page in 1... {
+            let records = try fetch(page)
             for record in records {
-                if !serverFilters {
-                    if let after, record.modified <= after { continue }
-                    if let before, record.modified >= before { continue }
-                }
+                if let start, record.modified <= start { continue }
+                if let before, record.modified >= before { continue }
                 try emit(record)
                 if latest.map({ record.modified > $0 }) ?? true { latest = record.modified }
             }
-            if let latest { try host.checkpoint(Cursor(modifiedAfter: latest)) }
-            let pages = Int(response.headers["x-wp-totalpages"] ?? "") ?? page
-            if records.isEmpty || page >= pages { break }
-            page += 1
+            try checkpoint(latest)
+            if records.isEmpty || page >= totalPages { break }
         }
     }
 

@@ -8,10 +8,9 @@ import XCTest
 /// Exact: one document per order, lines and totals equal to the shop's to the cent,
 /// accounts reused by email, items by SKU.
 final class WooCommerceExactTests: XCTestCase {
-    var sandbox: Sandbox!
-    var fixture: DeploymentFixture!
-    let client = CurlHTTPClient()
-    let division = 123456
+    var deployment: SandboxDeployment!
+    var sandbox: Sandbox { deployment.sandbox }
+    var division: Int { deployment.division }
 
     override func setUp() async throws {
         var options = Sandbox.Options()
@@ -20,9 +19,8 @@ final class WooCommerceExactTests: XCTestCase {
         options.seed.testOrderEvery = 0
         options.exact.minutelyLimit = 100_000
         options.exact.dailyLimit = 1_000_000
-        sandbox = try await Sandbox.start(options)
-        fixture = try DeploymentFixture()
-        let exact = sandbox.endpoints[0].baseURL, woo = sandbox.endpoints[1].baseURL
+        deployment = try await SandboxDeployment(options)
+        let exact = deployment.exactURL, woo = deployment.wooURL
         let paymentConditions = """
             value_maps:
               payment_condition:
@@ -58,7 +56,7 @@ final class WooCommerceExactTests: XCTestCase {
             accounts-to-shop: { from: exact.accounts, to: shop.customers, schedule: manual }
             customers-to-exact: { from: shop.customers, to: exact.accounts, schedule: manual }
             """
-        try fixture.write(
+        try deployment.fixture.write(
             load: ["woocommerce", "exact-online"],
             connections: """
                 shop:
@@ -73,82 +71,19 @@ final class WooCommerceExactTests: XCTestCase {
                 """,
             flows: flows)
         for shop in ["shop", "completed-shop"] {
-            XCTAssertEqual(try fixture.koppel(["secrets", "set", shop, "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", shop, "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
         }
-        XCTAssertEqual(try fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: options.exact.clientSecret + "\n").status, 0)
-        // Signed in: a refresh token from the sandbox's consent, the access token expired.
-        let tokens = try json("POST", "\(exact)/_sandbox/exact/tokens") as? [String: Any]
-        let refresh = try XCTUnwrap(tokens?["refresh_token"] as? String)
-        let sealed = #"{"accessToken":"expired","refreshToken":"\#(refresh)","expiresAt":"2020-01-01T00:00:00Z"}"#
-        try fixture.runtime().vault().set(connection: "exact", name: OAuth2TokenManager.vaultName, value: sealed)
+        try deployment.signInToExact("exact")
     }
 
     override func tearDown() async throws {
-        sandbox.stop()
-        fixture.remove()
-    }
-
-    // MARK: Helpers
-
-    func json(_ method: String, _ url: String, body: Any? = nil, headers: [(String, String)] = []) throws -> Any? {
-        var request = OutboundRequest(method: method, url: url, headers: headers, idempotent: false, timeout: 30)
-        if let body {
-            request.body = try JSONSerialization.data(withJSONObject: body)
-            request.setHeader("Content-Type", "application/json")
-        }
-        guard case .response(let response) = client.send(request) else { throw TestFailure("no answer from \(method) \(url)") }
-        return try? JSONSerialization.jsonObject(with: response.body)
-    }
-
-    /// Every record of an Exact entity set, read through the sandbox's inspection door.
-    func exactRecords(_ entitySet: String, expand: String? = nil) throws -> [[String: Any]] {
-        let base = sandbox.endpoints[0].baseURL
-        var url: String? = "\(base)/_sandbox/exact/\(division)/\(entitySet)" + (expand.map { "?$expand=\($0)" } ?? "")
-        var all: [[String: Any]] = []
-        while let next = url {
-            let page = try json("GET", next) as? [String: Any]
-            let d = page?["d"] as? [String: Any]
-            all += d?["results"] as? [[String: Any]] ?? []
-            url = (d?["__next"] as? String).map { $0.replacingOccurrences(of: "/api/v1/", with: "/_sandbox/exact/") }
-        }
-        return all
-    }
-
-    /// Every WooCommerce order, as the shop's API returns it.
-    func wooOrders() throws -> [[String: Any]] {
-        let woo = sandbox.endpoints[1].baseURL
-        let basic = Data("\(sandbox.endpoints[1].credentials[0].1):\(sandbox.endpoints[1].credentials[1].1)".utf8).base64EncodedString()
-        var all: [[String: Any]] = []
-        for page in 1... {
-            let list = try json("GET", "\(woo)/wp-json/wc/v3/orders?per_page=100&page=\(page)",
-                                headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https")]) as? [[String: Any]] ?? []
-            all += list
-            if list.count < 100 { break }
-        }
-        return all
-    }
-
-    func decimal(_ value: Any?) -> Decimal {
-        switch value {
-        case let text as String: Decimal(string: text) ?? -1
-        case let number as NSNumber: Decimal(string: number.stringValue) ?? -1
-        default: -1
-        }
-    }
-
-    func exactCalls() throws -> Int {
-        let stats = try json("GET", "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/stats") as? [String: Any]
-        return (stats?["calls"] as? [String: Any] ?? [:]).values.reduce(0) { $0 + ((($1 as? NSNumber)?.intValue) ?? 0) }
-    }
-
-    func sync(_ flow: String, _ extra: [String] = []) throws -> TestSupport.Output {
-        try fixture.koppel(["sync", flow] + extra)
+        deployment.stop()
     }
 
     // MARK: Tests
 
     func testTwoHundredOrdersBecomeTwoHundredDocumentsInEachFlavourWithTheShopsTotals() throws {
-        let orders = try wooOrders()
+        let orders = try deployment.wooOrders()
         XCTAssertEqual(orders.count, 200)
         let byNumber = Dictionary(uniqueKeysWithValues: orders.map { ($0["number"] as! String, $0) })
         let countries = Set(orders.compactMap { ($0["billing"] as? [String: Any])?["country"] as? String })
@@ -159,10 +94,10 @@ final class WooCommerceExactTests: XCTestCase {
             ("orders", "salesorder/SalesOrders", "SalesOrderLines", "VATAmount"),
             ("entries", "salesentry/SalesEntries", "SalesEntryLines", "VATAmountFC"),
         ] {
-            let run = try sync(flow)
+            let run = try deployment.sync(flow)
             XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
             XCTAssertTrue(run.stdout.contains("written 200"), run.stdout)
-            let documents = try exactRecords(entitySet, expand: lines)
+            let documents = try deployment.exactRecords(entitySet, expand: lines)
             XCTAssertEqual(documents.count, 200, flow)
             XCTAssertEqual(Set(documents.compactMap { $0["YourRef"] as? String }), Set(byNumber.keys), flow)
             for document in documents {
@@ -180,31 +115,31 @@ final class WooCommerceExactTests: XCTestCase {
                 for line in documentLines { XCTAssertEqual(line["CostCenter"] as? String, "WEB") }
             }
             // Rerunning writes nothing.
-            let again = try sync(flow)
+            let again = try deployment.sync(flow)
             XCTAssertTrue(again.stdout.contains("written 0"), again.stdout)
         }
 
         // One account per buyer (reused by email, apostrophes included), one contact per company buyer.
         let emails = Set(orders.compactMap { (($0["billing"] as? [String: Any])?["email"] as? String)?.lowercased() })
-        let accounts = try exactRecords("crm/Accounts")
+        let accounts = try deployment.exactRecords("crm/Accounts")
         XCTAssertEqual(accounts.count, emails.count)
         XCTAssertEqual(Set(accounts.compactMap { ($0["Email"] as? String)?.lowercased() }), emails)
         XCTAssertTrue(emails.contains { $0.contains("'") }, "the data has an email address with an apostrophe")
         let companies = Set(orders.filter { !((($0["billing"] as? [String: Any])?["company"] as? String) ?? "").isEmpty }
             .compactMap { (($0["billing"] as? [String: Any])?["email"] as? String)?.lowercased() })
-        XCTAssertEqual(try exactRecords("crm/Contacts").count, companies.count)
+        XCTAssertEqual(try deployment.exactRecords("crm/Contacts").count, companies.count)
         // One item per SKU, plus the shipping and payment cost items.
         let skus = Set(orders.flatMap { ($0["line_items"] as! [[String: Any]]).compactMap { $0["sku"] as? String } })
-        let items = try exactRecords("logistics/Items")
+        let items = try deployment.exactRecords("logistics/Items")
         XCTAssertEqual(Set(items.compactMap { $0["Code"] as? String }), skus.union(["VERZENDKOSTEN", "BETAALKOSTEN"]))
-        XCTAssertEqual(try exactRecords("inventory/ItemWarehouses").count, skus.count, "stock items are linked to warehouse 1")
+        XCTAssertEqual(try deployment.exactRecords("inventory/ItemWarehouses").count, skus.count, "stock items are linked to warehouse 1")
 
         // Steady state: known buyers and SKUs cost one Exact call per order.
-        _ = try json("POST", "\(sandbox.endpoints[1].baseURL)/_sandbox/woocommerce/orders", body: ["count": 20, "repeat_customers": true])
-        let before = try exactCalls()
-        let steady = try sync("invoices")
+        _ = try deployment.json("POST", "\(deployment.wooURL)/_sandbox/woocommerce/orders", body: ["count": 20, "repeat_customers": true])
+        let before = try deployment.exactCalls()
+        let steady = try deployment.sync("invoices")
         XCTAssertTrue(steady.stdout.contains("written 20"), steady.stdout)
-        let perOrder = Double(try exactCalls() - before) / 20
+        let perOrder = Double(try deployment.exactCalls() - before) / 20
         print("steady-state Exact calls per order (warm identity map): \(perOrder)")
         XCTAssertLessThanOrEqual(perOrder, 1.1)
     }
@@ -217,46 +152,45 @@ final class WooCommerceExactTests: XCTestCase {
         sandbox.faults.set(plan)
         var runs: [TestSupport.Output] = []
         for _ in 0..<15 {
-            let run = try sync("invoices", ["--retry-now"])
+            let run = try deployment.sync("invoices", ["--retry-now"])
             runs.append(run)
-            if run.status == 0, try exactRecords("salesinvoice/SalesInvoices").count == 200, run.stdout.contains("written 0") { break }
+            if run.status == 0, try deployment.exactRecords("salesinvoice/SalesInvoices").count == 200, run.stdout.contains("written 0") { break }
         }
         sandbox.faults.set(FaultPlan())
-        let last = try sync("invoices", ["--retry-now"])
+        let last = try deployment.sync("invoices", ["--retry-now"])
         XCTAssertEqual(last.status, 0, last.stdout + last.stderr)
         XCTAssertTrue(last.stdout.contains("written 0"), last.stdout)
         let counts = sandbox.faults.counts
         XCTAssertGreaterThan(counts[.dropAfterCommit] ?? 0, 0, "answers were lost after the commit")
         XCTAssertGreaterThan(counts[.serverError] ?? 0, 0)
-        let invoices = try exactRecords("salesinvoice/SalesInvoices")
+        let invoices = try deployment.exactRecords("salesinvoice/SalesInvoices")
         let refs = invoices.compactMap { $0["YourRef"] as? String }
         XCTAssertEqual(refs.count, 200, "no duplicates, nothing missing: \(runs.map(\.stdout))")
         XCTAssertEqual(Set(refs).count, 200)
-        let accounts = try exactRecords("crm/Accounts")
+        let accounts = try deployment.exactRecords("crm/Accounts")
         XCTAssertEqual(Set(accounts.compactMap { $0["Email"] as? String }).count, accounts.count, "no account twice")
     }
 
     /// What a merchant wrote in Exact stays, unless a flow says `update_accounts` /
     /// `update_items`.
     func testEnrichedAccountsAndItemsStayUnlessTheFlowSaysUpdate() throws {
-        let order = try XCTUnwrap(try wooOrders().first)
+        let order = try XCTUnwrap(try deployment.wooOrders().first)
         let billing = try XCTUnwrap(order["billing"] as? [String: Any])
         let email = try XCTUnwrap(billing["email"] as? String)
         let line = try XCTUnwrap((order["line_items"] as? [[String: Any]])?.first)
         let sku = try XCTUnwrap(line["sku"] as? String)
-        let inspect = "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/\(division)"
-        _ = try json("POST", "\(inspect)/crm/Accounts", body: ["Name": "Verrijkt in Exact", "Email": email, "City": "Ergens"])
-        _ = try json("POST", "\(inspect)/logistics/Items", body: ["Code": sku, "Description": "Omschrijving uit Exact"])
-        func account() throws -> [String: Any]? { try exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.lowercased() == email.lowercased() } }
-        func item() throws -> [String: Any]? { try exactRecords("logistics/Items").first { $0["Code"] as? String == sku } }
+        try deployment.exactCreate("crm/Accounts", ["Name": "Verrijkt in Exact", "Email": email, "City": "Ergens"])
+        try deployment.exactCreate("logistics/Items", ["Code": sku, "Description": "Omschrijving uit Exact"])
+        func account() throws -> [String: Any]? { try deployment.exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.lowercased() == email.lowercased() } }
+        func item() throws -> [String: Any]? { try deployment.exactRecords("logistics/Items").first { $0["Code"] as? String == sku } }
 
-        XCTAssertEqual(try sync("invoices").status, 0)
-        XCTAssertEqual(try exactRecords("crm/Accounts").filter { ($0["Email"] as? String)?.lowercased() == email.lowercased() }.count, 1, "reused by email")
+        XCTAssertEqual(try deployment.sync("invoices").status, 0)
+        XCTAssertEqual(try deployment.exactRecords("crm/Accounts").filter { ($0["Email"] as? String)?.lowercased() == email.lowercased() }.count, 1, "reused by email")
         XCTAssertEqual(try account()?["City"] as? String, "Ergens")
         XCTAssertEqual(try account()?["Name"] as? String, "Verrijkt in Exact")
         XCTAssertEqual(try item()?["Description"] as? String, "Omschrijving uit Exact")
 
-        let refresh = try sync("refresh")
+        let refresh = try deployment.sync("refresh")
         XCTAssertEqual(refresh.status, 0, refresh.stdout + refresh.stderr)
         XCTAssertEqual(try account()?["City"] as? String, billing["city"] as? String)
         let company = (billing["company"] as? String).flatMap { $0.isEmpty ? nil : $0 }
@@ -265,57 +199,51 @@ final class WooCommerceExactTests: XCTestCase {
     }
 
     func testTheShopsStatusFilterReadsOnlyThoseOrders() throws {
-        let completed = try wooOrders().filter { $0["status"] as? String == "completed" }.compactMap { $0["number"] as? String }
+        let completed = try deployment.wooOrders().filter { $0["status"] as? String == "completed" }.compactMap { $0["number"] as? String }
         XCTAssertFalse(completed.isEmpty)
-        let run = try sync("completed")
+        let run = try deployment.sync("completed")
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
         XCTAssertTrue(run.stdout.contains("read \(completed.count),"), run.stdout)
-        XCTAssertEqual(Set(try exactRecords("salesinvoice/SalesInvoices").compactMap { $0["YourRef"] as? String }), Set(completed))
+        XCTAssertEqual(Set(try deployment.exactRecords("salesinvoice/SalesInvoices").compactMap { $0["YourRef"] as? String }), Set(completed))
     }
 
     func testADefaultDebtorBooksEveryOrderOnOneAccount() throws {
-        let created = try json("POST", "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/\(division)/crm/Accounts",
-                               body: ["Code": "WEBSHOP", "Name": "Webshop debiteuren"]) as? [String: Any]
-        let debtor = try XCTUnwrap((created?["d"] as? [String: Any])?["ID"] as? String)
-        let run = try sync("debtor")
+        let debtor = try XCTUnwrap(try deployment.exactCreate("crm/Accounts", ["Code": "WEBSHOP", "Name": "Webshop debiteuren"])["ID"] as? String)
+        let run = try deployment.sync("debtor")
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
-        let entries = try exactRecords("salesentry/SalesEntries")
+        let entries = try deployment.exactRecords("salesentry/SalesEntries")
         XCTAssertEqual(entries.count, 200)
         XCTAssertEqual(Set(entries.compactMap { $0["Customer"] as? String }), [debtor])
-        XCTAssertEqual(try exactRecords("crm/Accounts").count, 1, "no account per buyer")
+        XCTAssertEqual(try deployment.exactRecords("crm/Accounts").count, 1, "no account per buyer")
     }
 
     func testACustomerChangedInExactReachesWooCommerceAndDoesNotBounceBack() throws {
-        XCTAssertEqual(try sync("invoices").status, 0)
+        XCTAssertEqual(try deployment.sync("invoices").status, 0)
         for flow in ["accounts-to-shop", "customers-to-exact"] {
-            let settle = try sync(flow)
+            let settle = try deployment.sync(flow)
             XCTAssertEqual(settle.status, 0, settle.stdout + settle.stderr)
         }
-        let account = try XCTUnwrap(try exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.hasSuffix(".nl") == true })
+        let account = try XCTUnwrap(try deployment.exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.hasSuffix(".nl") == true })
         let id = try XCTUnwrap(account["ID"] as? String)
         let email = try XCTUnwrap(account["Email"] as? String)
-        _ = try json("PUT", "\(sandbox.endpoints[0].baseURL)/_sandbox/exact/\(division)/crm/Accounts(guid'\(id)')",
-                     body: ["AddressLine1": "Nieuwe Weg 1", "Postcode": "8011 AA", "City": "Zwolle"])
-        let modified = try XCTUnwrap(try exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String)
+        try deployment.exactUpdate("crm/Accounts", id: id, ["AddressLine1": "Nieuwe Weg 1", "Postcode": "8011 AA", "City": "Zwolle"])
+        let modified = try XCTUnwrap(try deployment.exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String)
 
-        let toShop = try sync("accounts-to-shop")
+        let toShop = try deployment.sync("accounts-to-shop")
         XCTAssertTrue(toShop.stdout.contains("updated 1"), toShop.stdout)
-        let woo = sandbox.endpoints[1].baseURL
-        let basic = Data("\(sandbox.endpoints[1].credentials[0].1):\(sandbox.endpoints[1].credentials[1].1)".utf8).base64EncodedString()
-        let customers = try json("GET", "\(woo)/wp-json/wc/v3/customers?email=\(email)",
-                                 headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https")]) as? [[String: Any]]
+        let customers = try deployment.woo("customers?email=\(email)") as? [[String: Any]]
         let billing = try XCTUnwrap(customers?.first?["billing"] as? [String: Any])
         XCTAssertEqual(billing["address_1"] as? String, "Nieuwe Weg 1")
         XCTAssertEqual(billing["city"] as? String, "Zwolle")
 
         // WooCommerce's copy changed, so the reverse flow reads it, and finds nothing to send.
         let puts = sandbox.exact.callCounts["PUT crm/Accounts"] ?? 0
-        let back = try sync("customers-to-exact")
+        let back = try deployment.sync("customers-to-exact")
         XCTAssertEqual(back.status, 0, back.stdout + back.stderr)
         XCTAssertTrue(back.stdout.contains("written 0"), back.stdout)
         XCTAssertFalse(back.stdout.contains("updated"), back.stdout)
         XCTAssertEqual(sandbox.exact.callCounts["PUT crm/Accounts"] ?? 0, puts, "nothing was written back to Exact")
-        XCTAssertEqual(try exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String, modified)
-        XCTAssertTrue(try sync("accounts-to-shop").stdout.contains("written 0"))
+        XCTAssertEqual(try deployment.exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String, modified)
+        XCTAssertTrue(try deployment.sync("accounts-to-shop").stdout.contains("written 0"))
     }
 }

@@ -60,7 +60,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define KOPPEL_ABI_MAJOR 1
-#define KOPPEL_ABI_MINOR 0
+#define KOPPEL_ABI_MINOR 1
 
 /** The one symbol a plugin exports. */
 #define KOPPEL_PLUGIN_ENTRY_SYMBOL "koppel_plugin_entry"
@@ -245,6 +245,11 @@ typedef struct koppel_read_args {
     koppel_str since;
     /** RFC 3339 end of a backfill window, or empty for "until now". */
     koppel_str until;
+    /**
+     * Since minor 1: the flow's `read_options` as a JSON object (which warehouse, which
+     * statuses), or empty. Check KOPPEL_HAS_FIELD(args, koppel_read_args, options_json).
+     */
+    koppel_str options_json;
 } koppel_read_args;
 
 /** `koppel_write_args.flags`: look the record up by its idempotency key first. */

@@ -13,11 +13,14 @@ public struct FlowConfig: Sendable {
     public var filter: ConfigValue
     /// Overrides, value maps and defaults applied on the way (an object).
     public var mapping: ConfigValue
+    /// What the source plugin is told about this flow's read (which warehouse, which
+    /// statuses): an object handed over as is, empty when the flow sets none.
+    public var readOptions: ConfigValue
     public var line: Int?
     /// Lines of the flow's keys, for error messages.
     public var lines: [String: Int]
 
-    static let keys: Set<String> = ["from", "to", "schedule", "start_date", "filter", "mapping"]
+    static let keys: Set<String> = ["from", "to", "schedule", "start_date", "read_options", "filter", "mapping"]
 
     static func readAll(_ at: ConfigReader.Located, reader: ConfigReader) -> [FlowConfig]? {
         guard case .mapping(let mapping) = at.node else {
@@ -73,10 +76,19 @@ public struct FlowConfig: Sendable {
         }
         let filter = object("filter", allowed: ["status", "skip_test_orders", "where"])
         let mapping = object("mapping", allowed: ["set", "defaults", "value_maps", "update", "options"])
+        var readOptions = ConfigValue.object([:])
+        if let node = keys["read_options"] {
+            var ignored: [String: Int] = [:]
+            if case .object(let entries)? = reader.value(node, lines: &ignored) {
+                readOptions = .object(entries)
+            } else {
+                reader.report(node, "expected a mapping of the source's read options, such as { warehouse: \"2\" }")
+            }
+        }
         guard let source, let target else { return nil }
         return FlowConfig(
             name: name, source: source, target: target, schedule: schedule, startDate: startDate,
-            filter: filter, mapping: mapping, line: at.line, lines: lines)
+            filter: filter, mapping: mapping, readOptions: readOptions, line: at.line, lines: lines)
     }
 
     /// A date (taken as midnight UTC) or an RFC 3339 time.

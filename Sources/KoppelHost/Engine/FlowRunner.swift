@@ -111,6 +111,7 @@ public final class FlowRunner {
         do {
             try source.read(
                 stream: flow.source.stream, cursor: cursor, since: since, until: options.until,
+                options: flow.readOptions == .object([:]) ? nil : flow.readOptions.json,
                 onRecord: { [self] data in try process(data) },
                 onCheckpoint: { [self] data in
                     if options.since == nil && !options.dryRun { pendingCursor = data }

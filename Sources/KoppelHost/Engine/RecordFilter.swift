@@ -5,7 +5,7 @@ import Foundation
 /// ```yaml
 /// filter:
 ///   status: [processing, completed]   # only these statuses
-///   skip_test_orders: true            # never records with is_test: true
+///   skip_test_orders: true            # records with is_test: true are skipped (the default)
 ///   where: { billing_address.country: [NL, BE] }
 /// ```
 struct RecordFilter {
@@ -22,7 +22,8 @@ struct RecordFilter {
             }
         }
         statuses = strings(config["status"])
-        if case .bool(let skip)? = config["skip_test_orders"] { skipTestOrders = skip } else { skipTestOrders = false }
+        // A shop's test orders never belong in the books: skipped unless a flow says false.
+        if case .bool(let skip)? = config["skip_test_orders"] { skipTestOrders = skip } else { skipTestOrders = true }
         conditions = (config["where"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { path, value in
             strings(value).map { (path, $0) }
         }

@@ -33,12 +33,12 @@ public final class PluginConnection {
         public var lastCursor: Data?
     }
 
-    /// Reads a stream. Each record (a JSON object with `source_key` and `updated_at`) is
+    /// Reads a stream (`options`: the flow's read options as a JSON object). Each record (a JSON object with `source_key` and `updated_at`) is
     /// handed to `onRecord` as it arrives; each checkpoint to `onCheckpoint`. A record the
     /// host refuses, or an error thrown by a handler, stops the read.
     @discardableResult
     public func read(
-        stream: String, cursor: Data? = nil, since: Date? = nil, until: Date? = nil,
+        stream: String, cursor: Data? = nil, since: Date? = nil, until: Date? = nil, options: Data? = nil,
         onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void = { _ in }
     ) throws(PluginCallError) -> ReadSummary {
         guard let read = functions.read else {
@@ -86,10 +86,13 @@ public final class PluginConnection {
                         (cursor ?? Data()).withKoppelStr { cursorStr in
                             RFC3339.string(since).withKoppelStr { sinceStr in
                                 RFC3339.string(until).withKoppelStr { untilStr in
-                                    var args = koppel_read_args(
-                                        struct_size: UInt32(MemoryLayout<koppel_read_args>.size),
-                                        stream: streamStr, cursor_json: cursorStr, since: sinceStr, until: untilStr)
-                                    return read(instance, host, &args)
+                                    (options ?? Data()).withKoppelStr { optionsStr in
+                                        var args = koppel_read_args(
+                                            struct_size: UInt32(MemoryLayout<koppel_read_args>.size),
+                                            stream: streamStr, cursor_json: cursorStr, since: sinceStr, until: untilStr,
+                                            options_json: optionsStr)
+                                        return read(instance, host, &args)
+                                    }
                                 }
                             }
                         }

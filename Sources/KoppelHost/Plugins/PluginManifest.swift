@@ -35,11 +35,13 @@ public struct PluginManifest: Sendable, Equatable {
         }
     }
 
-    /// Where a connection's base URL comes from.
+    /// Where a connection's base URL comes from: a setting, else a choice by another
+    /// setting's value (a region), else a template filled with that value (a shop name).
     public struct BaseURLRule: Sendable, Equatable {
         public var setting: String
         public var chosenBy: String?
         public var choices: [String: String]
+        public var template: String?
     }
 
     /// A known request limit.
@@ -153,12 +155,13 @@ public struct PluginManifest: Sendable, Equatable {
             }
         }
 
-        var baseURL = BaseURLRule(setting: "base_url", chosenBy: nil, choices: [:])
+        var baseURL = BaseURLRule(setting: "base_url", chosenBy: nil, choices: [:], template: nil)
         if let rule = root["base_url"], !(rule is NSNull) {
             guard let rule = rule as? [String: Any] else { throw fail("$.base_url", "must be an object") }
             baseURL.setting = try reader.optionalString(rule, "setting", "$.base_url") ?? "base_url"
             baseURL.chosenBy = try reader.optionalString(rule, "chosen_by", "$.base_url")
             baseURL.choices = (rule["choices"] as? [String: String]) ?? [:]
+            baseURL.template = try reader.optionalString(rule, "template", "$.base_url")
         }
 
         var webhookSignature: String?

@@ -101,10 +101,9 @@ public final class Runtime: @unchecked Sendable {
         let rule = plugin.manifest.baseURL
         if let url = config.settings[rule.setting]?.stringValue { return url }
         if let chosenBy = rule.chosenBy, let choice = config.settings[chosenBy]?.stringValue {
-            guard let url = rule.choices[choice] else {
-                throw RuntimeError.unknownRegion(connection: name, setting: chosenBy, value: choice, known: rule.choices.keys.sorted())
-            }
-            return url
+            if let url = rule.choices[choice] { return url }
+            if let template = rule.template { return template.replacingOccurrences(of: "{\(chosenBy)}", with: choice) }
+            throw RuntimeError.unknownRegion(connection: name, setting: chosenBy, value: choice, known: rule.choices.keys.sorted())
         }
         return nil
     }

@@ -46,6 +46,7 @@ struct ExactEntity: Sendable {
             try division.requireJournal(record["Journal"])
             try division.requireExisting("crm/Accounts", record["OrderedBy"], field: "OrderedBy")
             if record["InvoiceTo"] == nil { record["InvoiceTo"] = record["OrderedBy"] }
+            record["OrderedByName"] = division.get("crm/Accounts", record["OrderedBy"] as? String ?? "")?["Name"]
             let totals = try division.completeLines(&record, property: "SalesInvoiceLines", itemRequired: true)
             record["InvoiceNumber"] = division.nextNumber("SalesInvoices", from: 26_000_001)
             record["Status"] = 10
@@ -58,6 +59,7 @@ struct ExactEntity: Sendable {
         },
         ExactEntity(path: "salesorder/SalesOrders", key: "OrderID", lines: ("SalesOrderLines", "salesorder/SalesOrderLines", "OrderID"), writable: true) { division, record throws(ExactError) in
             try division.requireExisting("crm/Accounts", record["OrderedBy"], field: "OrderedBy")
+            record["OrderedByName"] = division.get("crm/Accounts", record["OrderedBy"] as? String ?? "")?["Name"]
             let totals = try division.completeLines(&record, property: "SalesOrderLines", itemRequired: true)
             record["OrderNumber"] = record["OrderNumber"] ?? division.nextNumber("SalesOrders", from: 1)
             record["Status"] = record["Status"] ?? 12
@@ -85,6 +87,15 @@ struct ExactEntity: Sendable {
         ExactEntity(path: "inventory/ItemWarehouses", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
             try division.requireExisting("logistics/Items", record["Item"], field: "Item")
             try division.requireExisting("inventory/Warehouses", record["Warehouse"], field: "Warehouse")
+            let item = record["Item"] as? String ?? "", warehouse = record["Warehouse"] as? String ?? ""
+            if division.find("inventory/ItemWarehouses", where: {
+                $0["Item"] as? String == item && $0["Warehouse"] as? String == warehouse && $0["ID"] as? String != record["ID"] as? String
+            }) != nil {
+                throw ExactError(status: 400, message: "Item is already linked to this warehouse")
+            }
+            record["ItemCode"] = division.get("logistics/Items", item)?["Code"]
+            record["WarehouseCode"] = division.get("inventory/Warehouses", warehouse)?["Code"]
+            record["CurrentStock"] = record["CurrentStock"] ?? Decimal(0)
         },
         ExactEntity(path: "webhooks/WebhookSubscriptions", key: "ID", lines: nil, writable: true) { _, record throws(ExactError) in
             guard let url = record["CallbackURL"] as? String, url.hasPrefix("http") else { throw ExactError(status: 400, message: "CallbackURL: Mandatory") }

@@ -45,7 +45,9 @@ extension WooCommerceSandbox {
                                               ("products", \WooCommerceSandbox.products, "date_created")] {
             router.get("\(api)/\(path)") { request, _ -> Response in
                 if let denied = self.authenticate(request, listing: true) { return denied }
-                return self.list(request, records: self.lock.withLock { Array(self[keyPath: collection].values) }, dateField: dateField, kind: path)
+                let response = self.list(request, records: self.lock.withLock { Array(self[keyPath: collection].values) }, dateField: dateField, kind: path)
+                if path == "orders" { self.applyChangeDuringRead() }
+                return response
             }
             router.get("\(api)/\(path)/:id") { request, context -> Response in
                 if let denied = self.authenticate(request, listing: false) { return denied }
@@ -165,6 +167,7 @@ extension WooCommerceSandbox {
             var request = request
             let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20))) ?? [:]
             let count = (body["count"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 1
+            // `"status"`: the new orders' status (default processing).
             // `"repeat_customers": true`: bought by the shop's own customers, from its own
             // products (same seed); otherwise by new customers.
             var options = body["repeat_customers"] as? Bool == true ? self.seedOptions : SeedData.Options()
@@ -181,7 +184,8 @@ extension WooCommerceSandbox {
                 fresh.number = String(fresh.id)
                 fresh.status = body["status"] as? String ?? "processing"
                 fresh.created = Date()
-                fresh.modified = Date()
+                // `"modified": "2026-01-01T10:00:00Z"`: a late arrival sharing an older second.
+                fresh.modified = (body["modified"] as? String).flatMap(Self.parseWooDate) ?? Date()
                 fresh.paid = Date()
                 let record = Self.render(fresh)
                 self.lock.withLock { self.orders[fresh.id] = record }
@@ -190,10 +194,33 @@ extension WooCommerceSandbox {
             }
             return .json(created, status: 201)
         }
+        router.post("/_sandbox/woocommerce/change-during-read") { request, _ -> Response in
+            var request = request
+            let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 16))) ?? [:]
+            guard let id = (body["order"] as? Decimal).map({ NSDecimalNumber(decimal: $0).intValue }) else {
+                return .json(["error": "give {\"order\": id}"], status: 400)
+            }
+            self.lock.withLock { self.changeDuringRead = id }
+            return .json(["order": id])
+        }
         router.get("/_sandbox/woocommerce/webhooks") { _, _ -> Response in
             let hooks = self.lock.withLock { self.webhooks.values.sorted { $0.id < $1.id }.map(\.json) }
             let deliveries = self.deliveries.all.map { ["webhook": $0.webhook, "topic": $0.topic, "status": $0.status ?? 0] }
             return .json(["webhooks": hooks, "deliveries": deliveries])
+        }
+    }
+
+    /// Changes the order set by `change-during-read` (once): its note and modification
+    /// time, so it moves to the end of a read ordered by modification.
+    func applyChangeDuringRead() {
+        lock.withLock {
+            guard let id = changeDuringRead, var order = orders[id] else { return }
+            changeDuringRead = nil
+            let now = Self.wooDate(Date())
+            order["customer_note"] = "Graag na 17:00 bezorgen"
+            order["date_modified"] = now
+            order["date_modified_gmt"] = now
+            orders[id] = order
         }
     }
 

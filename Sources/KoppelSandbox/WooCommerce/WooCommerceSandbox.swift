@@ -25,6 +25,9 @@ public final class WooCommerceSandbox: @unchecked Sendable {
     var customers: [Int: [String: Any]] = [:]
     var products: [Int: [String: Any]] = [:]
     var webhooks: [Int: Webhook] = [:]
+    /// An order the shop owner changes right after the next orders page is served (a
+    /// change during a read), set through `POST /_sandbox/woocommerce/change-during-read`.
+    var changeDuringRead: Int?
     private var nonces: Set<String> = []
     private var nextID = 10_000
     var baseURL = ""

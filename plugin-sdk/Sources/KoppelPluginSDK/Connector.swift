@@ -51,6 +51,8 @@ public struct ReadRequest: Sendable {
     public var since: Date?
     /// End of a backfill window.
     public var until: Date?
+    /// The flow's `read_options` (a JSON object), nil when the flow sets none.
+    public var optionsJSON: Data?
 
     /// The cursor decoded as `Cursor`, or nil on a first read. A cursor that does not
     /// decode is `.invalidData`.
@@ -60,6 +62,17 @@ public struct ReadRequest: Sendable {
             return try JSONDecoder.koppel.decode(Cursor.self, from: cursorJSON)
         } catch {
             throw .invalidData("the cursor for stream \(stream) is not valid: \(describe(error))")
+        }
+    }
+
+    /// The flow's `read_options` decoded as `Options`, or nil when the flow sets none.
+    /// Options that do not decode are `.invalidData` naming the flow's `read_options`.
+    public func options<Options: Decodable>(as type: Options.Type) throws(ConnectorError) -> Options? {
+        guard let optionsJSON else { return nil }
+        do {
+            return try JSONDecoder.koppel.decode(Options.self, from: optionsJSON)
+        } catch {
+            throw .invalidData("read_options for stream \(stream): \(describe(error))")
         }
     }
 }

@@ -114,8 +114,7 @@ private func validJSON(_ data: Data) -> Bool {
 private func parseTime(_ str: koppel_str, _ name: String) throws(ConnectorError) -> Date? {
     guard str.len > 0 else { return nil }
     let text = String(decoding: str.data, as: UTF8.self)
-    let formatter = ISO8601DateFormatter()
-    guard let date = formatter.date(from: text) else {
+    guard let date = RFC3339Time.date(text) else {
         throw .invalidData("\(name) \(text) is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
     }
     return date
@@ -158,9 +157,16 @@ private let readThunk: @convention(c) (
         if !cursor.isEmpty && !validJSON(cursor) {
             throw .invalidData("the cursor for stream \(stream) is not valid JSON")
         }
+        // `options_json` arrived with ABI 1.1; an older host's struct ends before it.
+        let optionsEnd = MemoryLayout<koppel_read_args>.offset(of: \koppel_read_args.options_json)! + MemoryLayout<koppel_str>.size
+        let options = Int(args.struct_size) >= optionsEnd ? args.options_json.data : Data()
+        if !options.isEmpty && !validJSON(options) {
+            throw .invalidData("the read_options for stream \(stream) are not valid JSON")
+        }
         let request = ReadRequest(
             stream: stream, cursorJSON: cursor.isEmpty ? nil : cursor,
-            since: try parseTime(args.since, "since"), until: try parseTime(args.until, "until"))
+            since: try parseTime(args.since, "since"), until: try parseTime(args.until, "until"),
+            optionsJSON: options.isEmpty ? nil : options)
         try instance.connector.read(request, host: host)
     }
 }

@@ -49,18 +49,21 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// How the host derives the base URL of a connection: the setting `setting` when it
     /// is given, else the URL that `choices` lists for the value of `chosenBy` (Exact's
-    /// region).
+    /// region), else `template` with `{chosenBy}` replaced by that value
+    /// (`https://{shop}.myonline.store`).
     public struct BaseURL: Codable, Sendable, Equatable {
         public var setting: String
         public var chosenBy: String?
         public var choices: [String: String]?
-        public init(setting: String = "base_url", chosenBy: String? = nil, choices: [String: String]? = nil) {
+        public var template: String?
+        public init(setting: String = "base_url", chosenBy: String? = nil, choices: [String: String]? = nil, template: String? = nil) {
             self.setting = setting
             self.chosenBy = chosenBy
             self.choices = choices
+            self.template = template
         }
         enum CodingKeys: String, CodingKey {
-            case setting, choices
+            case setting, choices, template
             case chosenBy = "chosen_by"
         }
     }

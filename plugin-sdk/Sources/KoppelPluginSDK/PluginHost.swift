@@ -187,11 +187,30 @@ public struct HTTPResponse: Codable, Sendable {
     }
 }
 
+/// RFC 3339 times as they cross the ABI: whole seconds as `2026-03-01T10:15:00Z`, a
+/// time with a fraction to the millisecond (`...:00.250Z`), so that a cursor taken from
+/// a millisecond timestamp (Exact's `Modified`) does not fall back to its whole second.
+enum RFC3339Time {
+    static let whole = Date.ISO8601FormatStyle()
+    static let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func string(_ date: Date) -> String {
+        date.timeIntervalSince1970.rounded(.down) == date.timeIntervalSince1970 ? whole.format(date) : fractional.format(date)
+    }
+
+    static func date(_ text: String) -> Date? {
+        (try? whole.parse(text)) ?? (try? fractional.parse(text))
+    }
+}
+
 extension JSONEncoder {
     /// The encoder for everything that crosses the ABI: RFC 3339 dates, sorted keys.
     static var koppel: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339Time.string(date))
+        }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
@@ -201,7 +220,14 @@ extension JSONDecoder {
     /// The decoder for everything that crosses the ABI: RFC 3339 dates.
     static var koppel: JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339Time.date(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(text) is not an RFC 3339 time")
+            }
+            return date
+        }
         return decoder
     }
 }
