@@ -103,25 +103,3 @@ struct WooDate: Decodable {
         self.date = date
     }
 }
-
-/// A WooCommerce amount: a decimal string ("12.50"), or a JSON number in older fields.
-struct WooAmount: Decodable {
-    var value: DecimalNumber
-    init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            value = text.isEmpty ? .zero : try DecimalNumber(text).orThrow(container, text)
-        } else if let number = try? container.decode(Decimal.self) {
-            value = DecimalNumber(number)
-        } else {
-            value = .zero
-        }
-    }
-}
-
-extension Optional where Wrapped == DecimalNumber {
-    func orThrow(_ container: SingleValueDecodingContainer, _ text: String) throws -> DecimalNumber {
-        guard let self else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "\"\(text)\" is not an amount") }
-        return self
-    }
-}

@@ -59,27 +59,20 @@ struct WooAddress: Decodable {
     }
 }
 
-extension Optional where Wrapped == String {
-    /// The string unless it is nil or empty.
-    var nonEmpty: String? {
-        guard let self, !self.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-        return self
-    }
-}
 
 struct WooTax: Decodable {
     var id: Int
-    var total: WooAmount?
+    var total: APIAmount?
 }
 
 struct WooOrder: Decodable, WooCommerceAPI.Modified {
     struct LineItem: Decodable {
         var name: String
         var sku: String?
-        var quantity: WooAmount
-        var subtotal: WooAmount
-        var total: WooAmount
-        var totalTax: WooAmount
+        var quantity: APIAmount
+        var subtotal: APIAmount
+        var total: APIAmount
+        var totalTax: APIAmount
         var taxes: [WooTax]
         enum CodingKeys: String, CodingKey {
             case name, sku, quantity, subtotal, total, taxes
@@ -88,7 +81,7 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
     }
     struct TaxLine: Decodable {
         var rateID: Int
-        var ratePercent: WooAmount?
+        var ratePercent: APIAmount?
         enum CodingKeys: String, CodingKey {
             case rateID = "rate_id"
             case ratePercent = "rate_percent"
@@ -98,8 +91,8 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
     struct ChargeLine: Decodable {
         var methodTitle: String?
         var name: String?
-        var total: WooAmount
-        var totalTax: WooAmount
+        var total: APIAmount
+        var totalTax: APIAmount
         var taxes: [WooTax]
         var title: String { methodTitle ?? name ?? "" }
         enum CodingKeys: String, CodingKey {
@@ -120,10 +113,10 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
     var dateCreatedGMT: WooDate
     var dateModifiedGMT: WooDate
     var datePaidGMT: WooDate?
-    var discountTotal: WooAmount
-    var shippingTotal: WooAmount
-    var totalTax: WooAmount
-    var total: WooAmount
+    var discountTotal: APIAmount
+    var shippingTotal: APIAmount
+    var totalTax: APIAmount
+    var total: APIAmount
     var customerID: Int
     var customerNote: String?
     var billing: WooAddress
@@ -260,7 +253,7 @@ struct WooProduct: Decodable, WooCommerceAPI.Modified {
     var sku: String?
     var description: String?
     var shortDescription: String?
-    var regularPrice: WooAmount?
+    var regularPrice: APIAmount?
     var stockQuantity: Int?
     var dateModifiedGMT: WooDate
     var metaData: [WooMeta]?

@@ -70,4 +70,24 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try CronExpression("61 * * * *"))
         XCTAssertEqual(try FlowSchedule(parsing: "webhook"), .webhook)
     }
+
+    /// A merchant's 02:00 is Amsterdam's: 01:00 UTC in winter, 00:00 UTC in summer; on the
+    /// night summer time starts 02:00 does not exist and the run comes at the jump; on the
+    /// night it ends 02:00 comes twice and the run comes once.
+    func testDailySchedulesFollowTheMerchantsClock() throws {
+        let schedule = try FlowSchedule(parsing: "daily 02:00 Europe/Amsterdam")
+        XCTAssertEqual(schedule.description, "cron \"0 2 * * *\" Europe/Amsterdam")
+        guard case .cron(let cron) = schedule else { return XCTFail("\(schedule)") }
+        let iso = ISO8601DateFormatter()
+        func after(_ text: String) -> String { iso.string(from: cron.next(after: iso.date(from: text)!)) }
+        XCTAssertEqual(after("2026-01-10T12:00:00Z"), "2026-01-11T01:00:00Z")
+        XCTAssertEqual(after("2026-06-10T12:00:00Z"), "2026-06-11T00:00:00Z")
+        XCTAssertEqual(after("2026-03-28T12:00:00Z"), "2026-03-29T01:00:00Z", "summer time starts: at the jump to 03:00")
+        XCTAssertEqual(after("2026-10-24T12:00:00Z"), "2026-10-25T00:00:00Z", "the first 02:00 of the night summer time ends")
+        XCTAssertEqual(after("2026-10-25T00:00:00Z"), "2026-10-26T01:00:00Z", "not the second 02:00")
+        XCTAssertEqual(try FlowSchedule(parsing: "cron \"30 6 * * 1-5\" Europe/Amsterdam").description, "cron \"30 6 * * 1-5\" Europe/Amsterdam")
+        XCTAssertThrowsError(try FlowSchedule(parsing: "daily 02:00 Europe/Amsterdan")) { error in
+            XCTAssertTrue("\(error)".contains("Europe/Amsterdan is not a time zone"), "\(error)")
+        }
+    }
 }

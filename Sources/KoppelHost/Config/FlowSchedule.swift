@@ -4,7 +4,7 @@ import Foundation
 public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
     /// Every so many seconds.
     case every(TimeInterval)
-    /// On a cron schedule (minute hour day-of-month month day-of-week), in UTC.
+    /// On a cron schedule (minute hour day-of-month month day-of-week), in its time zone.
     case cron(CronExpression)
     /// When a webhook announces new records (with a polling fallback).
     case webhook
@@ -17,10 +17,18 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses `every 15m`, `every 30s`, `every 2h`, `daily 02:00`, `cron "0 2 * * *"`,
-    /// `webhook` or `manual`.
+    /// `webhook` or `manual`. A daily or cron schedule is in UTC unless an IANA time zone
+    /// follows it: `daily 02:00 Europe/Amsterdam`, `cron "0 2 * * 1-5" Europe/Amsterdam`.
     public init(parsing text: String) throws(ParseError) {
         let words = text.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1).map(String.init)
-        let usage = "use every 15m, daily 02:00, cron \"0 2 * * *\", webhook or manual"
+        let usage = "use every 15m, daily 02:00 Europe/Amsterdam, cron \"0 2 * * *\", webhook or manual"
+        func zone(_ name: Substring?) throws(ParseError) -> TimeZone {
+            guard let name = name?.trimmingCharacters(in: .whitespaces), !name.isEmpty else { return CronExpression.utcZone }
+            guard let zone = TimeZone(identifier: name) else {
+                throw ParseError(description: "\"\(text)\": \(name) is not a time zone; use an IANA name such as Europe/Amsterdam")
+            }
+            return zone
+        }
         switch (words.first?.lowercased(), words.count) {
         case ("manual", 1): self = .manual
         case ("webhook", 1): self = .webhook
@@ -30,12 +38,18 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
             }
             self = .every(TimeInterval(amount) * ["s": 1, "m": 60, "h": 3600][String(match.2)]!)
         case ("daily", 2):
-            guard let match = words[1].wholeMatch(of: /([0-9]{1,2}):([0-9]{2})/), let hour = Int(match.1), let minute = Int(match.2),
+            let parts = words[1].split(separator: " ", maxSplits: 1)
+            guard let match = parts[0].wholeMatch(of: /([0-9]{1,2}):([0-9]{2})/), let hour = Int(match.1), let minute = Int(match.2),
                 hour < 24, minute < 60
-            else { throw ParseError(description: "\"\(text)\": the time must be HH:MM in UTC, such as daily 02:00") }
-            self = .cron(try CronExpression("\(minute) \(hour) * * *"))
+            else { throw ParseError(description: "\"\(text)\": the time must be HH:MM, such as daily 02:00 Europe/Amsterdam") }
+            self = .cron(try CronExpression("\(minute) \(hour) * * *", timeZone: zone(parts.count > 1 ? parts[1] : nil)))
         case ("cron", 2):
-            self = .cron(try CronExpression(words[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))))
+            var expression = words[1][...], zoneName: Substring?
+            if let quote = expression.first, quote == "\"" || quote == "'", let close = expression.dropFirst().firstIndex(of: quote) {
+                zoneName = expression[expression.index(after: close)...]
+                expression = expression[expression.index(after: expression.startIndex)..<close]
+            }
+            self = .cron(try CronExpression(String(expression), timeZone: zone(zoneName)))
         default:
             throw ParseError(description: "\"\(text)\" is not a schedule; \(usage)")
         }
@@ -46,7 +60,8 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
         case .every(let seconds):
             seconds.truncatingRemainder(dividingBy: 3600) == 0 ? "every \(Int(seconds / 3600))h"
                 : seconds.truncatingRemainder(dividingBy: 60) == 0 ? "every \(Int(seconds / 60))m" : "every \(Int(seconds))s"
-        case .cron(let expression): "cron \"\(expression)\""
+        case .cron(let expression):
+            "cron \"\(expression)\"" + (expression.timeZone == CronExpression.utcZone ? "" : " \(expression.timeZone.identifier)")
         case .webhook: "webhook"
         case .manual: "manual"
         }
@@ -54,8 +69,12 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A five-field cron expression (minute, hour, day of month, month, day of week) with
-/// `*`, lists, ranges and steps, evaluated in UTC.
+/// `*`, lists, ranges and steps, evaluated on the wall clock of `timeZone`. As in cron,
+/// a time that the clock skips when summer time starts runs right after the jump, and
+/// a time that occurs twice when it ends runs once.
 public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
+    public let timeZone: TimeZone
+    public static let utcZone = TimeZone(identifier: "UTC")!
     let minutes: Set<Int>
     let hours: Set<Int>
     let days: Set<Int>
@@ -65,7 +84,8 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     let restrictsWeekday: Bool
     public let description: String
 
-    public init(_ text: String) throws(FlowSchedule.ParseError) {
+    public init(_ text: String, timeZone: TimeZone = CronExpression.utcZone) throws(FlowSchedule.ParseError) {
+        self.timeZone = timeZone
         let fields = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard fields.count == 5 else {
             throw FlowSchedule.ParseError(description: "cron \"\(text)\" needs five fields: minute hour day-of-month month day-of-week")
@@ -100,23 +120,41 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         description = fields.joined(separator: " ")
     }
 
-    /// The first minute strictly after `date` that matches, in UTC.
+    /// The first minute strictly after `date` whose wall-clock time matches.
     public func next(after date: Date) -> Date {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        var candidate = calendar.date(bySetting: .second, value: 0, of: date.addingTimeInterval(60)) ?? date
-        if candidate <= date { candidate = candidate.addingTimeInterval(60) }
+        var candidate = Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 60).rounded(.down) * 60 + 60)
         // At most a few years of minutes; a valid expression matches far sooner.
         for _ in 0..<(60 * 24 * 366 * 4) {
-            let c = calendar.dateComponents([.minute, .hour, .day, .month, .weekday], from: candidate)
-            let dayMatches: Bool
-            let dom = days.contains(c.day!), dow = weekdays.contains(c.weekday! - 1)
-            if restrictsDay && restrictsWeekday { dayMatches = dom || dow } else { dayMatches = dom && dow }
-            if months.contains(c.month!) && dayMatches && hours.contains(c.hour!) && minutes.contains(c.minute!) {
-                return candidate
+            let now = wallClock(candidate)
+            let jump = Int(now.timeIntervalSince(wallClock(candidate.addingTimeInterval(-60)))) - 60
+            if jump > 0 {
+                // Summer time began: the wall-clock minutes the clock skipped run now.
+                if stride(from: 60, through: jump, by: 60).contains(where: { matches(now.addingTimeInterval(TimeInterval(-$0))) }) { return candidate }
             }
+            let fallBack = timeZone.secondsFromGMT(for: candidate.addingTimeInterval(-3600)) - timeZone.secondsFromGMT(for: candidate)
+            let seenBefore = fallBack > 0 && wallClock(candidate.addingTimeInterval(TimeInterval(-fallBack))) == now
+            if !seenBefore && matches(now) { return candidate }
             candidate = candidate.addingTimeInterval(60)
         }
         return .distantFuture
+    }
+
+    /// `date` moved by the zone's offset, so that its UTC components read as the wall clock.
+    private func wallClock(_ date: Date) -> Date {
+        date.addingTimeInterval(TimeInterval(timeZone.secondsFromGMT(for: date)))
+    }
+
+    private static let utc: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = CronExpression.utcZone
+        return calendar
+    }()
+
+    /// Whether a wall-clock time (see `wallClock`) matches the expression.
+    private func matches(_ wall: Date) -> Bool {
+        let c = Self.utc.dateComponents([.minute, .hour, .day, .month, .weekday], from: wall)
+        let dom = days.contains(c.day!), dow = weekdays.contains(c.weekday! - 1)
+        let dayMatches = restrictsDay && restrictsWeekday ? dom || dow : dom && dow
+        return months.contains(c.month!) && dayMatches && hours.contains(c.hour!) && minutes.contains(c.minute!)
     }
 }

@@ -118,7 +118,11 @@ public final class HTTPTransport: Sendable {
 
             switch outcome {
             case .notSent(let reason):
-                if exhausted { throw PluginCallError(.transient, "\(label) failed after \(attempt) attempts: \(reason)") }
+                if exhausted {
+                    let components = URLComponents(string: base.url)
+                    let server = (components?.host ?? "the server") + (components?.port.map { ":\($0)" } ?? "")
+                    throw PluginCallError(.transient, "\(label) failed after \(attempt) attempts: could not reach \(server): \(reason)")
+                }
                 try pause(retry.backoff(after: attempt), cancellation: cancellation)
 
             case .unknown(let reason):

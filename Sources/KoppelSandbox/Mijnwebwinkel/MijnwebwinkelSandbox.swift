@@ -13,6 +13,9 @@ import NIOCore
 public final class MijnwebwinkelSandbox: @unchecked Sendable {
     public struct Options: Sendable {
         public var token = "mww-sandbox-token-7c1e"
+        /// The shop's name: a request addressed to `{other}.myonline.store` (or
+        /// `{other}.localhost`) answers 404 "shop not found"; a bare address is this shop.
+        public var shop = "sandbox-shop"
         public var pageSize = 50
         public init() {}
     }
@@ -55,13 +58,13 @@ public final class MijnwebwinkelSandbox: @unchecked Sendable {
         let status = o.status == "pending" ? "new" : o.status == "cancelled" ? "cancelled" : "paid"
         var order: [String: Any] = [
             "id": o.id, "number": o.number, "status": status, "created": iso(o.created), "modified": iso(o.modified),
-            "paid_at": o.paid.map(iso) ?? NSNull(), "currency": "EUR", "payment_method": o.paymentTitle,
+            "paid_at": o.paid.map(iso) ?? NSNull(), "currency": "EUR",
             "customer": ["email": o.customer.email, "first_name": o.customer.firstName, "last_name": o.customer.lastName,
                          "company": o.customer.company ?? "", "vat_number": o.customer.vatNumber ?? "", "coc_number": o.customer.cocNumber ?? "",
                          "phone": o.customer.phone],
             "billing_address": address(o.customer), "shipping_address": address(o.customer), "lines": lines,
             "shipping": ["method": o.shipping.name, "cost_incl": SeedData.text(o.shipping.amount + o.shipping.tax), "vat_rate": 21],
-            "payment_cost_incl": SeedData.text((o.fee?.amount ?? 0) + (o.fee?.tax ?? 0)),
+            "payment": ["method": o.paymentTitle, "cost_incl": SeedData.text((o.fee?.amount ?? 0) + (o.fee?.tax ?? 0)), "vat_rate": 21],
             "total_incl": SeedData.text(o.total), "total_vat": SeedData.text(o.totalTax), "shipment": NSNull(),
         ]
         if let coupon = o.coupon { order["discount"] = ["code": coupon.code, "percentage": NSDecimalNumber(decimal: coupon.percent)] }
@@ -69,6 +72,10 @@ public final class MijnwebwinkelSandbox: @unchecked Sendable {
     }
 
     func denied(_ request: Request) -> Response? {
+        let host = request.head.authority.map { String($0.split(separator: ":")[0]) } ?? ""
+        for domain in [".myonline.store", ".localhost"] where host.hasSuffix(domain) && host.dropLast(domain.count) != options.shop {
+            return .json(["error": ["code": 404, "message": "Shop not found"]], status: 404)
+        }
         guard let token = request.uri.queryParameters["token"], !token.isEmpty else {
             return .json(["error": ["code": 401, "message": "API token missing"]], status: 401)
         }
@@ -87,7 +94,13 @@ public final class MijnwebwinkelSandbox: @unchecked Sendable {
                 rows = rows.filter { (ISO8601DateFormatter().date(from: $0["modified"] as? String ?? "") ?? .distantPast) > since }
             }
             if let until = query["modified_until"].flatMap({ ISO8601DateFormatter().date(from: String($0)) }) {
-                rows = rows.filter { (ISO8601DateFormatter().date(from: $0["modified"] as? String ?? "") ?? .distantFuture) <= until }
+                rows = rows.filter { (ISO8601DateFormatter().date(from: $0["modified"] as? String ?? "") ?? .distantFuture) < until }
+            }
+            if let since = query["created_since"].flatMap({ ISO8601DateFormatter().date(from: String($0)) }) {
+                rows = rows.filter { (ISO8601DateFormatter().date(from: $0["created"] as? String ?? "") ?? .distantPast) >= since }
+            }
+            if let until = query["created_until"].flatMap({ ISO8601DateFormatter().date(from: String($0)) }) {
+                rows = rows.filter { (ISO8601DateFormatter().date(from: $0["created"] as? String ?? "") ?? .distantFuture) < until }
             }
             if let status = query["status"].map(String.init) { rows = rows.filter { $0["status"] as? String == status } }
             rows.sort { ($0["modified"] as? String ?? "", $0["number"] as? String ?? "") < ($1["modified"] as? String ?? "", $1["number"] as? String ?? "") }
@@ -119,14 +132,18 @@ public final class MijnwebwinkelSandbox: @unchecked Sendable {
         }
         router.get("/api/v1/products") { request, _ -> Response in
             if let denied = self.denied(request) { return denied }
-            let rows = self.lock.withLock { self.products.values.sorted { ($0["sku"] as? String ?? "") < ($1["sku"] as? String ?? "") } }
+            var rows = self.lock.withLock { Array(self.products.values) }
+            if let since = request.uri.queryParameters["modified_since"].flatMap({ ISO8601DateFormatter().date(from: String($0)) }) {
+                rows = rows.filter { (ISO8601DateFormatter().date(from: $0["modified"] as? String ?? "") ?? .distantPast) > since }
+            }
+            rows.sort { ($0["modified"] as? String ?? "", $0["sku"] as? String ?? "") < ($1["modified"] as? String ?? "", $1["sku"] as? String ?? "") }
             return self.page(rows, key: "products", query: request.uri.queryParameters)
         }
         router.get("/api/v1/stock") { request, _ -> Response in
             if let denied = self.denied(request) { return denied }
             let rows = self.lock.withLock {
                 self.products.values.sorted { ($0["sku"] as? String ?? "") < ($1["sku"] as? String ?? "") }
-                    .map { ["sku": $0["sku"] ?? "", "quantity": $0["stock"] ?? 0] }
+                    .map { ["sku": $0["sku"] ?? "", "quantity": $0["stock"] ?? 0, "modified": $0["modified"] ?? ""] }
             }
             return self.page(rows, key: "stock", query: request.uri.queryParameters)
         }
