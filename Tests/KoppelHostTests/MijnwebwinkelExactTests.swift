@@ -173,6 +173,37 @@ final class MijnwebwinkelExactTests: XCTestCase {
         }
     }
 
+    func testProductsAndStockAreRead() throws {
+        try deployment.fixture.write(load: ["mijnwebwinkel", "null"], connections: mwwConnection + "\nsink: { plugin: \"null\" }", flows: """
+            products: { from: mww.products, to: sink.records, schedule: manual }
+            stock: { from: mww.stock, to: sink.records, schedule: manual }
+            """)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "mww", "api_token"], stdin: options.mijnwebwinkel.token + "\n").status, 0)
+        let token = options.mijnwebwinkel.token
+        let shopProducts = try deployment.json("GET", "\(deployment.mijnwebwinkelURL)/api/v1/products?limit=250&token=\(token)") as? [String: Any]
+        let list = try XCTUnwrap(shopProducts?["products"] as? [[String: Any]])
+        let products = try deployment.wouldWrite("products")
+        XCTAssertEqual(products.count, list.count)
+        for product in list {
+            let sku = product["sku"] as! String
+            let record = try XCTUnwrap(products[sku])
+            XCTAssertEqual(decimal(record["price_incl_vat"]), decimal(product["price_incl"]))
+            let excl = decimal(record["price_excl_vat"]), rate = decimal(product["vat_rate"])
+            var vat = excl * rate / 100, rounded = Decimal()
+            NSDecimalRound(&rounded, &vat, 2, .plain)
+            XCTAssertLessThanOrEqual(abs(NSDecimalNumber(decimal: excl + rounded - decimal(product["price_incl"])).doubleValue), 0.01, sku)
+        }
+        XCTAssertTrue(try deployment.sync("products").stdout.contains("written \(list.count),"))
+        XCTAssertTrue(try deployment.sync("products").stdout.contains("written 0,"), "read from the cursor on")
+        let stock = try deployment.wouldWrite("stock")
+        XCTAssertEqual(stock.count, list.count)
+        for product in list {
+            XCTAssertEqual(decimal(stock[product["sku"] as! String]?["quantity"]), decimal(product["stock"]))
+        }
+        XCTAssertTrue(try deployment.sync("stock").stdout.contains("written \(list.count),"))
+        XCTAssertTrue(try deployment.sync("stock").stdout.contains("written 0,"), "unchanged levels travel no further")
+    }
+
     func testAnOrderIsMarkedShippedOnce() throws {
         try deployment.fixture.write(load: ["mijnwebwinkel"], connections: mwwConnection)
         XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "mww", "api_token"], stdin: options.mijnwebwinkel.token + "\n").status, 0)
