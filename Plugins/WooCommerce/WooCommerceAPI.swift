@@ -23,8 +23,8 @@ struct WooCommerceAPI {
     }
 
     /// Reads every record of `collection` modified after the cursor (less the overlap),
-    /// or inside the request's backfill window, oldest first, 100 a page, checkpointing
-    /// after each page. Orders and products are filtered by the server
+    /// or inside the request's backfill window (for orders: placed inside it), oldest
+    /// first, 100 a page, checkpointing after each page. Orders and products are filtered by the server
     /// (`modified_after`, `dates_are_gmt`) and paged by modification time, so a record
     /// changed during the read is not skipped; customers, which WooCommerce cannot filter
     /// by date, are paged by id and filtered here.
@@ -33,8 +33,8 @@ struct WooCommerceAPI {
         emit: (Record) throws(ConnectorError) -> Void
     ) throws(ConnectorError) {
         let stored = try request.cursor(as: Cursor.self)
-        let start = request.since ?? stored.map { $0.modifiedAfter.addingTimeInterval(-overlap) }
-        let before = request.until
+        var start = request.since ?? stored.map { $0.modifiedAfter.addingTimeInterval(-overlap) }
+        var before = request.until
         var query = filters
         query["per_page"] = String(Self.pageSize)
         var totalPages = 1
@@ -49,6 +49,15 @@ struct WooCommerceAPI {
         func checkpoint(_ latest: Date?) throws(ConnectorError) {
             if let latest { try host.checkpoint(Cursor(modifiedAfter: latest)) }
         }
+        let backfill = request.since != nil || request.until != nil
+        if collection == "orders" && backfill {
+            // A backfill takes the orders placed in the window (`after`/`before` are
+            // WooCommerce's creation-date filters), whenever they were last changed.
+            if let since = request.since { query["after"] = Self.format(since.addingTimeInterval(-1)) }  // `after` is exclusive
+            if let until = request.until { query["before"] = Self.format(until) }
+            start = nil
+            before = nil
+        }
         guard collection == "customers" else {
             query["orderby"] = "modified"
             query["order"] = "asc"
@@ -59,7 +68,7 @@ struct WooCommerceAPI {
                 if let after { query["modified_after"] = Self.format(after) }
                 return try fetch(page)
             }, emit: emit, pageDone: { latest throws(ConnectorError) in
-                try checkpoint(max(latest ?? .distantPast, stored?.modifiedAfter ?? .distantPast))
+                if !backfill { try checkpoint(max(latest ?? .distantPast, stored?.modifiedAfter ?? .distantPast)) }
             })
             return
         }

@@ -184,6 +184,20 @@ final class SourceStreamTests: XCTestCase {
         XCTAssertTrue(run.stdout.contains("written 250, updated 1,"), "every order once, the changed one again: \(run.stdout)")
     }
 
+    /// A backfill takes the orders placed in the window, however recently they changed,
+    /// and leaves the flow's cursor alone.
+    func testABackfillTakesTheOrdersPlacedInTheWindow() throws {
+        let iso = ISO8601DateFormatter()
+        let placed = try deployment.wooOrders().filter {
+            let created = iso.date(from: ($0["date_created_gmt"] as! String) + "Z")!
+            return created >= iso.date(from: "2025-12-01T00:00:00Z")! && created < iso.date(from: "2025-12-15T00:00:00Z")!
+        }
+        XCTAssertGreaterThan(placed.count, 10)
+        let run = try deployment.sync("orders", ["--since", "2025-12-01", "--until", "2025-12-15"])
+        XCTAssertTrue(run.stdout.contains("read \(placed.count), written \(placed.count),"), run.stdout)
+        XCTAssertTrue(try deployment.sync("orders").stdout.contains("written \(250 - placed.count),"), "the cursor had not moved")
+    }
+
     /// A record committed late in a second the last read already covered is still read:
     /// the overlap window reads that second again and the ledger absorbs what it saw.
     func testALateOrderInTheBoundarySecondIsNotMissed() throws {
