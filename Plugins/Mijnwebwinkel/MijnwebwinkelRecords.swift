@@ -141,9 +141,13 @@ struct MwwOrder: Decodable {
             let rate = line.vatRate.value, quantity = line.quantity.value
             let total = line.totalIncl.value - line.totalVAT.value
             let unit = DecimalNumber(line.unitPriceIncl.value.value * 100 / (100 + rate.value)).rounded(4)
+            // The line total is the shop's; a cent between it and unit × quantity is the
+            // rounding of the VAT-exclusive unit price, not a discount.
+            let discount = (unit * quantity).rounded(2) - total
             return OrderLine(
                 sku: line.sku.nonEmpty, ean: line.ean.nonEmpty, name: line.name, quantity: quantity, unitPrice: unit,
-                discount: (unit * quantity).rounded(2) - total, vatRate: rate, vatAmount: line.totalVAT.value, total: total)
+                discount: abs(discount.value) <= Decimal(string: "0.01")! ? .zero : discount, vatRate: rate,
+                vatAmount: line.totalVAT.value, total: total)
         }
         func cost(_ charge: Charge?, _ fallback: String) -> [CostLine] {
             guard let charge, charge.costIncl.value != .zero else { return [] }
