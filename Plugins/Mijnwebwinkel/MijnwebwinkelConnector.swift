@@ -115,14 +115,14 @@ public final class MijnwebwinkelConnector: Connector {
         }
         if request.stream == "orders" {
             let pager = ModifiedSincePager<MwwOrder>(pageSize: Self.pageSize, key: \.number, modified: \.modified.date)
-            try pager.read(from: start, fetch: { after, page throws(ConnectorError) in
+            try pager.read(from: start, cursor: stored?.modifiedSince, fetch: { after, page throws(ConnectorError) in
                 try fetch(after, page).decode(OrdersPage.self, "Mijnwebwinkel orders").orders
             }, emit: { order throws(ConnectorError) in
                 try host.emit(order.canonical())
             }, pageDone: checkpoint)
         } else {
             let pager = ModifiedSincePager<MwwProduct>(pageSize: Self.pageSize, key: \.sku, modified: \.modified.date)
-            try pager.read(from: start, fetch: { after, page throws(ConnectorError) in
+            try pager.read(from: start, cursor: stored?.modifiedSince, fetch: { after, page throws(ConnectorError) in
                 try fetch(after, page).decode(ProductsPage.self, "Mijnwebwinkel products").products
             }, emit: { product throws(ConnectorError) in
                 try host.emit(product.canonical())

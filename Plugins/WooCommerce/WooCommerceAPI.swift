@@ -64,11 +64,11 @@ struct WooCommerceAPI {
             query["dates_are_gmt"] = "true"
             if let before { query["modified_before"] = Self.format(before) }
             let pager = ModifiedSincePager<Record>(pageSize: Self.pageSize, key: { String($0.id) }, modified: \.modified)
-            try pager.read(from: start, fetch: { after, page throws(ConnectorError) in
+            try pager.read(from: start, cursor: stored?.modifiedAfter, fetch: { after, page throws(ConnectorError) in
                 if let after { query["modified_after"] = Self.format(after) }
                 return try fetch(page)
             }, emit: emit, pageDone: { latest throws(ConnectorError) in
-                if !backfill { try checkpoint(max(latest ?? .distantPast, stored?.modifiedAfter ?? .distantPast)) }
+                if !backfill { try checkpoint(latest) }
             })
             return
         }

@@ -194,7 +194,11 @@ final class MijnwebwinkelExactTests: XCTestCase {
             XCTAssertLessThanOrEqual(abs(NSDecimalNumber(decimal: excl + rounded - decimal(product["price_incl"])).doubleValue), 0.01, sku)
         }
         XCTAssertTrue(try deployment.sync("products").stdout.contains("written \(list.count),"))
+        let cursor = try deployment.fixture.runtime().store.cursor(flow: "products", stream: "products")
+        XCTAssertNotNil(cursor)
         XCTAssertTrue(try deployment.sync("products").stdout.contains("written 0,"), "read from the cursor on")
+        XCTAssertEqual(try deployment.fixture.runtime().store.cursor(flow: "products", stream: "products"), cursor,
+                       "a read that overlaps the last one does not move the cursor back")
         let stock = try deployment.wouldWrite("stock")
         XCTAssertEqual(stock.count, list.count)
         for product in list {

@@ -27,17 +27,18 @@ public struct ModifiedSincePager<Record> {
 
     /// Reads from `start` (nil: everything). `fetch(after, page)` returns one page of
     /// records modified after `after`, oldest first; `emit` receives each record version
-    /// once; `pageDone` receives the latest modification time handed on so far, the
-    /// moment to checkpoint.
+    /// once; `pageDone` receives the latest modification time handed on so far, never
+    /// earlier than `cursor` (the stored one: a read that starts before it to overlap
+    /// must not move it back), the moment to checkpoint.
     public func read(
-        from start: Date?,
+        from start: Date?, cursor: Date? = nil,
         fetch: (_ after: Date?, _ page: Int) throws(ConnectorError) -> [Record],
         emit: (Record) throws(ConnectorError) -> Void,
         pageDone: (Date?) throws(ConnectorError) -> Void
     ) throws(ConnectorError) {
         var after = start
         var page = 1
-        var latest = start
+        var latest = cursor
         // Versions handed on that a later request may return again (at or after `after`).
         var handedOn: [String: Date] = [:]
         while true {
