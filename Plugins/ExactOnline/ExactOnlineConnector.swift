@@ -79,6 +79,7 @@ public final class ExactOnlineConnector: Connector {
                 "warehouse": ["type": "string"],
                 "update_accounts": ["type": "boolean"],
                 "update_items": ["type": "boolean"],
+                "webhook_secret": ["type": "string", "secret": true],
             ],
             "additionalProperties": false,
         ],
@@ -89,8 +90,12 @@ public final class ExactOnlineConnector: Connector {
             .init(scope: "division", limit: 60, perSeconds: 60),
             .init(scope: "division", limit: 5000, perSeconds: 86_400),
         ],
+        webhooks: .init(envelopeSignedMember: "Content", signatureMember: "HashCode"),
         baseURL: .init(setting: "base_url", chosenBy: "region", choices: ExactOnlineConnector.regions)
     )
+
+    /// The Exact webhook topic that announces changes to each readable stream.
+    static let webhookTopics = ["accounts": "Accounts", "items": "Items", "sales_orders": "SalesOrders", "stock": "StockPositions"]
 
     /// The base URL of each Exact Online region.
     static let regions = [
@@ -146,6 +151,27 @@ public final class ExactOnlineConnector: Connector {
         let options = try request.options(as: ExactReadOptions.self) ?? ExactReadOptions()
         try ExactReader(api: api(host), options: options, salesOrderStatuses: config.salesOrderStatuses, warehouse: config.settings.warehouse)
             .read(request)
+    }
+
+    /// Exact's deliveries carry only the changed record's key (`Content.Key`); the record
+    /// itself is fetched. Deletions and other topics are not records of the stream.
+    public func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError) {
+        struct Notification: Decodable {
+            struct Content: Decodable {
+                var Topic: String
+                var Action: String?
+                var Key: String
+                var Division: Int?
+            }
+            var Content: Content
+        }
+        let content = try delivery.payload(as: Notification.self).Content
+        guard Self.webhookTopics[delivery.stream] == content.Topic, content.Action != "Delete" else { return }
+        let api = try api(host)
+        if let division = content.Division, division != api.division { return }
+        let options = try delivery.options(as: ExactReadOptions.self) ?? ExactReadOptions()
+        try ExactReader(api: api, options: options, salesOrderStatuses: config.salesOrderStatuses, warehouse: config.settings.warehouse)
+            .readOne(delivery.stream, key: content.Key)
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {

@@ -61,13 +61,34 @@ struct ExactReader {
         }
         if let until = request.until { conditions.append("Modified lt \(ExactAPI.datetime(until))") }
         var latest = stored?.modified
-        func checkpoint() throws(ConnectorError) {
-            if let latest { try host.checkpoint(Cursor(modified: latest)) }
-        }
-        func seen(_ modified: Date) {
+        try emit(request.stream, conditions: conditions, seen: { modified in
             if latest.map({ modified > $0 }) ?? true { latest = modified }
+        }, checkpoint: { () throws(ConnectorError) in
+            if let latest { try host.checkpoint(Cursor(modified: latest)) }
+        })
+    }
+
+    /// Emits the one record a webhook names by its key (an item's key for stock), if it
+    /// still exists and the stream takes it.
+    func readOne(_ stream: String, key: String) throws(ConnectorError) {
+        guard key.wholeMatch(of: /[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/) != nil else {
+            throw .invalidData("the webhook's key \(key) is not an Exact Online GUID")
         }
-        if request.stream == "stock" {
+        let field = switch stream {
+        case "sales_orders": "OrderID"
+        case "stock": "Item"
+        default: "ID"
+        }
+        try emit(stream, conditions: ["\(field) eq guid'\(key)'"], seen: { _ in }, checkpoint: {})
+    }
+
+    /// Emits the records of `stream` that match `conditions`, oldest change first.
+    private func emit(
+        _ stream: String, conditions: [String], seen: @escaping (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void
+    ) throws(ConnectorError) {
+        let host = api.host
+        var conditions = conditions
+        if stream == "stock" {
             try ExactStockReader(api: api, global: options.stock == .global, warehouse: options.warehouse ?? warehouse)
                 .read(conditions: conditions, seen: seen, checkpoint: checkpoint)
             return
@@ -75,7 +96,7 @@ struct ExactReader {
         let entitySet: String
         let select: String
         var query: [String: String] = ["$orderby": "Modified"]
-        switch request.stream {
+        switch stream {
         case "accounts":
             entitySet = "crm/Accounts"
             select = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Modified"
@@ -94,7 +115,7 @@ struct ExactReader {
         if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
         try api.each(entitySet, query: query, record: { record throws(ConnectorError) in
             guard let modified = ExactAPI.date(record["Modified"]) else { return }
-            switch request.stream {
+            switch stream {
             case "accounts": try host.emit(Self.customer(record, modified: modified))
             case "items": try host.emit(Self.product(record, modified: modified))
             default: try host.emit(Self.salesOrder(record, modified: modified))

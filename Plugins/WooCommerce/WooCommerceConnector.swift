@@ -40,6 +40,7 @@ public final class WooCommerceConnector: Connector {
                 "base_url": ["type": "string", "format": "uri"],
                 "consumer_key": ["type": "string"],
                 "consumer_secret": ["type": "string", "secret": true],
+                "webhook_secret": ["type": "string", "secret": true],
                 "order_statuses": ["type": "array", "items": ["type": "string"]],
                 "overlap_seconds": ["type": "integer", "minimum": 0],
                 "prices_include_tax": ["type": "boolean"],
@@ -49,7 +50,9 @@ public final class WooCommerceConnector: Connector {
         ],
         auth: .init(
             scheme: .basic, credentials: ["username": "consumer_key", "password": "consumer_secret"], plainHTTP: .oauth1),
-        webhooks: .init(signature: "hmac-sha256-base64", header: "X-WC-Webhook-Signature")
+        webhooks: .init(
+            signature: "hmac-sha256-base64", header: "X-WC-Webhook-Signature", deliveryIDHeader: "X-WC-Webhook-Delivery-ID",
+            pingBodyPrefix: "webhook_id=")
     )
 
     let config: Config
@@ -81,6 +84,29 @@ public final class WooCommerceConnector: Connector {
             try api.readModified("products", request) { (product: WooProduct) throws(ConnectorError) in
                 try host.emit(product.canonical(pricesIncludeTax: pricesIncludeTax))
             }
+        }
+    }
+
+    /// A delivery names the changed record (`X-WC-Webhook-Resource` and the body's `id`);
+    /// the record is fetched again rather than taken from the body, because deliveries
+    /// can arrive late or out of order and the body may be older than the record.
+    public func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError) {
+        let collection = (delivery.headers["x-wc-webhook-resource"] ?? "") + "s"
+        guard collection == delivery.stream, delivery.headers["x-wc-webhook-event"] != "deleted" else { return }
+        struct Named: Decodable { var id: Int }
+        let id = try delivery.payload(as: Named.self).id
+        let response = try host.http(HTTPRequest(path: "\(WooCommerceAPI.root)/\(collection)/\(id)"))
+        if response.status == 404 { return }  // deleted since
+        let found = try response.requireSuccess("WooCommerce \(collection) \(id)")
+        switch collection {
+        case "orders":
+            let order = try found.decode(WooOrder.self, "WooCommerce order \(id)")
+            if let statuses = config.orderStatuses, !statuses.contains(order.status) { return }
+            try host.emit(order.canonical())
+        case "customers":
+            try host.emit(try found.decode(WooCustomer.self, "WooCommerce customer \(id)").canonical())
+        default:
+            try host.emit(try found.decode(WooProduct.self, "WooCommerce product \(id)").canonical(pricesIncludeTax: config.pricesIncludeTax ?? false))
         }
     }
 

@@ -16,13 +16,38 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var deployment: DeploymentOptions
 
+    @Option(help: "Serve webhooks, the dashboard and /metrics on this host:port instead of the deployment's server.listen (one per process when several share a machine).")
+    var listen: String?
+
     func run() async throws {
         let runtime = try deployment.runtime()
-        let scheduler = Scheduler(runtime: runtime, logger: runtime.logger)
+        var settings = runtime.deployment.server
+        if let listen {
+            guard let chosen = settings.listening(on: listen) else {
+                throw CLIError(message: "--listen \(listen) is not host:port, such as 127.0.0.1:8721", code: .validationFailure)
+            }
+            settings = chosen
+        }
+        let alerts = AlertNotifier(settings: runtime.deployment.alerts, runtime: runtime, dashboardURL: settings.baseURL)
+        let scheduler = Scheduler(runtime: runtime, logger: runtime.logger, alerts: alerts)
+        let server: KoppelServer
+        do {
+            server = try KoppelServer(runtime: runtime, scheduler: scheduler, settings: settings)
+        } catch let error as KoppelServer.SetupError {
+            throw CLIError(message: error.description, code: .validationFailure)
+        }
         let flows = scheduler.scheduledFlows.map { "\($0.name) (\($0.schedule))" }
         runtime.logger.info("koppel run: \(flows.isEmpty ? "no scheduled flows" : flows.joined(separator: ", "))")
-        let group = ServiceGroup(services: [scheduler], gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger)
-        try await group.run()
+        runtime.logger.info("koppel run: dashboard at \(settings.baseURL)/, webhooks at \(settings.baseURL)/webhooks/{connection}")
+        let group = ServiceGroup(
+            services: [scheduler, server.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger)
+        do {
+            try await group.run()
+        } catch where "\(error)".contains("Address already in use") {
+            throw CLIError(
+                message: "could not listen on \(settings.host):\(settings.port): another program uses it; give this koppel run its own server.listen or --listen",
+                code: .failure)
+        }
         runtime.logger.info("koppel run: stopped")
     }
 }

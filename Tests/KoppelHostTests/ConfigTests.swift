@@ -34,7 +34,7 @@ final class ConfigTests: XCTestCase {
         func line(_ needle: String) -> Int { (lines.firstIndex { $0.contains(needle) } ?? -1) + 1 }
         let expected = [
             "\(file):\(line("region: mars")): connections.exact.settings.region: \"mars\" is not one of nl, be, uk, de, fr, es, us",
-            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, cost_center, cost_unit, default_debtor, discounts, division, journal, payment_costs, redirect_uri, region, revenue_accounts, sales_order_statuses, shipping, update_accounts, update_items, vat_codes, warehouse)",
+            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, cost_center, cost_unit, default_debtor, discounts, division, journal, payment_costs, redirect_uri, region, revenue_accounts, sales_order_statuses, shipping, update_accounts, update_items, vat_codes, warehouse, webhook_secret)",
             "\(file):\(line("every fortnight")): flows.nightly.schedule: \"every fortnight\": the interval must be a number with s, m or h, such as every 15m",
         ]
 
@@ -68,7 +68,10 @@ final class ConfigTests: XCTestCase {
         let next = cron.next(after: ISO8601DateFormatter().date(from: "2026-03-01T02:00:00Z")!)
         XCTAssertEqual(ISO8601DateFormatter().string(from: next), "2026-03-02T02:00:00Z")
         XCTAssertThrowsError(try CronExpression("61 * * * *"))
-        XCTAssertEqual(try FlowSchedule(parsing: "webhook"), .webhook)
+        XCTAssertEqual(try FlowSchedule(parsing: "webhook"), .webhook(poll: 900))
+        XCTAssertEqual(try FlowSchedule(parsing: "webhook, poll every 2m"), .webhook(poll: 120))
+        XCTAssertEqual(try FlowSchedule(parsing: "webhook, poll every 2m").description, "webhook, poll every 2m")
+        XCTAssertThrowsError(try FlowSchedule(parsing: "webhook, every 2m"))
     }
 
     /// A merchant's 02:00 is Amsterdam's: 01:00 UTC in winter, 00:00 UTC in summer; on the

@@ -154,9 +154,15 @@ final class FlowTests: XCTestCase {
         let config = try String(contentsOfFile: flows.fixture.configFile, encoding: .utf8).replacingOccurrences(of: "every 1m", with: "every 1s")
         try config.write(toFile: flows.fixture.configFile, atomically: true, encoding: .utf8)
 
-        let first = try TestSupport.start(TestSupport.koppel, ["run"], environment: flows.fixture.environment)
-        let second = try TestSupport.start(TestSupport.koppel, ["run"], environment: flows.fixture.environment)
-        usleep(3_000_000)
+        // Each process serves its own dashboard; a taken address is named, not hung on.
+        let ports = try [TestSupport.freePort(), TestSupport.freePort()]
+        let first = try TestSupport.start(TestSupport.koppel, ["run", "--listen", "127.0.0.1:\(ports[0])"], environment: flows.fixture.environment)
+        let second = try TestSupport.start(TestSupport.koppel, ["run", "--listen", "127.0.0.1:\(ports[1])"], environment: flows.fixture.environment)
+        usleep(1_000_000)
+        let clash = try flows.fixture.koppel(["run", "--listen", "127.0.0.1:\(ports[0])"])
+        XCTAssertEqual(clash.status, 1)
+        XCTAssertTrue(clash.stderr.contains("could not listen on 127.0.0.1:\(ports[0]): another program uses it"), clash.stderr)
+        usleep(2_000_000)
         kill(first.process.processIdentifier, SIGTERM)
         kill(second.process.processIdentifier, SIGTERM)
         let results = [first.wait(), second.wait()]

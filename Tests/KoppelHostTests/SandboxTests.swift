@@ -255,6 +255,7 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(created.status, 201)
         try await waitUntil { received.current.count == 1 }
         XCTAssertEqual(String(decoding: received.current[0].body, as: UTF8.self), "webhook_id=\(created.object["id"]!)")
+        XCTAssertNil(received.current[0].headers["x-wc-webhook-signature"], "WooCommerce's ping is unsigned")
 
         _ = try call("POST", "\(woo)/_sandbox/woocommerce/orders", json: ["count": 1])
         try await waitUntil { received.current.count == 2 }

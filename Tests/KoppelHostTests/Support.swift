@@ -108,6 +108,9 @@ enum TestSupport {
             return nil
         }
 
+        /// Everything written to stdout and stderr so far.
+        var outputSoFar: String { output.current + errors.current }
+
         /// Waits for the process to end.
         func wait() -> Output {
             process.waitUntilExit()

@@ -60,7 +60,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define KOPPEL_ABI_MAJOR 1
-#define KOPPEL_ABI_MINOR 1
+#define KOPPEL_ABI_MINOR 2
 
 /** The one symbol a plugin exports. */
 #define KOPPEL_PLUGIN_ENTRY_SYMBOL "koppel_plugin_entry"
@@ -277,6 +277,22 @@ typedef struct koppel_write_args {
     uint32_t flags;
 } koppel_write_args;
 
+/**
+ * Since minor 2: arguments of `webhook`. The host has already verified the delivery's
+ * signature with the scheme the manifest declares ("webhooks") before calling.
+ */
+typedef struct koppel_webhook_args {
+    uint32_t struct_size;
+    /** The stream the flow reads, one of the manifest's "streams.read". */
+    koppel_str stream;
+    /** The delivery's HTTP headers as a JSON object, names in lowercase. */
+    koppel_str headers_json;
+    /** The delivery's body, exactly as it arrived. */
+    koppel_str body;
+    /** The flow's `read_options` as a JSON object, or empty (as for `read`). */
+    koppel_str options_json;
+} koppel_webhook_args;
+
 /* ------------------------------------------------------------------------------ */
 /* The plugin descriptor                                                          */
 /* ------------------------------------------------------------------------------ */
@@ -310,7 +326,16 @@ typedef struct koppel_plugin {
      *             ... scheme details, e.g. "token_url": "{base_url}/api/oauth2/token" },
      *   "rate_limits": [ { "scope": "division", "limit": 60, "per_seconds": 60 } ],
      *   "webhooks": { "signature": "hmac-sha256-base64",
-     *                 "header": "X-WC-Webhook-Signature" } }
+     *                 "header": "X-WC-Webhook-Signature",
+     *                 "secret": "webhook_secret" } }
+     *
+     * Webhook signature schemes the host verifies (with the connection's secret setting
+     * named by "secret"):
+     *   "hmac-sha256-base64" / "hmac-sha256-hex": the HMAC-SHA256 of the raw body, in
+     *       the header named by "header";
+     *   "hmac-sha256-hex-envelope": the body is a JSON object; the HMAC-SHA256 of the
+     *       raw text of its member "signed" is in its member "signature" (hex), as
+     *       Exact Online sends { "Content": {...}, "HashCode": "..." }.
      *
      * "record" is one of the canonical records in plugin-sdk/schema, or "any".
      */
@@ -346,6 +371,17 @@ typedef struct koppel_plugin {
 
     /** Destroys an instance created by `open`. `instance` may be NULL. */
     void (*close)(void *instance);
+
+    /**
+     * Since minor 2 (check KOPPEL_HAS_FIELD(plugin, koppel_plugin, webhook)): turns one
+     * verified webhook delivery into the records of `args->stream` it concerns, emitted
+     * through `host->emit` exactly as `read` would emit them. A delivery that names only
+     * a key, or whose payload may be older than the record, should be answered by
+     * fetching the record through `host->http_request`. Emitting nothing is fine (a ping,
+     * a topic the stream does not cover). NULL when the manifest declares no webhooks.
+     */
+    koppel_status (*webhook)(void *instance, const koppel_host *host,
+                             const koppel_webhook_args *args);
 } koppel_plugin;
 
 /* ------------------------------------------------------------------------------ */

@@ -37,6 +37,10 @@ public struct Deployment: Sendable {
     public var plugins: PluginSelection
     public var connections: [ConnectionConfig]
     public var flows: [FlowConfig]
+    /// Where `koppel run` serves webhooks, the dashboard and /metrics.
+    public var server: ServerSettings
+    /// Where failures and recoveries are announced.
+    public var alerts: AlertSettings
 
     /// The connection with this name.
     public func connection(_ name: String) -> ConnectionConfig? { connections.first { $0.name == name } }
@@ -97,7 +101,7 @@ public struct Deployment: Sendable {
         }
         let reader = ConfigReader(file: file)
         let base = (file as NSString).deletingLastPathComponent
-        let top = reader.mapping(.init(node: root, path: ""), allowed: ["state", "vault", "plugins", "connections", "flows"]) ?? [:]
+        let top = reader.mapping(.init(node: root, path: ""), allowed: ["state", "vault", "plugins", "connections", "flows", "server", "alerts"]) ?? [:]
 
         let state = top["state"].map { StateSettings.read($0, reader: reader, base: base) } ?? StateSettings(base: base)
         let vault = top["vault"].map { VaultSettings.read($0, reader: reader, base: base, state: state) } ?? VaultSettings(state: state)
@@ -109,6 +113,8 @@ public struct Deployment: Sendable {
         }
         let connections = top["connections"].flatMap { ConnectionConfig.readAll($0, reader: reader) } ?? []
         let flows = top["flows"].flatMap { FlowConfig.readAll($0, reader: reader) } ?? []
+        let server = top["server"].map { ServerSettings.read($0, reader: reader, base: base) } ?? ServerSettings()
+        let alerts = top["alerts"].map { AlertSettings.read($0, reader: reader) } ?? AlertSettings()
 
         if let plugins {
             for connection in connections where !plugins.load.contains(connection.plugin) {
@@ -121,7 +127,9 @@ public struct Deployment: Sendable {
             }
         }
         guard let state, let vault, let plugins else { return (nil, reader.issues) }
-        return (Deployment(file: file, state: state, vault: vault, plugins: plugins, connections: connections, flows: flows), reader.issues)
+        return (Deployment(
+            file: file, state: state, vault: vault, plugins: plugins, connections: connections, flows: flows,
+            server: server, alerts: alerts), reader.issues)
     }
 
     /// Checks the connections' settings against their plugins' config schemas, and the
@@ -149,6 +157,10 @@ public struct Deployment: Sendable {
                 guard let connection = connection(ref.connection),
                     let manifest = manifests.first(where: { $0.name == connection.plugin })
                 else { continue }
+                if !write, case .webhook = flow.schedule, manifest.webhooks == nil {
+                    report(flow.lines["schedule"] ?? flow.line, "flows.\(flow.name).schedule",
+                           "\(manifest.name) sends no webhooks; schedule this flow with every 5m or a daily time")
+                }
                 let streams = write ? manifest.writeStreams : manifest.readStreams
                 if !streams.contains(where: { $0.name == ref.stream }) {
                     let known = streams.map(\.name).joined(separator: ", ")
@@ -202,6 +214,103 @@ public struct VaultSettings: Sendable, Equatable {
         if let node = keys["key_file"], let path = reader.string(node) {
             settings.keyFile = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
         }
+        return settings
+    }
+}
+
+/// Where `koppel run` listens for webhooks and serves the dashboard and /metrics.
+///
+/// ```yaml
+/// server:
+///   listen: 127.0.0.1:8720        # the default; anything but loopback needs a token
+///   public_url: https://koppel.example.nl   # how senders and alerts reach it
+///   token_file: dashboard.token   # or KOPPEL_SERVER_TOKEN in the environment
+/// ```
+public struct ServerSettings: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 8720
+    /// The address others use to reach this server (webhook delivery URLs, alert links).
+    public var publicURL: String?
+    /// A file holding the token the dashboard and /metrics require off loopback.
+    public var tokenFile: String?
+
+    init() {}
+
+    /// Parses `host:port`; nil when it is not that.
+    public static func address(_ text: String) -> (host: String, port: Int)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port), !parts[0].isEmpty else { return nil }
+        return (String(parts[0]), port)
+    }
+
+    /// These settings listening on `text` (`host:port`) instead; nil when it is not that.
+    public func listening(on text: String) -> ServerSettings? {
+        guard let (host, port) = Self.address(text) else { return nil }
+        var settings = self
+        settings.host = host
+        settings.port = port
+        return settings
+    }
+
+    /// True when only this machine can connect.
+    public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) }
+
+    /// The URL the dashboard is reached at.
+    public var baseURL: String { publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    static func read(_ at: ConfigReader.Located, reader: ConfigReader, base: String) -> ServerSettings {
+        var settings = ServerSettings()
+        guard let keys = reader.mapping(at, allowed: ["listen", "public_url", "token_file"]) else { return settings }
+        if let node = keys["listen"], let text = reader.string(node) {
+            if let (host, port) = address(text) {
+                settings.host = host
+                settings.port = port
+            } else {
+                reader.report(node, "\"\(text)\" is not host:port, such as 127.0.0.1:8720 or 0.0.0.0:8720")
+            }
+        }
+        if let node = keys["public_url"], let text = reader.string(node) {
+            if text.hasPrefix("http://") || text.hasPrefix("https://") {
+                settings.publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+            } else {
+                reader.report(node, "\"\(text)\" is not an http(s) URL")
+            }
+        }
+        if let node = keys["token_file"], let path = reader.string(node) {
+            settings.tokenFile = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
+        }
+        return settings
+    }
+}
+
+/// Where alerts go: an HTTP POST of a JSON message, and/or a command given that JSON on
+/// standard input.
+///
+/// ```yaml
+/// alerts:
+///   url: https://hooks.example.nl/koppel
+///   command: /usr/local/bin/page-ops
+/// ```
+public struct AlertSettings: Sendable, Equatable {
+    public var url: String?
+    public var command: String?
+
+    init() {}
+
+    /// Whether any channel is set.
+    public var isConfigured: Bool { url != nil || command != nil }
+
+    static func read(_ at: ConfigReader.Located, reader: ConfigReader) -> AlertSettings {
+        var settings = AlertSettings()
+        guard let keys = reader.mapping(at, allowed: ["url", "command"]) else { return settings }
+        if let node = keys["url"], let text = reader.string(node) {
+            if text.hasPrefix("http://") || text.hasPrefix("https://") {
+                settings.url = text
+            } else {
+                reader.report(node, "\"\(text)\" is not an http(s) URL")
+            }
+        }
+        if let node = keys["command"], let text = reader.string(node) { settings.command = text }
         return settings
     }
 }

@@ -6,8 +6,10 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
     case every(TimeInterval)
     /// On a cron schedule (minute hour day-of-month month day-of-week), in its time zone.
     case cron(CronExpression)
-    /// When a webhook announces new records (with a polling fallback).
-    case webhook
+    /// When a webhook announces new records, with a safety poll every `poll` seconds; a
+    /// poll that finds records the webhook never brought switches the flow to polling
+    /// until deliveries come again.
+    case webhook(poll: TimeInterval)
     /// Only when asked (`koppel sync`).
     case manual
 
@@ -17,11 +19,11 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses `every 15m`, `every 30s`, `every 2h`, `daily 02:00`, `cron "0 2 * * *"`,
-    /// `webhook` or `manual`. A daily or cron schedule is in UTC unless an IANA time zone
+    /// `webhook` (a safety poll every 15 minutes), `webhook, poll every 5m` or `manual`. A daily or cron schedule is in UTC unless an IANA time zone
     /// follows it: `daily 02:00 Europe/Amsterdam`, `cron "0 2 * * 1-5" Europe/Amsterdam`.
     public init(parsing text: String) throws(ParseError) {
         let words = text.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1).map(String.init)
-        let usage = "use every 15m, daily 02:00 Europe/Amsterdam, cron \"0 2 * * *\", webhook or manual"
+        let usage = "use every 15m, daily 02:00 Europe/Amsterdam, cron \"0 2 * * *\", webhook, webhook, poll every 5m or manual"
         func zone(_ name: Substring?) throws(ParseError) -> TimeZone {
             guard let name = name?.trimmingCharacters(in: .whitespaces), !name.isEmpty else { return CronExpression.utcZone }
             guard let zone = TimeZone(identifier: name) else {
@@ -31,7 +33,12 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
         }
         switch (words.first?.lowercased(), words.count) {
         case ("manual", 1): self = .manual
-        case ("webhook", 1): self = .webhook
+        case ("webhook", 1): self = .webhook(poll: Self.defaultSafetyPoll)
+        case ("webhook,", 2):
+            guard case .every(let interval)? = try? FlowSchedule(parsing: words[1].replacingOccurrences(of: "poll ", with: "")),
+                  words[1].hasPrefix("poll every ")
+            else { throw ParseError(description: "\"\(text)\": after webhook, give the safety poll as poll every 5m") }
+            self = .webhook(poll: interval)
         case ("every", 2):
             guard let match = words[1].wholeMatch(of: /([0-9]+)\s*(s|m|h)/), let amount = Int(match.1), amount > 0 else {
                 throw ParseError(description: "\"\(text)\": the interval must be a number with s, m or h, such as every 15m")
@@ -55,14 +62,18 @@ public enum FlowSchedule: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// How often a webhook flow polls when its schedule does not say.
+    public static let defaultSafetyPoll: TimeInterval = 900
+
     public var description: String {
         switch self {
         case .every(let seconds):
             seconds.truncatingRemainder(dividingBy: 3600) == 0 ? "every \(Int(seconds / 3600))h"
                 : seconds.truncatingRemainder(dividingBy: 60) == 0 ? "every \(Int(seconds / 60))m" : "every \(Int(seconds))s"
+        case .webhook(let poll) where poll == Self.defaultSafetyPoll: "webhook"
+        case .webhook(let poll): "webhook, poll \(FlowSchedule.every(poll))"
         case .cron(let expression):
             "cron \"\(expression)\"" + (expression.timeZone == CronExpression.utcZone ? "" : " \(expression.timeZone.identifier)")
-        case .webhook: "webhook"
         case .manual: "manual"
         }
     }

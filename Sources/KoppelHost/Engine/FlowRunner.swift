@@ -27,6 +27,10 @@ public final class FlowRunner {
         public var progress: ((Report) -> Void)?
         /// Called for every record a dry run would write.
         public var wouldWrite: ((String, Data) -> Void)?
+        /// For the safety poll of a webhook flow: a record written now that changed more
+        /// than this many seconds before the run started is counted as `late` (its
+        /// webhook never came).
+        public var lateAfter: TimeInterval?
 
         public init(since: Date? = nil, until: Date? = nil, dryRun: Bool = false) {
             self.since = since
@@ -46,6 +50,8 @@ public final class FlowRunner {
         public var failed = 0
         public var retried = 0
         public var recovered = 0
+        /// Records a safety poll wrote that a webhook should have brought.
+        public var late = 0
     }
 
     let runtime: Runtime
@@ -58,6 +64,7 @@ public final class FlowRunner {
     private var pendingCursor: Data?
     private var leaseRenewed = Date()
     private var options = Options()
+    private var runStarted = Date()
     private var target: PluginConnection?
     private var targetUpdates = false
 
@@ -75,26 +82,79 @@ public final class FlowRunner {
     /// that fail are parked and do not stop it.
     @discardableResult
     public func run(_ options: Options = Options()) throws -> Report {
+        try recordedRun(options) { try deliverAll() }
+    }
+
+    /// Delivers the flow's waiting webhook deliveries, as one run: the source plugin
+    /// turns each into the records it concerns (fetching them where the delivery only
+    /// names them), and every record takes the same path as a polled one, so the ledger
+    /// absorbs whatever a poll or an earlier delivery already brought. A delivery that
+    /// could not be handled for a passing reason stays for the next run.
+    @discardableResult
+    public func deliverWebhooks() throws -> Report {
+        try recordedRun(Options()) {
+            let source = try runtime.open(connection: flow.source.connection, cancellation: cancellation)
+            try openTarget()
+            report.recovered = try store.markPendingUncertain(flow: flow.name)
+            while true {
+                let waiting = try store.webhookInbox(flow: flow.name, limit: 100)
+                if waiting.isEmpty { return }
+                for delivery in waiting {
+                    try checkStop()
+                    do {
+                        try source.webhook(
+                            stream: flow.source.stream, headers: delivery.headers, body: delivery.body,
+                            options: flow.readOptions == .object([:]) ? nil : flow.readOptions.json,
+                            onRecord: { [self] data in try process(data) })
+                    } catch {
+                        if let stop = stopReason { throw stop }
+                        let error = error as? PluginCallError ?? PluginCallError(.internal, "\(error)")
+                        switch error.status {
+                        case .transient, .rateLimited, .auth, .cancelled, .uncertain:
+                            throw EngineError.readFailed(flow: flow.name, reason: "webhook delivery: \(error.message)")
+                        default:
+                            // A delivery the plugin cannot read will not read better later; the
+                            // safety poll still finds its record.
+                            activity(.warning, delivery.deliveryID ?? "", "webhook delivery not usable: \(error.message)")
+                        }
+                    }
+                    if let id = delivery.id { try store.removeWebhookInboxEntry(id: id) }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` as one recorded run under the flow's lease.
+    private func recordedRun(_ options: Options, _ body: () throws -> Void) throws -> Report {
         self.options = options
         report = Report()
         guard try lease.acquire(ttl: 120) else { throw EngineError.flowBusy(flow: flow.name) }
         defer { lease.release() }
         let started = Date()
+        runStarted = started
         if !options.dryRun { report.run = try store.startRun(flow: flow.name, at: started) }
         var outcome: Error?
         do {
-            try deliverAll()
+            try body()
         } catch {
             outcome = error
         }
+        let status: RunRecord.Status = outcome == nil ? .succeeded : (outcome as? EngineError).map { if case .cancelled = $0 { return .cancelled }; return .failed } ?? .failed
         if let run = report.run {
-            let status: RunRecord.Status = outcome == nil ? .succeeded : (outcome as? EngineError).map { if case .cancelled = $0 { return .cancelled }; return .failed } ?? .failed
             try store.finishRun(RunRecord(
                 id: run, flow: flow.name, startedAt: started, finishedAt: Date(), status: status, read: report.read,
                 written: report.written + report.updated, skipped: report.skipped + report.unchanged, failed: report.failed,
                 error: outcome.map { runtime.redactor.redact("\($0)") }))
         }
-        if !options.dryRun { try runtime.pruneActivity() }
+        if !options.dryRun {
+            let metrics = runtime.metrics
+            metrics.count(.read, flow: flow.name, by: report.read)
+            metrics.count(.written, flow: flow.name, by: report.written + report.updated)
+            metrics.count(.failed, flow: flow.name, by: report.failed)
+            metrics.count(.skipped, flow: flow.name, by: report.skipped)
+            metrics.run(flow: flow.name, duration: Date().timeIntervalSince(started), status: status.rawValue)
+            try runtime.pruneActivity()
+        }
         if let outcome { throw outcome }
         return report
     }
@@ -268,6 +328,10 @@ public final class FlowRunner {
         case .updated: report.updated += 1
         case .unchanged: report.unchanged += 1
         case .created, .found: report.written += 1
+        }
+        if outcome.action == .created, let lateAfter = options.lateAfter,
+           let changed = (object["updated_at"] as? String).flatMap(RFC3339.date), changed < runStarted.addingTimeInterval(-lateAfter) {
+            report.late += 1
         }
         activity(.written, key, "\(outcome.action.rawValue) \(outcome.targetKey) in \(flow.target)", detail: ["target_key": outcome.targetKey, "action": outcome.action.rawValue])
     }

@@ -22,6 +22,15 @@ public final class LoadedPlugin: @unchecked Sendable {
         self.abiMinor = Int(descriptor.pointee.abi_minor)
     }
 
+    /// The plugin's `webhook` function, when its descriptor is new enough (ABI 1.2) to
+    /// have one and sets it. Read through the descriptor's own size, never past it.
+    var webhookFunction: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_webhook_args>?) -> koppel_status)? {
+        let offset = MemoryLayout<koppel_plugin>.offset(of: \koppel_plugin.webhook)!
+        guard Int(descriptor.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size else { return nil }
+        return UnsafeRawPointer(descriptor).advanced(by: offset)
+            .load(as: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_webhook_args>?) -> koppel_status)?.self)
+    }
+
     /// The plugin's name, as its manifest gives it.
     public var name: String { manifest.name }
 

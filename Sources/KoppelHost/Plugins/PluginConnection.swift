@@ -33,9 +33,10 @@ public final class PluginConnection {
         public var lastCursor: Data?
     }
 
-    /// Reads a stream (`options`: the flow's read options as a JSON object). Each record (a JSON object with `source_key` and `updated_at`) is
-    /// handed to `onRecord` as it arrives; each checkpoint to `onCheckpoint`. A record the
-    /// host refuses, or an error thrown by a handler, stops the read.
+    /// Reads a stream (`options`: the flow's read options as a JSON object). Each record
+    /// (a JSON object with `source_key` and `updated_at`) is handed to `onRecord` as it
+    /// arrives; each checkpoint to `onCheckpoint`. A record the host refuses, or an error
+    /// thrown by a handler, stops the read.
     @discardableResult
     public func read(
         stream: String, cursor: Data? = nil, since: Date? = nil, until: Date? = nil, options: Data? = nil,
@@ -44,6 +45,58 @@ public final class PluginConnection {
         guard let read = functions.read else {
             throw PluginCallError(.invalidData, "\(plugin.name) cannot read stream '\(stream)': it has no readable streams")
         }
+        let instance = instance
+        return try receiving(stream, "read \(stream)", onRecord: onRecord, onCheckpoint: onCheckpoint) { host in
+            stream.withKoppelStr { streamStr in
+                (cursor ?? Data()).withKoppelStr { cursorStr in
+                    RFC3339.string(since).withKoppelStr { sinceStr in
+                        RFC3339.string(until).withKoppelStr { untilStr in
+                            (options ?? Data()).withKoppelStr { optionsStr in
+                                var args = koppel_read_args(
+                                    struct_size: UInt32(MemoryLayout<koppel_read_args>.size),
+                                    stream: streamStr, cursor_json: cursorStr, since: sinceStr, until: untilStr,
+                                    options_json: optionsStr)
+                                return read(instance, host, &args)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands a verified webhook delivery to the plugin; each record of `stream` it
+    /// concerns goes to `onRecord`, as a read's would.
+    @discardableResult
+    public func webhook(
+        stream: String, headers: [String: String], body: Data, options: Data? = nil, onRecord: (Data) throws -> Void
+    ) throws(PluginCallError) -> ReadSummary {
+        guard let webhook = plugin.webhookFunction else {
+            throw PluginCallError(.invalidData, "\(plugin.name) does not take webhooks")
+        }
+        let headersJSON = (try? JSONSerialization.data(withJSONObject: headers, options: .sortedKeys)) ?? Data("{}".utf8)
+        let instance = instance
+        return try receiving(stream, "webhook for \(stream)", onRecord: onRecord, onCheckpoint: { _ in }) { host in
+            stream.withKoppelStr { streamStr in
+                headersJSON.withKoppelStr { headersStr in
+                    body.withKoppelStr { bodyStr in
+                        (options ?? Data()).withKoppelStr { optionsStr in
+                            var args = koppel_webhook_args(
+                                struct_size: UInt32(MemoryLayout<koppel_webhook_args>.size),
+                                stream: streamStr, headers_json: headersStr, body: bodyStr, options_json: optionsStr)
+                            return webhook(instance, host, &args)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a call that emits records (and checkpoints), checking each before handing it on.
+    private func receiving(
+        _ stream: String, _ what: String, onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void,
+        _ body: (UnsafePointer<koppel_host>) -> koppel_status
+    ) throws(PluginCallError) -> ReadSummary {
         var summary = ReadSummary(records: 0, lastCursor: nil)
         var refusal: PluginCallError?
         let outcome: Result<Void, PluginCallError> = withoutActuallyEscaping(onRecord) { onRecord in
@@ -58,7 +111,7 @@ public final class PluginConnection {
                         summary.records += 1
                         return KOPPEL_OK
                     } catch {
-                        refusal = PluginCallError(.cancelled, "the read of \(stream) was stopped: \(error)")
+                        refusal = PluginCallError(.cancelled, "the \(what) was stopped: \(error)")
                         return KOPPEL_CANCELLED
                     }
                 }
@@ -72,7 +125,7 @@ public final class PluginConnection {
                         summary.lastCursor = data
                         return KOPPEL_OK
                     } catch {
-                        refusal = PluginCallError(.cancelled, "the read of \(stream) was stopped: \(error)")
+                        refusal = PluginCallError(.cancelled, "the \(what) was stopped: \(error)")
                         return KOPPEL_CANCELLED
                     }
                 }
@@ -80,26 +133,9 @@ public final class PluginConnection {
                     call.onRecord = nil
                     call.onCheckpoint = nil
                 }
-                let instance = instance
-                let status = call.run { host in
-                    stream.withKoppelStr { streamStr in
-                        (cursor ?? Data()).withKoppelStr { cursorStr in
-                            RFC3339.string(since).withKoppelStr { sinceStr in
-                                RFC3339.string(until).withKoppelStr { untilStr in
-                                    (options ?? Data()).withKoppelStr { optionsStr in
-                                        var args = koppel_read_args(
-                                            struct_size: UInt32(MemoryLayout<koppel_read_args>.size),
-                                            stream: streamStr, cursor_json: cursorStr, since: sinceStr, until: untilStr,
-                                            options_json: optionsStr)
-                                        return read(instance, host, &args)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                let status = call.run(body)
                 if let refusal, status != .ok { return .failure(refusal) }
-                return Result { () throws(PluginCallError) in try call.check(status, "read \(stream)") }
+                return Result { () throws(PluginCallError) in try call.check(status, what) }
             }
         }
         try outcome.get()

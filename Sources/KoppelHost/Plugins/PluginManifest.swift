@@ -17,7 +17,7 @@ public struct PluginManifest: Sendable, Equatable {
     /// The auth schemes the host implements.
     public static let authSchemes: Set<String> = ["none", "basic", "bearer", "oauth2", "oauth1", "api-key"]
     /// The webhook signature schemes the host verifies.
-    public static let webhookSchemes: Set<String> = ["hmac-sha256-base64", "hmac-sha256-hex"]
+    public static let webhookSchemes: Set<String> = ["hmac-sha256-base64", "hmac-sha256-hex", "hmac-sha256-hex-envelope"]
 
     /// Details of the auth scheme.
     public struct AuthDetails: Sendable, Equatable {
@@ -44,6 +44,24 @@ public struct PluginManifest: Sendable, Equatable {
         public var template: String?
     }
 
+    /// How the remote system signs its webhook deliveries.
+    public struct WebhookRule: Sendable, Equatable {
+        /// One of `webhookSchemes`.
+        public var scheme: String
+        /// The header carrying the signature (header schemes).
+        public var header: String?
+        /// The secret setting holding the shared webhook secret.
+        public var secretSetting: String
+        /// Envelope scheme: the body member whose raw text is signed, and the member
+        /// holding the signature.
+        public var signedMember: String?
+        public var signatureMember: String?
+        /// The header with the sender's delivery id, if it sends one.
+        public var deliveryIDHeader: String?
+        /// How the sender's unsigned test ping begins, if it sends one.
+        public var pingBodyPrefix: String?
+    }
+
     /// A known request limit.
     public struct RateLimit: Sendable, Equatable {
         public var scope: String
@@ -63,7 +81,9 @@ public struct PluginManifest: Sendable, Equatable {
     public var configSchemaJSON: String
     /// Names of settings marked `"secret": true`.
     public var secretSettings: [String]
-    public var webhookSignature: String?
+    /// How webhook deliveries are signed; nil when the plugin takes none.
+    public var webhooks: WebhookRule?
+    public var webhookSignature: String? { webhooks?.scheme }
     /// The auth scheme's details: URLs, key placement, credential settings.
     public var auth: AuthDetails
     /// How the connection's base URL is found in its settings.
@@ -164,22 +184,35 @@ public struct PluginManifest: Sendable, Equatable {
             baseURL.template = try reader.optionalString(rule, "template", "$.base_url")
         }
 
-        var webhookSignature: String?
+        var webhookRule: WebhookRule?
         if let webhooks = root["webhooks"], !(webhooks is NSNull) {
             guard let webhooks = webhooks as? [String: Any] else { throw fail("$.webhooks", "must be an object") }
             let signature = try reader.string(webhooks, "signature", "$.webhooks")
             guard webhookSchemes.contains(signature) else {
                 throw fail("$.webhooks.signature", "\"\(signature)\" is not one of \(webhookSchemes.sorted().joined(separator: ", "))")
             }
-            _ = try reader.string(webhooks, "header", "$.webhooks")
-            webhookSignature = signature
+            let secret = try reader.optionalString(webhooks, "secret", "$.webhooks") ?? "webhook_secret"
+            guard secrets.contains(secret) else {
+                throw fail("$.webhooks.secret", "\"\(secret)\" must be a setting of config_schema marked \"secret\": true")
+            }
+            var rule = WebhookRule(
+                scheme: signature, header: nil, secretSetting: secret,
+                deliveryIDHeader: try reader.optionalString(webhooks, "delivery_id_header", "$.webhooks"),
+                pingBodyPrefix: try reader.optionalString(webhooks, "ping_body_prefix", "$.webhooks"))
+            if signature == "hmac-sha256-hex-envelope" {
+                rule.signedMember = try reader.string(webhooks, "signed_member", "$.webhooks")
+                rule.signatureMember = try reader.string(webhooks, "signature_member", "$.webhooks")
+            } else {
+                rule.header = try reader.string(webhooks, "header", "$.webhooks")
+            }
+            webhookRule = rule
         }
 
         return PluginManifest(
             name: name, version: version, description: description, readStreams: readStreams,
             writeStreams: writeStreams, authScheme: scheme, authJSON: Self.pretty(auth),
             configSchemaJSON: Self.pretty(schema), secretSettings: secrets,
-            webhookSignature: webhookSignature, auth: details, baseURL: baseURL, rateLimits: rateLimits, rawJSON: json)
+            webhooks: webhookRule, auth: details, baseURL: baseURL, rateLimits: rateLimits, rawJSON: json)
     }
 
     private static func pretty(_ object: Any) -> String {

@@ -10,6 +10,8 @@ public final class Runtime: @unchecked Sendable {
     public let redactor: SecretRedactor
     public let logger: Logger
     public let activity: ActivityRecorder
+    /// What `GET /metrics` serves.
+    public let metrics = KoppelMetrics()
     /// The plugins the deployment names, loaded and checked.
     public let plugins: [LoadedPlugin]
     let environment: [String: String]
@@ -173,7 +175,7 @@ public final class Runtime: @unchecked Sendable {
         logger[metadataKey: "connection"] = "\(name)"
         return HTTPTransport(
             connection: name, baseURL: base, authorizer: try authorizer(name, baseURL: base), governor: governor,
-            activity: activity, logger: logger)
+            activity: activity, metrics: metrics, logger: logger)
     }
 
     /// Opens the plugin instance of a connection with its settings, secrets, transport

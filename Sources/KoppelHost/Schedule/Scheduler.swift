@@ -2,49 +2,75 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Runs every flow of a deployment on its schedule (`every ...` and cron; webhook and
-/// manual flows wait to be asked), one run at a time per flow in this process and, through
-/// the flow's lease, across processes. On graceful shutdown it stops starting runs and asks
-/// the runs in flight to stop after the record they are delivering.
+/// Runs every flow of a deployment on its schedule, one run at a time per flow in this
+/// process and, through the flow's lease, across processes.
+///
+/// - `every ...` and cron flows run at their times.
+/// - Webhook flows deliver what the webhook intake stored as soon as it wakes them, and
+///   poll as a safety net. A poll that writes records the webhook should have brought
+///   (changed before the previous moment a delivery could have come) switches the flow
+///   to polling every minute, until deliveries come again.
+/// - Manual flows wait for `koppel sync`.
+///
+/// On graceful shutdown it stops starting runs and asks the runs in flight to stop after
+/// the record they are delivering.
 public final class Scheduler: Service, @unchecked Sendable {
     let runtime: Runtime
     let logger: Logger
+    let alerts: AlertNotifier?
     private let lock = NSLock()
     private var inFlight: [String: CancellationFlag] = [:]
     private var stopping = false
+    private var wakeups: [String: Wakeup] = [:]
+    private var webhooksWaiting: Set<String> = []
+    private let stopped = Wakeup()
 
-    public init(runtime: Runtime, logger: Logger) {
+    public init(runtime: Runtime, logger: Logger, alerts: AlertNotifier? = nil) {
         self.runtime = runtime
         self.logger = logger
+        self.alerts = alerts
+        for flow in runtime.deployment.flows { wakeups[flow.name] = Wakeup() }
     }
 
     /// The flows this scheduler starts by itself.
     public var scheduledFlows: [FlowConfig] {
         runtime.deployment.flows.filter {
-            switch $0.schedule {
-            case .every, .cron: true
-            case .webhook, .manual: false
-            }
+            if case .manual = $0.schedule { return false }
+            return true
         }
     }
 
-    /// When a flow runs next after `date`.
-    static func next(_ schedule: FlowSchedule, after date: Date) -> Date? {
-        switch schedule {
+    /// Tells a webhook flow that deliveries are waiting for it.
+    public func wake(flow: String) {
+        lock.withLock { _ = webhooksWaiting.insert(flow) }
+        wakeups[flow]?.signal()
+    }
+
+    /// When a flow polls next after `date`.
+    func next(_ flow: FlowConfig, after date: Date) -> Date? {
+        switch flow.schedule {
         case .every(let interval): date.addingTimeInterval(interval)
         case .cron(let expression): expression.next(after: date)
-        case .webhook, .manual: nil
+        case .webhook(let poll): date.addingTimeInterval(WebhookMode(store: runtime.store).pollInterval(flow: flow.name, safety: poll))
+        case .manual: nil
         }
     }
 
+    /// Runs until graceful shutdown (or cancellation), even when no flow is scheduled:
+    /// the server still takes webhooks and serves the dashboard.
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for flow in scheduledFlows {
-                    group.addTask { await self.loop(flow) }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for flow in scheduledFlows {
+                        group.addTask { await self.loop(flow) }
+                    }
                 }
+                while !isStopping { await stopped.wait(seconds: 3600) }
+            } onGracefulShutdown: {
+                self.stop()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             self.stop()
         }
     }
@@ -56,45 +82,140 @@ public final class Scheduler: Service, @unchecked Sendable {
             return Array(inFlight.values)
         }
         flags.forEach { $0.cancel() }
+        wakeups.values.forEach { $0.signal() }
+        stopped.signal()
     }
 
     private var isStopping: Bool { lock.withLock { stopping } }
 
+    private func takeWaitingWebhooks(_ flow: String) -> Bool {
+        lock.withLock { webhooksWaiting.remove(flow) != nil }
+    }
+
     private func loop(_ flow: FlowConfig) async {
-        // Interval flows run at once on start; cron flows wait for their time.
-        var due: Date = if case .every = flow.schedule { Date() } else { Self.next(flow.schedule, after: Date()) ?? .distantFuture }
+        // Interval and webhook flows poll at once on start (a webhook flow also delivers
+        // what was stored before a restart); cron flows wait for their time.
+        var due: Date = switch flow.schedule {
+        case .every, .webhook: Date()
+        default: next(flow, after: Date()) ?? .distantFuture
+        }
+        if case .webhook = flow.schedule { lock.withLock { _ = webhooksWaiting.insert(flow.name) } }
+        let wakeup = wakeups[flow.name] ?? Wakeup()
         while !isStopping {
-            while Date() < due && !isStopping {
-                try? await Task.sleep(for: .milliseconds(Int(min(1, max(0.01, due.timeIntervalSinceNow)) * 1000)))
+            if takeWaitingWebhooks(flow.name) {
+                if await !perform(flow, { try $0.deliverWebhooks() }).ran {
+                    // The flow is busy in another process: try again shortly.
+                    lock.withLock { _ = webhooksWaiting.insert(flow.name) }
+                    await wakeup.wait(seconds: 1)
+                }
+                continue
             }
-            guard !isStopping else { return }
-            await runOnce(flow)
-            due = Self.next(flow.schedule, after: Date()) ?? .distantFuture
+            if Date() >= due {
+                await poll(flow)
+                due = next(flow, after: Date()) ?? .distantFuture
+                continue
+            }
+            await wakeup.wait(seconds: min(max(due.timeIntervalSinceNow, 0.001), 3600))
         }
     }
 
-    /// One run on its own thread: plugin calls block, and must not hold up the async pool.
-    private func runOnce(_ flow: FlowConfig) async {
+    /// One scheduled run; for a webhook flow, also the check that its webhook still works.
+    private func poll(_ flow: FlowConfig) async {
+        guard case .webhook(let safety) = flow.schedule else {
+            await perform(flow) { try $0.run() }
+            return
+        }
+        // Late: a record changed before the last moment its delivery could have arrived.
+        let lateAfter = min(60, safety / 2)
+        let ran = await perform(flow) { runner in
+            var options = FlowRunner.Options()
+            options.lateAfter = lateAfter
+            return try runner.run(options)
+        }
+        guard let late = ran.report?.late, late > 0 else { return }
+        let mode = WebhookMode(store: runtime.store)
+        if (try? mode.switchToPolling(flow: flow.name)) == true {
+            let interval = FlowSchedule.every(mode.pollInterval(flow: flow.name, safety: safety))
+            let message = "\(late) record(s) arrived by polling that no webhook delivery brought: the webhook of \(flow.source.connection) seems disabled; \(flow.name) now polls \(interval) until deliveries come again"
+            logger.warning("\(flow.name): \(message)")
+            runtime.activity.record(ActivityEntry(at: Date(), kind: .warning, flow: flow.name, connection: flow.source.connection, message: message))
+        }
+    }
+
+    /// Runs `work` on its own thread (plugin calls block and must not hold up the async
+    /// pool). `ran` is false when the flow was busy in another process; `report` is nil
+    /// when the run did not finish.
+    @discardableResult
+    private func perform(
+        _ flow: FlowConfig, _ work: @escaping @Sendable (FlowRunner) throws -> FlowRunner.Report
+    ) async -> (ran: Bool, report: FlowRunner.Report?) {
         let cancellation = CancellationFlag()
         lock.withLock { inFlight[flow.name] = cancellation }
         defer { lock.withLock { inFlight[flow.name] = nil } }
-        let runtime = self.runtime, logger = self.logger
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        let runtime = self.runtime, logger = self.logger, alerts = self.alerts
+        return await withCheckedContinuation { (done: CheckedContinuation<(ran: Bool, report: FlowRunner.Report?), Never>) in
             Thread {
+                var ran = true
+                var finished: FlowRunner.Report?
                 do {
-                    let report = try FlowRunner(runtime: runtime, flow: flow, cancellation: cancellation).run()
+                    let report = try work(FlowRunner(runtime: runtime, flow: flow, cancellation: cancellation))
+                    finished = report
                     if report.read > 0 || report.retried > 0 {
                         logger.info("\(flow.name): read \(report.read), written \(report.written + report.updated), skipped \(report.skipped + report.unchanged), failed \(report.failed)")
                     }
+                    alerts?.runEnded(flow: flow, report: report, error: nil)
                 } catch EngineError.flowBusy {
                     logger.debug("\(flow.name) is running in another process")
+                    ran = false
                 } catch EngineError.cancelled {
                     logger.info("\(flow.name): stopped; the next run continues where it stopped")
                 } catch {
-                    logger.error("\(runtime.redactor.redact("\(error)"))")
+                    let message = runtime.redactor.redact("\(error)")
+                    logger.error("\(message)")
+                    alerts?.runEnded(flow: flow, report: nil, error: message)
                 }
-                done.resume()
+                done.resume(returning: (ran, finished))
             }.start()
         }
+    }
+}
+
+/// Wakes one waiting task early: a flow's loop waits for its next poll or a signal.
+final class Wakeup: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signalled = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    /// Ends the current wait, or the next one at once.
+    func signal() {
+        let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            if let waiter = self.waiter {
+                self.waiter = nil
+                return waiter
+            }
+            signalled = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Waits until signalled or `seconds` passed.
+    func wait(seconds: TimeInterval) async {
+        let timer = Task {
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            if !Task.isCancelled { self.signal() }
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if signalled {
+                    signalled = false
+                    return true
+                }
+                waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+        timer.cancel()
     }
 }

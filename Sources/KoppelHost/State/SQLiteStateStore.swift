@@ -89,6 +89,20 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
                 CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("2-webhooks") { db in
+            try db.execute(sql: """
+                CREATE TABLE webhook_inbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, connection TEXT NOT NULL,
+                    delivery_id TEXT, received_at INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL);
+                CREATE UNIQUE INDEX webhook_inbox_delivery ON webhook_inbox (flow, delivery_id) WHERE delivery_id IS NOT NULL;
+                CREATE INDEX webhook_inbox_flow ON webhook_inbox (flow, id);
+                CREATE TABLE webhook_deliveries_seen (
+                    connection TEXT NOT NULL, delivery_id TEXT NOT NULL, received_at INTEGER NOT NULL,
+                    PRIMARY KEY (connection, delivery_id));
+                CREATE TABLE flow_state (
+                    flow TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (flow, key));
+                """)
+        }
         return migrator
     }
 
@@ -351,6 +365,63 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     // MARK: Time
 
     /// Times are stored as UTC milliseconds since the Unix epoch.
+    // MARK: Webhook inbox
+
+    public func enqueueWebhook(_ delivery: WebhookInboxEntry, flows: [String]) throws -> Bool {
+        try pool.write { db in
+            if let id = delivery.deliveryID {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO webhook_deliveries_seen (connection, delivery_id, received_at) VALUES (?, ?, ?)",
+                    arguments: [delivery.connection, id, Self.millis(delivery.receivedAt)])
+                guard db.changesCount > 0 else { return false }
+                // Delivery ids are remembered for a week: long past any sender's retries.
+                try db.execute(
+                    sql: "DELETE FROM webhook_deliveries_seen WHERE received_at < ?",
+                    arguments: [Self.millis(delivery.receivedAt.addingTimeInterval(-7 * 86_400))])
+            }
+            let headers = String(decoding: (try? JSONSerialization.data(withJSONObject: delivery.headers, options: .sortedKeys)) ?? Data("{}".utf8), as: UTF8.self)
+            for flow in flows {
+                try db.execute(
+                    sql: "INSERT INTO webhook_inbox (flow, connection, delivery_id, received_at, headers, body) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [flow, delivery.connection, delivery.deliveryID, Self.millis(delivery.receivedAt), headers, delivery.body])
+            }
+            return true
+        }
+    }
+
+    public func webhookInbox(flow: String, limit: Int) throws -> [WebhookInboxEntry] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM webhook_inbox WHERE flow = ? ORDER BY id LIMIT ?", arguments: [flow, limit]).map { row in
+                let headers = (try? JSONSerialization.jsonObject(with: Data((row["headers"] as String).utf8))) as? [String: String] ?? [:]
+                return WebhookInboxEntry(
+                    id: row["id"], flow: row["flow"], connection: row["connection"], deliveryID: row["delivery_id"],
+                    receivedAt: Self.date(row["received_at"]), headers: headers, body: row["body"])
+            }
+        }
+    }
+
+    public func removeWebhookInboxEntry(id: Int64) throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM webhook_inbox WHERE id = ?", arguments: [id]) }
+    }
+
+    // MARK: Flow state
+
+    public func flowValue(flow: String, key: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM flow_state WHERE flow = ? AND key = ?", arguments: [flow, key])
+        }
+    }
+
+    public func setFlowValue(_ value: String?, flow: String, key: String) throws {
+        try pool.write { db in
+            if let value {
+                try db.execute(sql: "INSERT OR REPLACE INTO flow_state (flow, key, value) VALUES (?, ?, ?)", arguments: [flow, key, value])
+            } else {
+                try db.execute(sql: "DELETE FROM flow_state WHERE flow = ? AND key = ?", arguments: [flow, key])
+            }
+        }
+    }
+
     static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 }

@@ -60,6 +60,24 @@ public protocol StateStore: Sendable {
     /// The newest runs of a flow first.
     func runs(flow: String, limit: Int) throws -> [RunRecord]
 
+    // MARK: Webhook inbox
+
+    /// Stores a verified webhook delivery once for each of `flows`, durably, before the
+    /// sender is answered. False (and nothing stored) when a delivery with the same id
+    /// came from this connection before: a redelivery.
+    func enqueueWebhook(_ delivery: WebhookInboxEntry, flows: [String]) throws -> Bool
+    /// A flow's waiting deliveries, oldest first.
+    func webhookInbox(flow: String, limit: Int) throws -> [WebhookInboxEntry]
+    /// Removes a delivery its flow has handled.
+    func removeWebhookInboxEntry(id: Int64) throws
+
+    // MARK: Flow state (webhook or polling mode, open alert incidents)
+
+    /// A value the host keeps for a flow, or nil.
+    func flowValue(flow: String, key: String) throws -> String?
+    /// Stores (or, with nil, removes) a value the host keeps for a flow.
+    func setFlowValue(_ value: String?, flow: String, key: String) throws
+
     // MARK: Leases
 
     /// Takes the named lease for `holder` until `ttl` from now, if it is free, expired or
@@ -71,6 +89,29 @@ public protocol StateStore: Sendable {
     func leaseHolder(_ name: String) throws -> String?
     /// Takes the lease over from `previous` (a holder known to be gone).
     func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Bool
+}
+
+/// A verified webhook delivery waiting for its flow.
+public struct WebhookInboxEntry: Sendable, Equatable {
+    public var id: Int64?
+    public var flow: String?
+    public var connection: String
+    /// The sender's id for this delivery, when it gives one (redeliveries share it).
+    public var deliveryID: String?
+    public var receivedAt: Date
+    /// The delivery's headers, names in lowercase.
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(id: Int64? = nil, flow: String? = nil, connection: String, deliveryID: String?, receivedAt: Date, headers: [String: String], body: Data) {
+        self.id = id
+        self.flow = flow
+        self.connection = connection
+        self.deliveryID = deliveryID
+        self.receivedAt = receivedAt
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// A cursor to store together with a ledger entry.
@@ -151,7 +192,7 @@ public struct LedgerEntry: Sendable, Equatable {
 /// One line of the activity log: what was read, written, refused, called.
 public struct ActivityEntry: Sendable, Equatable {
     public enum Kind: String, Sendable {
-        case read, written, skipped, failed, http, auth, info, warning
+        case read, written, skipped, failed, http, auth, info, warning, webhook
     }
 
     public var id: Int64?

@@ -38,12 +38,14 @@ public final class HTTPTransport: Sendable {
     let retry: RetryPolicy
     let client: CurlHTTPClient
     let activity: ActivityRecorder?
+    let metrics: KoppelMetrics?
     let logger: Logger
     let timeout: TimeInterval
 
     public init(
         connection: String, baseURL: String, authorizer: (any RequestAuthorizer)?, governor: RateLimitGovernor = RateLimitGovernor(),
         retry: RetryPolicy = RetryPolicy(), client: CurlHTTPClient = CurlHTTPClient(), activity: ActivityRecorder? = nil,
+        metrics: KoppelMetrics? = nil,
         logger: Logger, timeout: TimeInterval = 60
     ) {
         self.connection = connection
@@ -53,6 +55,7 @@ public final class HTTPTransport: Sendable {
         self.retry = retry
         self.client = client
         self.activity = activity
+        self.metrics = metrics
         self.logger = logger
         self.timeout = timeout
     }
@@ -191,6 +194,10 @@ public final class HTTPTransport: Sendable {
         if let duration { detail["ms"] = Int(duration * 1000) }
         let detailJSON = (try? JSONSerialization.data(withJSONObject: detail, options: .sortedKeys)).map { String(decoding: $0, as: UTF8.self) }
         activity?.record(ActivityEntry(at: Date(), kind: .http, connection: connection, message: "\(label) -> \(result)\(ms)", detail: detailJSON))
+        if let metrics {
+            metrics.httpCall(connection: connection, status: status)
+            if let remaining = governor.remaining() { metrics.rateLimitRemaining(connection: connection, remaining) }
+        }
         logger.trace("\(connection): \(label) attempt \(attempt) -> \(result)\(ms)")
     }
 }

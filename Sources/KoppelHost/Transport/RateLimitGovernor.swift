@@ -32,6 +32,16 @@ public final class RateLimitGovernor: @unchecked Sendable {
         self.declared = declared
     }
 
+    /// The requests left in the tightest budget the server last reported, or, before it
+    /// reported any, under the tightest declared limit; nil when nothing limits them.
+    public func remaining(now: Date = Date()) -> Int? {
+        lock.withLock {
+            let reported = windows.values.filter { $0.resetAt > now }.map { max(0, $0.remaining) }
+            if !reported.isEmpty { return reported.min() }
+            return declared.map { limit in max(0, limit.limit - sent.filter { now.timeIntervalSince($0) < limit.period }.count) }.min()
+        }
+    }
+
     /// Claims the right to send one request: returns 0 to send now, or how long to wait
     /// before asking again.
     public func reserve(now: Date = Date()) -> TimeInterval {

@@ -307,7 +307,8 @@ extension WooCommerceSandbox {
     }
 
     /// Delivers one webhook in the background, signed as WooCommerce signs it; counts
-    /// failures and disables the webhook after too many in a row.
+    /// failures and disables the webhook after too many in a row. The ping sent when a
+    /// webhook is saved is, as in WooCommerce, unsigned: `webhook_id=N` and a user agent.
     func deliver(_ hook: Webhook, topic: String, body: Data, form: Bool) {
         let signature = Data(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(hook.secret.utf8)))).base64EncodedString()
         var request = URLRequest(url: URL(string: hook.deliveryURL)!)
@@ -315,13 +316,18 @@ extension WooCommerceSandbox {
         request.httpBody = body
         request.timeoutInterval = 5
         let parts = topic.split(separator: ".")
-        for (name, value) in [
+        var headers = [
             ("Content-Type", form ? "application/x-www-form-urlencoded" : "application/json"),
             ("User-Agent", "WooCommerce/9.4.0 Hookshot (WordPress/6.7)"),
-            ("X-WC-Webhook-Source", baseURL + "/"), ("X-WC-Webhook-Topic", topic),
-            ("X-WC-Webhook-Resource", parts.first.map(String.init) ?? ""), ("X-WC-Webhook-Event", parts.last.map(String.init) ?? ""),
-            ("X-WC-Webhook-Signature", signature), ("X-WC-Webhook-ID", String(hook.id)), ("X-WC-Webhook-Delivery-ID", String(newID())),
-        ] {
+        ]
+        if !form {
+            headers += [
+                ("X-WC-Webhook-Source", baseURL + "/"), ("X-WC-Webhook-Topic", topic),
+                ("X-WC-Webhook-Resource", parts.first.map(String.init) ?? ""), ("X-WC-Webhook-Event", parts.last.map(String.init) ?? ""),
+                ("X-WC-Webhook-Signature", signature), ("X-WC-Webhook-ID", String(hook.id)), ("X-WC-Webhook-Delivery-ID", String(newID())),
+            ]
+        }
+        for (name, value) in headers {
             request.setValue(value, forHTTPHeaderField: name)
         }
         let id = hook.id
@@ -332,7 +338,7 @@ extension WooCommerceSandbox {
             let ok = status.map { (200..<300).contains($0) } ?? false
             self.deliveries.add(.init(webhook: id, topic: topic, status: status))
             self.lock.withLock {
-                guard var current = self.webhooks[id] else { return }
+                guard !form, var current = self.webhooks[id] else { return }
                 current.failures = ok ? 0 : current.failures + 1
                 if current.failures >= max { current.status = "disabled" }
                 self.webhooks[id] = current

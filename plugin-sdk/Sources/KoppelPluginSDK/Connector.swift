@@ -24,6 +24,12 @@ public protocol Connector: AnyObject {
 
     /// Writes one record and says what happened.
     func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult
+
+    /// Turns a verified webhook delivery into the records of `delivery.stream` it
+    /// concerns, emitted through the host as `read` emits them. Fetch the record when the
+    /// delivery names only its key or may be older than the record; emit nothing for a
+    /// delivery the stream does not cover.
+    func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError)
 }
 
 extension Connector {
@@ -35,6 +41,43 @@ extension Connector {
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
         throw .invalidData("\(Self.manifest.name) has no writable stream \(request.stream)")
+    }
+
+    public func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError) {
+        throw .invalidData("\(Self.manifest.name) does not take webhooks")
+    }
+}
+
+/// One webhook delivery, its signature already verified by the host.
+public struct WebhookDelivery: Sendable {
+    /// The stream the flow reads.
+    public var stream: String
+    /// The HTTP headers, names in lowercase.
+    public var headers: [String: String]
+    /// The body exactly as it arrived.
+    public var body: Data
+    /// The flow's `read_options` (a JSON object), nil when the flow sets none.
+    public var optionsJSON: Data?
+
+    public init(stream: String, headers: [String: String], body: Data, optionsJSON: Data? = nil) {
+        self.stream = stream
+        self.headers = headers
+        self.body = body
+        self.optionsJSON = optionsJSON
+    }
+
+    /// The flow's `read_options` decoded as `Options`, or nil when the flow sets none.
+    public func options<Options: Decodable>(as type: Options.Type) throws(ConnectorError) -> Options? {
+        try ReadRequest(stream: stream, optionsJSON: optionsJSON).options(as: type)
+    }
+
+    /// The body decoded as `Payload`; a body that does not decode is `.invalidData`.
+    public func payload<Payload: Decodable>(as type: Payload.Type) throws(ConnectorError) -> Payload {
+        do {
+            return try JSONDecoder.koppel.decode(Payload.self, from: body)
+        } catch {
+            throw .invalidData("the webhook delivery is not what was expected: \(describe(error))")
+        }
     }
 }
 

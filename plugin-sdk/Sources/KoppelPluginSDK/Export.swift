@@ -75,7 +75,8 @@ private final class ExportedConnector: @unchecked Sendable {
             check: checkThunk,
             read: C.manifest.streams.read.isEmpty ? nil : readThunk,
             write: C.manifest.streams.write.isEmpty ? nil : writeThunk,
-            close: closeThunk
+            close: closeThunk,
+            webhook: C.manifest.webhooks == nil ? nil : webhookThunk
         ))
     }
 }
@@ -195,6 +196,24 @@ private let writeThunk: @convention(c) (
             reconcile: args.flags & KOPPEL_WRITE_RECONCILE != 0)
         let result = try instance.connector.write(request, host: host)
         try host.report(result)
+    }
+}
+
+private let webhookThunk: @convention(c) (
+    UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_webhook_args>?
+) -> koppel_status = { pointer, table, args in
+    guarded(table) { host throws(ConnectorError) in
+        guard let instance = Instance.from(pointer) else { throw .internal("webhook was called without an instance") }
+        guard let args = args?.pointee else { throw .invalidData("webhook was called without arguments") }
+        let stream = String(decoding: args.stream.data, as: UTF8.self)
+        guard instance.manifest.streams.read.contains(where: { $0.name == stream }) else {
+            throw .invalidData("\(instance.manifest.name) cannot read stream '\(stream)'")
+        }
+        let headers = (try? JSONSerialization.jsonObject(with: args.headers_json.data)) as? [String: String] ?? [:]
+        let delivery = WebhookDelivery(
+            stream: stream, headers: Dictionary(headers.map { ($0.key.lowercased(), $0.value) }) { a, _ in a },
+            body: args.body.data, optionsJSON: args.options_json.len > 0 ? args.options_json.data : nil)
+        try instance.connector.webhook(delivery, host: host)
     }
 }
 

@@ -162,15 +162,54 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    /// How webhook deliveries are signed.
+    /// How webhook deliveries are signed; the host verifies them before the plugin sees one.
     public struct Webhooks: Codable, Sendable, Equatable {
-        /// "hmac-sha256-base64" (WooCommerce) or "hmac-sha256-hex".
+        /// "hmac-sha256-base64" (WooCommerce) or "hmac-sha256-hex": the HMAC of the raw
+        /// body in `header`; "hmac-sha256-hex-envelope" (Exact Online): the HMAC of the
+        /// raw text of the body's member `signedMember`, in its member `signatureMember`.
         public var signature: String
-        /// The header carrying the signature.
-        public var header: String
-        public init(signature: String, header: String) {
+        /// The header carrying the signature (header schemes).
+        public var header: String?
+        /// The secret setting (declared `"secret": true` in the config schema) holding
+        /// the shared webhook secret.
+        public var secret: String
+        /// The member of the JSON body whose raw text is signed (envelope scheme).
+        public var signedMember: String?
+        /// The member of the JSON body holding the signature (envelope scheme).
+        public var signatureMember: String?
+        /// The header carrying the sender's id of a delivery; a redelivery with the same
+        /// id is absorbed before it reaches the plugin.
+        public var deliveryIDHeader: String?
+        /// An unsigned body starting with this is the sender's test ping when a webhook is
+        /// created (WooCommerce: `webhook_id=`): answered 200, nothing more.
+        public var pingBodyPrefix: String?
+
+        /// A signature over the raw body, in a header.
+        public init(
+            signature: String, header: String, secret: String = "webhook_secret", deliveryIDHeader: String? = nil,
+            pingBodyPrefix: String? = nil
+        ) {
             self.signature = signature
             self.header = header
+            self.secret = secret
+            self.deliveryIDHeader = deliveryIDHeader
+            self.pingBodyPrefix = pingBodyPrefix
+        }
+
+        /// A signature inside a JSON envelope: `{ signedMember: {...}, signatureMember: "hex" }`.
+        public init(envelopeSignedMember signed: String, signatureMember: String, secret: String = "webhook_secret") {
+            self.signature = "hmac-sha256-hex-envelope"
+            self.signedMember = signed
+            self.signatureMember = signatureMember
+            self.secret = secret
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case signature, header, secret
+            case signedMember = "signed_member"
+            case signatureMember = "signature_member"
+            case deliveryIDHeader = "delivery_id_header"
+            case pingBodyPrefix = "ping_body_prefix"
         }
     }
 }

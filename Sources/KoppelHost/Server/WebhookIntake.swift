@@ -1,0 +1,130 @@
+import Foundation
+
+/// Receives webhook deliveries for a connection: checks the signature its plugin
+/// declares, stores the delivery durably for every webhook flow reading from that
+/// connection, and wakes those flows. It never writes anything anywhere else: the flow
+/// delivers the records through the same engine path as a poll, so exactly-once holds.
+public struct WebhookIntake: Sendable {
+    /// What became of a delivery, and what the sender is answered.
+    public enum Outcome: Sendable, Equatable {
+        /// Stored for this many flows.
+        case accepted(flows: Int)
+        /// The same delivery id came before; absorbed.
+        case duplicate
+        /// The sender's test ping when a webhook is created.
+        case ping
+        /// Bad or missing signature, or no secret to check it with (401).
+        case refused(String)
+        /// No such connection, or its plugin takes no webhooks (404).
+        case unknown(String)
+
+        /// The HTTP status the sender gets.
+        public var httpStatus: Int {
+            switch self {
+            case .accepted, .duplicate, .ping: 200
+            case .refused: 401
+            case .unknown: 404
+            }
+        }
+    }
+
+    let runtime: Runtime
+    let wake: @Sendable (String) -> Void
+
+    /// `wake` is called with each flow's name that has a new delivery waiting.
+    public init(runtime: Runtime, wake: @escaping @Sendable (String) -> Void) {
+        self.runtime = runtime
+        self.wake = wake
+    }
+
+    /// Handles one delivery; `headers` with lowercase names, `body` as it arrived.
+    public func receive(connection name: String, headers: [String: String], body: Data) -> Outcome {
+        let outcome = handle(connection: name, headers: headers, body: body)
+        let label: String
+        switch outcome {
+        case .accepted: label = "accepted"
+        case .duplicate: label = "duplicate"
+        case .ping: label = "ping"
+        case .refused: label = "refused"
+        case .unknown: label = "unknown"
+        }
+        runtime.metrics.webhookDelivery(connection: name, outcome: label)
+        return outcome
+    }
+
+    private func handle(connection name: String, headers: [String: String], body: Data) -> Outcome {
+        guard let (_, plugin) = try? runtime.connection(name) else {
+            note(name, "refused a webhook delivery for unknown connection \(name)")
+            return .unknown("no connection named \(name)")
+        }
+        guard let rule = plugin.manifest.webhooks else {
+            note(name, "refused a webhook delivery: \(plugin.name) sends no webhooks")
+            return .unknown("\(plugin.name) sends no webhooks")
+        }
+        let signed = rule.header.map { headers[$0.lowercased()] != nil } ?? true
+        if !signed, let prefix = rule.pingBodyPrefix, body.count < 100, String(decoding: body, as: UTF8.self).hasPrefix(prefix) {
+            note(name, "webhook ping answered (\(String(decoding: body, as: UTF8.self)))")
+            return .ping
+        }
+        let secret: String?
+        do {
+            secret = try runtime.credential(rule.secretSetting, of: name)
+        } catch {
+            note(name, "refused a webhook delivery: the vault could not be opened: \(error)", kind: .warning)
+            return .refused("the webhook secret is not available")
+        }
+        guard let secret, !secret.isEmpty else {
+            note(name, "refused a webhook delivery: no webhook secret is stored; run koppel secrets set \(name) \(rule.secretSetting)", kind: .warning)
+            return .refused("no webhook secret is configured")
+        }
+        do {
+            try WebhookSignature(rule: rule, secret: secret).verify(headers: headers, body: body)
+        } catch {
+            note(name, "refused a webhook delivery (401): \(error.description)", kind: .warning, detail: summary(headers, body))
+            return .refused(error.description)
+        }
+        let flows = runtime.deployment.flows.filter {
+            guard $0.source.connection == name, case .webhook = $0.schedule else { return false }
+            return true
+        }
+        guard !flows.isEmpty else {
+            note(name, "webhook delivery accepted, but no flow with schedule webhook reads from \(name)")
+            return .accepted(flows: 0)
+        }
+        let deliveryID = rule.deliveryIDHeader.flatMap { headers[$0.lowercased()] }
+        let delivery = WebhookInboxEntry(connection: name, deliveryID: deliveryID, receivedAt: Date(), headers: headers, body: body)
+        do {
+            guard try runtime.store.enqueueWebhook(delivery, flows: flows.map(\.name)) else {
+                note(name, "webhook delivery \(deliveryID ?? "") came again; absorbed")
+                return .duplicate
+            }
+        } catch {
+            // Not stored, so not acknowledged: the sender delivers it again.
+            runtime.logger.error("could not store a webhook delivery for \(name): \(error)")
+            return .unknown("the delivery could not be stored")
+        }
+        let mode = WebhookMode(store: runtime.store)
+        for flow in flows {
+            if (try? mode.switchToWebhook(flow: flow.name)) == true {
+                runtime.activity.record(ActivityEntry(
+                    at: Date(), kind: .info, flow: flow.name, connection: name,
+                    message: "webhook deliveries arrive again; \(flow.name) is back on webhooks"))
+            }
+            wake(flow.name)
+        }
+        return .accepted(flows: flows.count)
+    }
+
+    private func note(_ connection: String, _ message: String, kind: ActivityEntry.Kind = .webhook, detail: String? = nil) {
+        runtime.activity.record(ActivityEntry(at: Date(), kind: kind == .webhook ? .webhook : kind, connection: connection, message: message, detail: detail))
+        if kind == .warning { runtime.logger.warning("\(connection): \(message)") }
+    }
+
+    /// What a refused delivery was, for the activity row (never its signature).
+    private func summary(_ headers: [String: String], _ body: Data) -> String? {
+        let picked = headers.filter { ["user-agent", "content-type", "x-wc-webhook-topic", "x-wc-webhook-delivery-id"].contains($0.key) }
+        var detail: [String: Any] = picked
+        detail["bytes"] = body.count
+        return (try? JSONSerialization.data(withJSONObject: detail, options: .sortedKeys)).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,330 @@
+import Crypto
+import Foundation
+import KoppelHost
+import KoppelSandbox
+import XCTest
+
+/// `koppel run` as a merchant runs it, against the sandbox: WooCommerce webhooks in,
+/// invoices out to Exact, the fallback to polling when the shop disables its webhook,
+/// the dashboard in a real headless Chromium, /metrics and alerts.
+final class LiveServiceTests: XCTestCase {
+    var deployment: SandboxDeployment!
+    var service: TestSupport.Running?
+    var port = 0
+    let webhookSecret = "whsec-koppel-test-9f2c"
+    var server: String { "http://127.0.0.1:\(port)" }
+
+    override func setUp() async throws {
+        var options = Sandbox.Options()
+        options.seed.orders = 5
+        options.seed.customers = 10
+        options.seed.testOrderEvery = 0
+        options.exact.minutelyLimit = 100_000
+        options.exact.dailyLimit = 1_000_000
+        deployment = try await SandboxDeployment(options)
+        port = try TestSupport.freePort()
+    }
+
+    override func tearDown() async throws {
+        if let service, service.process.isRunning {
+            service.process.terminate()
+            _ = service.wait()
+        }
+        deployment.stop()
+    }
+
+    /// Writes the deployment: shop (WooCommerce) -> exact (Exact Online) with `flows`.
+    func writeDeployment(flows: String, extra: String = "") throws {
+        let options = deployment.options
+        try deployment.fixture.write(
+            load: ["woocommerce", "exact-online"],
+            connections: """
+                shop:
+                  plugin: woocommerce
+                  settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey) }
+                exact:
+                  plugin: exact-online
+                  settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID), warehouse: "1" }
+                """,
+            flows: flows,
+            extra: "server: { listen: \"127.0.0.1:\(port)\" }\n" + extra)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "webhook_secret"], stdin: webhookSecret + "\n").status, 0)
+        try deployment.signInToExact("exact")
+    }
+
+    /// Starts `koppel run` and waits until its server answers.
+    func startService() throws {
+        let running = try TestSupport.start(TestSupport.koppel, ["run"], environment: deployment.fixture.environment)
+        service = running
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if case .response(let r) = deployment.client.send(OutboundRequest(method: "GET", url: "\(server)/healthz", headers: [], idempotent: true, timeout: 2)), r.status == 200 { return }
+            guard running.process.isRunning else { throw TestFailure("koppel run ended: \(running.wait().stderr)") }
+            usleep(50_000)
+        }
+        throw TestFailure("koppel run did not answer on \(server)")
+    }
+
+    /// WooCommerce's REST API with Basic auth over "HTTPS".
+    func wooCall(_ method: String, _ path: String, _ body: [String: Any]) throws -> [String: Any] {
+        let woo = deployment.endpoint("woocommerce")
+        let basic = Data("\(woo.credentials[0].1):\(woo.credentials[1].1)".utf8).base64EncodedString()
+        return try deployment.json(method, "\(woo.baseURL)/wp-json/wc/v3/\(path)", body: body,
+                                   headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https")]) as? [String: Any] ?? [:]
+    }
+
+    /// Registers the shop's webhook for new orders, pointing at Koppel.
+    func createWebhook() throws -> Int {
+        let hook = try wooCall("POST", "webhooks", ["name": "Koppel", "topic": "order.created", "delivery_url": "\(server)/webhooks/shop", "secret": webhookSecret])
+        return try XCTUnwrap(hook["id"] as? Int)
+    }
+
+    func newOrder() throws -> String {
+        let created = try deployment.json("POST", "\(deployment.wooURL)/_sandbox/woocommerce/orders", body: ["count": 1]) as? [[String: Any]]
+        return try XCTUnwrap(created?.first?["number"] as? String)
+    }
+
+    /// The Exact invoices' YourRef values (the shop's order numbers).
+    func invoiceRefs() throws -> [String] {
+        try deployment.exactRecords("salesinvoice/SalesInvoices").compactMap { $0["YourRef"] as? String }
+    }
+
+    func wait(timeout: TimeInterval = 30, _ what: String, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            usleep(20_000)
+        }
+        XCTFail("\(what): not within \(Int(timeout)) s; koppel run said:\n\(service.map { $0.outputSoFar } ?? "")")
+    }
+
+    /// POSTs a delivery to Koppel's webhook endpoint as WooCommerce would.
+    func deliver(_ body: Data, signature: String?, deliveryID: String, topic: String = "order.created") -> (status: Int, body: String) {
+        var headers = [("Content-Type", "application/json"), ("X-WC-Webhook-Topic", topic), ("X-WC-Webhook-Resource", "order"),
+                       ("X-WC-Webhook-Event", "created"), ("X-WC-Webhook-Delivery-ID", deliveryID)]
+        if let signature { headers.append(("X-WC-Webhook-Signature", signature)) }
+        var request = OutboundRequest(method: "POST", url: "\(server)/webhooks/shop", headers: headers, idempotent: false, timeout: 10)
+        request.body = body
+        guard case .response(let response) = deployment.client.send(request) else { return (0, "") }
+        return (response.status, String(decoding: response.body, as: UTF8.self))
+    }
+
+    func sign(_ body: Data, secret: String) -> String {
+        Data(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))).base64EncodedString()
+    }
+
+    func get(_ path: String) throws -> String {
+        guard case .response(let r) = deployment.client.send(OutboundRequest(method: "GET", url: server + path, headers: [], idempotent: true, timeout: 10)) else {
+            throw TestFailure("no answer from \(path)")
+        }
+        return String(decoding: r.body, as: UTF8.self)
+    }
+
+    static let invoiceFlow = """
+        invoices:
+          from: shop.orders
+          to: exact.sales_invoices
+          schedule: %@
+          mapping:
+            options: { revenue_accounts: { NL: "8000", BE: "8020", DE: "8020" } }
+        """
+
+    // MARK: Tests
+
+    func testSignedWebhooksBookInvoicesAndForgedUnsignedAndReplayedDeliveriesChangeNothing() throws {
+        try writeDeployment(flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "webhook"))
+        try startService()
+        // The first poll books what the shop had; after that only webhooks bring orders
+        // (the safety poll is 15 minutes away).
+        try wait("the 5 existing orders booked") { try invoiceRefs().count == 5 }
+        let hook = try createWebhook()
+        try wait("the ping answered") {
+            let state = try deployment.json("GET", "\(deployment.wooURL)/_sandbox/woocommerce/webhooks") as? [String: Any]
+            return (state?["deliveries"] as? [[String: Any]])?.contains { $0["topic"] as? String == "action.woocommerce_webhook_ping" && $0["status"] as? Int == 200 } == true
+        }
+
+        var latencies: [Double] = []
+        for _ in 0..<20 {
+            let started = Date()
+            let number = try newOrder()
+            try wait("order \(number) booked by its webhook") { try invoiceRefs().contains(number) }
+            latencies.append(Date().timeIntervalSince(started) * 1000)
+        }
+        latencies.sort()
+        print(String(format: "webhook-to-invoice latency over %d orders: p50 %.0f ms, max %.0f ms", latencies.count, latencies[latencies.count / 2], latencies.last!))
+
+        // With the webhook paused, an order is only known to the shop.
+        _ = try wooCall("PUT", "webhooks/\(hook)", ["status": "paused"])
+        let quiet = try newOrder()
+        let quietID = try XCTUnwrap(Int(quiet))
+        let body = Data(#"{"id":\#(quietID),"number":"\#(quiet)","status":"processing"}"#.utf8)
+        let forged = deliver(body, signature: sign(body, secret: "not-the-secret"), deliveryID: "forged-1")
+        XCTAssertEqual(forged.status, 401, forged.body)
+        let unsigned = deliver(body, signature: nil, deliveryID: "unsigned-1")
+        XCTAssertEqual(unsigned.status, 401, unsigned.body)
+        let tampered = deliver(Data(#"{"id":\#(quietID)}"#.utf8), signature: sign(body, secret: webhookSecret), deliveryID: "tampered-1")
+        XCTAssertEqual(tampered.status, 401, tampered.body)
+        usleep(1_500_000)
+        XCTAssertFalse(try invoiceRefs().contains(quiet), "a refused delivery was booked")
+        let refusals = try deployment.fixture.runtime().store.activities(ActivityQuery(connection: "shop", kinds: [.warning]))
+            .filter { $0.message.contains("refused a webhook delivery (401)") }
+        XCTAssertEqual(refusals.count, 3, refusals.map(\.message).joined(separator: "\n"))
+        XCTAssertTrue(refusals.contains { $0.message.contains("no signature") })
+        XCTAssertTrue(refusals.contains { $0.message.contains("does not match") })
+
+        // A genuine delivery is booked once, however often it comes.
+        let genuine = sign(body, secret: webhookSecret)
+        XCTAssertEqual(deliver(body, signature: genuine, deliveryID: "d-1").status, 200)
+        try wait("the genuine delivery booked") { try invoiceRefs().contains(quiet) }
+        XCTAssertEqual(deliver(body, signature: genuine, deliveryID: "d-1").body, "already received\n")
+        XCTAssertEqual(deliver(body, signature: genuine, deliveryID: "d-2").status, 200, "a resend under a new id is accepted")
+        usleep(1_000_000)
+        let refs = try invoiceRefs()
+        XCTAssertEqual(refs.count, Set(refs).count, "an order was booked twice")
+        XCTAssertEqual(Set(refs), Set(try deployment.wooOrders().compactMap { $0["number"] as? String }))
+
+        let metrics = try get("/metrics")
+        XCTAssertTrue(metrics.contains(#"koppel_webhook_deliveries_total{connection="shop",outcome="refused"} 3"#), metrics)
+        XCTAssertTrue(metrics.contains(#"koppel_webhook_deliveries_total{connection="shop",outcome="duplicate"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"koppel_webhook_deliveries_total{connection="shop",outcome="accepted"} 22"#), metrics)
+        XCTAssertTrue(metrics.contains(#"koppel_records_written_total{flow="invoices"} 26"#), metrics)
+        XCTAssertTrue(metrics.contains(#"koppel_http_requests_total{connection="exact",status="2xx"}"#), metrics)
+        XCTAssertTrue(metrics.contains("koppel_flow_run_duration_seconds_bucket"), metrics)
+        XCTAssertTrue(metrics.contains(#"koppel_rate_limit_remaining{connection="exact"}"#), metrics)
+    }
+
+    func testAWebhookTheShopDisablesLosesNoOrderAndKoppelPollsUntilItIsBack() throws {
+        try writeDeployment(flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "webhook, poll every 2s"))
+        try startService()
+        try wait("the 5 existing orders booked") { try invoiceRefs().count == 5 }
+        let hook = try createWebhook()
+        var numbers: [String] = []
+        for _ in 0..<5 { numbers.append(try newOrder()) }
+        try wait("webhook orders booked") { Set(try invoiceRefs()).isSuperset(of: numbers) }
+
+        // The secret is changed in the shop only: Koppel refuses the deliveries, and
+        // WooCommerce disables the webhook after five failures in a row.
+        _ = try wooCall("PUT", "webhooks/\(hook)", ["secret": "rotated-in-the-shop-only"])
+        for _ in 0..<12 {
+            numbers.append(try newOrder())
+            usleep(250_000)
+        }
+        try wait("WooCommerce disabled the webhook") {
+            let state = try deployment.json("GET", "\(deployment.wooURL)/_sandbox/woocommerce/webhooks") as? [String: Any]
+            return (state?["webhooks"] as? [[String: Any]])?.first?["status"] as? String == "disabled"
+        }
+        for _ in 0..<5 { numbers.append(try newOrder()) }
+        try wait("every order booked while the webhook was off") { Set(try invoiceRefs()).isSuperset(of: numbers) }
+        try wait("the flow says it polls") { try get("/").contains("polling since") }
+
+        // The merchant fixes the secret and re-activates the webhook.
+        _ = try wooCall("PUT", "webhooks/\(hook)", ["secret": webhookSecret, "status": "active"])
+        for _ in 0..<5 { numbers.append(try newOrder()) }
+        try wait("orders after the fix booked") { Set(try invoiceRefs()).isSuperset(of: numbers) }
+        try wait("back on webhooks") { !(try get("/").contains("polling since")) }
+
+        let refs = try invoiceRefs()
+        XCTAssertEqual(refs.count, Set(refs).count, "an order was booked twice")
+        XCTAssertEqual(refs.count, 5 + numbers.count)
+        let log = try deployment.fixture.runtime().store.activities(ActivityQuery(flow: "invoices", limit: 10_000)).map(\.message)
+        XCTAssertTrue(log.contains { $0.contains("the webhook of shop seems disabled; invoices now polls every 2s") }, log.joined(separator: "\n"))
+        XCTAssertTrue(log.contains { $0.contains("is back on webhooks") }, log.joined(separator: "\n"))
+    }
+
+    /// Exact Online's notifications carry only the key, signed over the raw `Content`
+    /// text (`HashCode`, upper-case hex); Koppel fetches the record itself. The delivery
+    /// is posted here as Exact posts it.
+    func testExactWebhookNamesAnAccountAndKoppelFetchesIt() throws {
+        try writeDeployment(flows: "accounts-to-shop: { from: exact.accounts, to: shop.customers, schedule: webhook }")
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "exact", "webhook_secret"], stdin: "exact-hook-secret\n").status, 0)
+        try startService()
+        let created = try deployment.exactCreate("crm/Accounts", [
+            "Code": "7001", "Name": "Bakkerij de Korenschoof", "Email": "inkoop@korenschoof.nl", "Status": "C", "Country": "NL",
+            "City": "Zwolle", "VATNumber": "NL001234567B01"])
+        let key = try XCTUnwrap(created["ID"] as? String)
+        let content = #"{"Topic":"Accounts","ClientId":"\#(deployment.options.exact.clientID)","Division":\#(deployment.division),"Action":"Create","Key":"\#(key)","ExactOnlineEndpoint":"\#(deployment.exactURL)/api/v1/\#(deployment.division)/crm/Accounts(guid'\#(key)')","EventCreatedOn":"2026-11-24T10:00:00.000"}"#
+        func post(_ hash: String) -> Int {
+            var request = OutboundRequest(method: "POST", url: "\(server)/webhooks/exact", headers: [("Content-Type", "application/json")], idempotent: false, timeout: 10)
+            request.body = Data(#"{"Content":\#(content),"HashCode":"\#(hash)"}"#.utf8)
+            guard case .response(let response) = deployment.client.send(request) else { return 0 }
+            return response.status
+        }
+        let good = HMAC<SHA256>.authenticationCode(for: Data(content.utf8), using: SymmetricKey(data: Data("exact-hook-secret".utf8)))
+            .map { String(format: "%02X", $0) }.joined()
+        XCTAssertEqual(post(String(repeating: "0", count: 64)), 401)
+        XCTAssertEqual(post(good), 200)
+        try wait("the account reached the shop") {
+            (try deployment.woo("customers?email=inkoop@korenschoof.nl") as? [[String: Any]])?.count == 1
+        }
+        XCTAssertEqual(post(good), 200)
+        usleep(1_000_000)
+        XCTAssertEqual((try deployment.woo("customers?email=inkoop@korenschoof.nl") as? [[String: Any]])?.count, 1, "the account was created twice")
+    }
+
+    func testDashboardInChromiumShowsParkedOrdersAndReplayDeliversThem() throws {
+        let alerts = try TestSupport.makeTemporaryDirectory("koppel-alerts")
+        defer { try? FileManager.default.removeItem(atPath: alerts) }
+        try writeDeployment(
+            flows: """
+                entries:
+                  from: shop.orders
+                  to: exact.sales_entries
+                  schedule: every 1h
+                  mapping: { options: { default_debtor: KASSA, journal: "70", revenue_accounts: { NL: "8000", BE: "8020", DE: "8020" } } }
+                """,
+            extra: "alerts: { command: \"cat >> \(alerts)/alerts.jsonl\" }")
+        try startService()
+        try wait("the 5 orders parked") { try deployment.fixture.runtime().store.ledgerCounts(flow: "entries")[.failed] == 5 }
+        try wait("the failure alert") { ((try? String(contentsOfFile: "\(alerts)/alerts.jsonl", encoding: .utf8)) ?? "").contains("failing") }
+
+        let browser = try HeadlessChromium()
+        try browser.open("\(server)/")
+        let overview = try browser.text()
+        XCTAssertTrue(overview.contains("entries"), overview)
+        XCTAssertTrue(overview.contains("5 parked"), overview)
+        XCTAssertTrue(overview.contains("every 1h"), overview)
+        try browser.press("tr[data-connection=exact] button.check")
+        let checked = try browser.evaluate("document.querySelector('tr[data-connection=exact] .check-result').innerText") as? String ?? ""
+        XCTAssertTrue(checked.hasPrefix("ok"), checked)
+
+        try browser.open("\(server)/flows/entries")
+        let parked = try browser.evaluate("[...document.querySelectorAll('tr.parked')].map(r => r.dataset.record)") as? [String] ?? []
+        let page = try browser.text()
+        XCTAssertEqual(parked.count, 5, page)
+        XCTAssertTrue(page.contains("the default debtor KASSA does not exist"), page)
+
+        // The merchant adds the debtor in Exact and presses Replay on one order.
+        try deployment.exactCreate("crm/Accounts", ["Code": "KASSA", "Name": "Kassaverkopen", "Status": "C", "Country": "NL"])
+        let first = parked[0]
+        try browser.press("tr.parked[data-record='\(first)'] button.replay")
+        let after = try browser.text()
+        XCTAssertTrue(after.contains("Replayed \(first): delivered."), after)
+        let remote = try browser.value(
+            "[...document.querySelectorAll('tr.activity.written')].filter(r => r.dataset.record === '\(first)').map(r => r.querySelector('.remote').innerText)",
+            as: [String].self) { !$0.isEmpty } ?? []
+        XCTAssertEqual(remote.count, 1, after)
+        // In Exact: that order, once, under the remote id the dashboard shows.
+        let order = try XCTUnwrap(try deployment.wooOrders().first { "\($0["id"] ?? "")" == first })
+        let booked = try deployment.exactRecords("salesentry/SalesEntries").filter { $0["YourRef"] as? String == order["number"] as? String }
+        XCTAssertEqual(booked.count, 1)
+        XCTAssertEqual(booked.first?["EntryID"] as? String, remote.first)
+
+        // Replay all: every order is in the books once; the incident is over.
+        try browser.press("button.replay-all")
+        let replayed = try browser.text()
+        XCTAssertTrue(replayed.contains("Replayed 4: 4 delivered, 0 still failing."), replayed)
+        XCTAssertEqual(try browser.evaluate("document.querySelectorAll('tr.parked').length") as? Int, 0)
+        let refs = try deployment.exactRecords("salesentry/SalesEntries").compactMap { $0["YourRef"] as? String }
+        XCTAssertEqual(refs.sorted(), try deployment.wooOrders().compactMap { $0["number"] as? String }.sorted())
+
+        // With nothing parked any more, the recovery is announced, once.
+        try wait("the recovery alert") { ((try? String(contentsOfFile: "\(alerts)/alerts.jsonl", encoding: .utf8)) ?? "").contains("recovered") }
+        let sent = try String(contentsOfFile: "\(alerts)/alerts.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(sent.count, 2, sent.joined(separator: "\n"))
+        let failing = try JSONSerialization.jsonObject(with: Data(sent[0].utf8)) as? [String: Any]
+        XCTAssertEqual(failing?["event"] as? String, "failing")
+        XCTAssertEqual(failing?["parked"] as? Int, 5)
+        XCTAssertTrue((failing?["reason"] as? String ?? "").contains("KASSA"), "\(failing ?? [:])")
+    }
+}
