@@ -92,7 +92,9 @@ public final class FlowRunner {
     /// could not be handled for a passing reason stays for the next run.
     @discardableResult
     public func deliverWebhooks() throws -> Report {
-        try recordedRun(Options()) {
+        // Nothing waiting (a wake-up whose delivery another process took): no run to record.
+        guard try !store.webhookInbox(flow: flow.name, limit: 1).isEmpty else { return Report() }
+        return try recordedRun(Options()) {
             let source = try runtime.open(connection: flow.source.connection, cancellation: cancellation)
             try openTarget()
             report.recovered = try store.markPendingUncertain(flow: flow.name)

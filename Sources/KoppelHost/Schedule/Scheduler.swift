@@ -132,6 +132,8 @@ public final class Scheduler: Service, @unchecked Sendable {
             options.lateAfter = lateAfter
             return try runner.run(options)
         }
+        // Deliveries a passing failure left waiting are tried again after every poll.
+        lock.withLock { _ = webhooksWaiting.insert(flow.name) }
         guard let late = ran.report?.late, late > 0 else { return }
         let mode = WebhookMode(store: runtime.store)
         if (try? mode.switchToPolling(flow: flow.name)) == true {

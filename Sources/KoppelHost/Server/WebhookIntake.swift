@@ -116,7 +116,7 @@ public struct WebhookIntake: Sendable {
     }
 
     private func note(_ connection: String, _ message: String, kind: ActivityEntry.Kind = .webhook, detail: String? = nil) {
-        runtime.activity.record(ActivityEntry(at: Date(), kind: kind == .webhook ? .webhook : kind, connection: connection, message: message, detail: detail))
+        runtime.activity.record(ActivityEntry(at: Date(), kind: kind, connection: connection, message: message, detail: detail))
         if kind == .warning { runtime.logger.warning("\(connection): \(message)") }
     }
 
