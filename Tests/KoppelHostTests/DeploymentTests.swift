@@ -87,7 +87,7 @@ final class DeploymentTests: XCTestCase {
                 "\(file):3: plugins.directories[0]: /no/such/directory is not a directory",
                 "\(file):4: plugins.load[1]: plugin woocommerce is listed twice",
                 "\(file):5: plugins.autoload: unknown key (known keys here: directories, load)",
-                "\(file):6: flowz: unknown key (known keys here: connections, flows, plugins, state, vault)",
+                "\(file):6: flowz: unknown key (known keys here: alerts, connections, flows, plugins, server, state, vault)",
             ])
         }
     }
