@@ -58,11 +58,20 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        .target(
+            name: "KoppelDemo",
+            dependencies: [
+                "KoppelHost",
+                "KoppelSandbox",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "koppel",
             dependencies: [
                 "KoppelHost",
                 "KoppelSandbox",
+                "KoppelDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,6 +82,8 @@ let package = Package(
             name: "koppel-bench",
             dependencies: [
                 "KoppelHost",
+                "KoppelSandbox",
+                "KoppelDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

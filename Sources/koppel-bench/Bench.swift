@@ -1,62 +1,64 @@
 import ArgumentParser
 import Foundation
 import KoppelHost
-import Logging
+import KoppelSandbox
 
 /// `koppel-bench`: how fast Koppel is, measured and printed (never asserted).
 ///
-///     swift run -c release koppel-bench --records 100000
+///     swift build -c release && .build/release/koppel-bench
+///
+/// Every figure is taken from the real `koppel` binary, run as its own process against
+/// the sandbox (real HTTP on loopback), so peak memory is Koppel's alone.
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "koppel-bench",
-        abstract: "Measure Koppel: records per second through the plugin ABI with the SQLite ledger, and peak memory.")
+        abstract: "Measure Koppel: throughput through the plugin ABI and the ledger, WooCommerce -> Exact over HTTP, webhook latency, memory.",
+        discussion: """
+            Prints a table of four measurements: (1) null source -> null target through the \
+            ABI with the SQLite ledger; (2) WooCommerce -> Exact Online against the sandbox, \
+            with a cold and then a warm identity map; (3) webhook-to-invoice latency; (4) the \
+            peak memory of reading a large WooCommerce shop. Use a release build; the sizes \
+            can be made small for a smoke run.
+            """)
 
-    @Option(help: "Records for the null source -> null target flow.") var records = 100_000
-    @Option(help: "Directory holding the plugins (default: next to this binary).") var pluginDir: String?
+    @Option(help: "Records for (1), null -> null.") var records = 100_000
+    @Option(help: "Orders for (2), WooCommerce -> Exact, in each of the cold and the warm run.") var orders = 2_000
+    @Option(help: "Webhook deliveries for (3).") var deliveries = 500
+    @Option(help: "Orders in the shop for (4), the large read.") var readOrders = 100_000
+    @Option(help: "Directory holding koppel and the plugins (default: next to this binary).") var binDir: String?
 
-    func run() throws {
+    func run() async throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let plugins = pluginDir ?? URL(fileURLWithPath: executable).deletingLastPathComponent().path
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("koppel-bench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try """
-            state: { path: state.sqlite }
-            plugins: { directories: [\(plugins)], load: [null] }
-            connections:
-              source: { plugin: null, settings: { count: \(records) } }
-              target: { plugin: null }
-            flows:
-              bench: { from: source.records, to: target.records }
-            """.write(toFile: "\(directory)/koppel.yaml", atomically: true, encoding: .utf8)
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let runtime = try Runtime.open(configFile: "\(directory)/koppel.yaml", environment: [:], logger: logger)
-        guard let flow = runtime.deployment.flow("bench") else { throw ValidationError("the benchmark deployment has no flow") }
+        let bin = binDir ?? URL(fileURLWithPath: executable).deletingLastPathComponent().path
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("koppel-bench-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let measure = Measurements(bin: bin, scratch: scratch)
 
-        let started = Date()
-        let report = try FlowRunner(runtime: runtime, flow: flow).run()
-        let seconds = Date().timeIntervalSince(started)
-        let rerunStarted = Date()
-        let rerun = try FlowRunner(runtime: runtime, flow: flow).run(FlowRunner.Options(since: Date(timeIntervalSince1970: 0)))
-        let rerunSeconds = Date().timeIntervalSince(rerunStarted)
-
-        print(Table(rows: [
-            ["measure", "value"],
-            ["records delivered (null -> null, ABI + SQLite ledger)", "\(report.written)"],
-            ["time", String(format: "%.2f s", seconds)],
-            ["records/s, first delivery", String(format: "%.0f", Double(report.written) / seconds)],
-            ["records/s, re-read of delivered records (dedup)", String(format: "%.0f", Double(rerun.unchanged) / rerunSeconds)],
-            ["peak RSS", "\(Self.peakRSSKiB() / 1024) MiB"],
-        ]))
+        var rows: [[String]] = [["measure", "value"]]
+        func report(_ new: [[String]]) {
+            for row in new { print("  \(row[0]): \(row[1])") }
+            rows += new
+        }
+        print("(1) null -> null, \(records) records")
+        report(try await onThread { try measure.nullToNull(records: records) })
+        print("(2) WooCommerce -> Exact Online, \(orders) orders cold, then \(orders) warm")
+        report(try await measure.wooToExact(orders: orders))
+        print("(3) webhook -> invoice, \(deliveries) deliveries")
+        report(try await measure.webhookLatency(deliveries: deliveries))
+        print("(4) WooCommerce read, \(readOrders) orders")
+        report(try await measure.largeRead(orders: readOrders))
+        print("")
+        print(Table(rows: rows))
     }
+}
 
-    /// The process's peak resident set (VmHWM), in KiB.
-    static func peakRSSKiB() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+/// Runs blocking work (child processes, synchronous HTTP) on its own thread, off the
+/// threads the sandbox's servers answer on.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

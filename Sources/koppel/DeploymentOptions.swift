@@ -29,8 +29,9 @@ struct DeploymentOptions: ParsableArguments {
 
 enum Log {
     /// Routes every log line through the redactor to stderr; returns the CLI's logger.
-    static func bootstrap(redactor: SecretRedactor, verbose: Bool) -> Logger {
-        let level: Logger.Level = verbose ? .debug : Logger.Level(rawValue: ProcessInfo.processInfo.environment["KOPPEL_LOG_LEVEL"] ?? "") ?? .info
+    /// `KOPPEL_LOG_LEVEL` overrides `standard`; `verbose` overrides both.
+    static func bootstrap(redactor: SecretRedactor, verbose: Bool, standard: Logger.Level = .info) -> Logger {
+        let level: Logger.Level = verbose ? .debug : Logger.Level(rawValue: ProcessInfo.processInfo.environment["KOPPEL_LOG_LEVEL"] ?? "") ?? standard
         LoggingSystem.bootstrap { label in
             var handler = RedactingLogHandler(wrapping: StreamLogHandler.standardError(label: label), redactor: redactor)
             handler.logLevel = level

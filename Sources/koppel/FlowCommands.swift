@@ -34,6 +34,8 @@ struct SyncCommand: ParsableCommand {
     @Option(help: "Backfill until this date or time.") var until: String?
     @Flag(help: "Read, filter and map; write nothing anywhere.") var dryRun = false
     @Flag(help: "Retry records waiting for a later attempt now, instead of at their next attempt time.") var retryNow = false
+    @Flag(help: "Look records this state file does not know up in the target before writing them (after restoring an older state file).")
+    var reconcile = false
     @OptionGroup var deployment: DeploymentOptions
 
     func run() throws {
@@ -41,6 +43,7 @@ struct SyncCommand: ParsableCommand {
         let flow = try runtime.flow(named: self.flow)
         var options = FlowRunner.Options(dryRun: dryRun)
         options.retryNow = retryNow
+        options.reconcileUnknown = reconcile
         for (text, name) in [(since, "--since"), (until, "--until")] {
             guard let text else { continue }
             guard let date = FlowConfig.date(text) else {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import KoppelHost
-import ServiceLifecycle
 
 /// `koppel run`: the long-running service.
 struct RunCommand: AsyncParsableCommand {
@@ -28,26 +27,11 @@ struct RunCommand: AsyncParsableCommand {
             }
             settings = chosen
         }
-        let alerts = AlertNotifier(settings: runtime.deployment.alerts, runtime: runtime, dashboardURL: settings.baseURL)
-        let scheduler = Scheduler(runtime: runtime, logger: runtime.logger, alerts: alerts)
-        let server: KoppelServer
-        do {
-            server = try KoppelServer(runtime: runtime, scheduler: scheduler, settings: settings)
-        } catch let error as KoppelServer.SetupError {
-            throw CLIError(message: error.description, code: .validationFailure)
-        }
-        let flows = scheduler.scheduledFlows.map { "\($0.name) (\($0.schedule))" }
+        let service = try Service(runtime: runtime, settings: settings)
+        let flows = service.scheduler.scheduledFlows.map { "\($0.name) (\($0.schedule))" }
         runtime.logger.info("koppel run: \(flows.isEmpty ? "no scheduled flows" : flows.joined(separator: ", "))")
         runtime.logger.info("koppel run: dashboard at \(settings.baseURL)/, webhooks at \(settings.baseURL)/webhooks/{connection}")
-        let group = ServiceGroup(
-            services: [scheduler, server.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger)
-        do {
-            try await group.run()
-        } catch where "\(error)".contains("Address already in use") {
-            throw CLIError(
-                message: "could not listen on \(settings.host):\(settings.port): another program uses it; give this koppel run its own server.listen or --listen",
-                code: .failure)
-        }
+        try await service.run()
         runtime.logger.info("koppel run: stopped")
     }
 }

@@ -207,6 +207,39 @@ final class WooCommerceExactTests: XCTestCase {
         XCTAssertEqual(Set(try deployment.exactRecords("salesinvoice/SalesInvoices").compactMap { $0["YourRef"] as? String }), Set(completed))
     }
 
+    /// The state file is restored from a copy made before the last run: the orders that
+    /// run booked are unknown to the copy, and `--reconcile` finds them in Exact instead
+    /// of booking them again.
+    func testAfterRestoringAnOlderStateFileReconcileBooksNothingTwice() throws {
+        XCTAssertEqual(try deployment.sync("completed").status, 0)
+        let before = try deployment.exactRecords("salesinvoice/SalesInvoices").count
+        let state = deployment.fixture.stateFile
+        let files = FileManager.default
+        for suffix in ["", "-wal"] where files.fileExists(atPath: state + suffix) {
+            try files.copyItem(atPath: state + suffix, toPath: state + suffix + ".copy")
+        }
+        let placed = try deployment.json("POST", "\(deployment.wooURL)/_sandbox/woocommerce/orders", body: ["count": 3, "status": "completed"]) as? [[String: Any]]
+        let numbers = Set(placed?.compactMap { $0["number"] as? String } ?? [])
+        XCTAssertEqual(numbers.count, 3)
+        XCTAssertTrue(try deployment.sync("completed").stdout.contains("written 3,"))
+        XCTAssertEqual(try deployment.exactRecords("salesinvoice/SalesInvoices").count, before + 3)
+
+        for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: state + suffix) }
+        for suffix in ["", "-wal"] where files.fileExists(atPath: state + suffix + ".copy") {
+            try files.moveItem(atPath: state + suffix + ".copy", toPath: state + suffix)
+        }
+        let reconciled = try deployment.sync("completed", ["--reconcile"])
+        XCTAssertEqual(reconciled.status, 0, reconciled.stdout + reconciled.stderr)
+        let invoices = try deployment.exactRecords("salesinvoice/SalesInvoices").compactMap { $0["YourRef"] as? String }
+        XCTAssertEqual(invoices.count, before + 3, "nothing booked twice: \(reconciled.stdout)")
+        XCTAssertEqual(invoices.count, Set(invoices).count)
+        for number in numbers {
+            let log = try deployment.fixture.koppel(["log", "completed", "--record", number])
+            XCTAssertTrue(log.stdout.contains("found "), "order \(number) was found in Exact: \(log.stdout)")
+        }
+        XCTAssertTrue(try deployment.sync("completed").stdout.contains("written 0,"), "the restored ledger knows them now")
+    }
+
     func testADefaultDebtorBooksEveryOrderOnOneAccount() throws {
         let debtor = try XCTUnwrap(try deployment.exactCreate("crm/Accounts", ["Code": "WEBSHOP", "Name": "Webshop debiteuren"])["ID"] as? String)
         let run = try deployment.sync("debtor")

@@ -23,6 +23,10 @@ public final class FlowRunner {
         public var dryRun = false
         /// Retry records waiting for a later attempt now, not at their next attempt time.
         public var retryNow = false
+        /// Have the target look up every record the ledger does not know before writing
+        /// it (by its idempotency key), as for a crashed write: after restoring an older
+        /// state file, what was delivered since the copy is found instead of sent twice.
+        public var reconcileUnknown = false
         /// Called after every record.
         public var progress: ((Report) -> Void)?
         /// Called for every record a dry run would write.
@@ -273,7 +277,7 @@ public final class FlowRunner {
         case .pending?, .uncertain?:
             try handle(data, object: object, hash: hash, existing: existing, reconcile: true)
         default:
-            try handle(data, object: object, hash: hash, existing: existing, reconcile: false)
+            try handle(data, object: object, hash: hash, existing: existing, reconcile: options.reconcileUnknown)
         }
         options.progress?(report)
     }

@@ -1,0 +1,196 @@
+import ArgumentParser
+import Foundation
+import KoppelDemo
+import KoppelHost
+import KoppelSandbox
+import Logging
+
+/// `koppel demo`: Koppel at work on the sandbox, from nothing to a dashboard.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Try Koppel on the sandbox: two webshops booked into Exact Online, then the dashboard.",
+        discussion: """
+            Starts the sandbox (local fakes of WooCommerce, Mijnwebwinkel and Exact Online), \
+            writes a ready deployment into --directory (its secrets sealed in the vault, Exact \
+            signed in through OAuth), books both shops' orders as Exact sales invoices with a \
+            progress display, and prints what happened: orders read, invoices created, Exact \
+            calls per order, and every skipped or failed order with its reason. Then it serves \
+            the dashboard, /metrics and the shop's webhook, as `koppel run` does, until Ctrl-C. \
+            Each demo starts afresh: the sandbox lives in memory.
+            """)
+
+    @Option(help: "Directory for the demo's deployment file, state file and master key.") var directory = "koppel-demo"
+    @Option(help: "Orders in each sandbox shop.") var orders = 120
+    @Option(help: "Seed of the generated shop data.") var seed: UInt64 = 42
+    @Option(help: "Faults the sandbox injects, such as 5xx=0.05,reset=0.02 (see `koppel sandbox --help`).") var faults = ""
+    @Option(help: "Exact Online calls the sandbox allows per minute (the real service allows 60; Koppel paces itself to the limit).")
+    var exactMinutelyLimit = 2_000
+    @Option(help: "Where the dashboard and webhooks are served.") var listen = "127.0.0.1:8720"
+    @Flag(help: "Stop after the summary instead of serving the dashboard.") var once = false
+
+    /// The two flows the demo runs, with the administration each shop books into.
+    static let flows: [(name: String, title: String, connection: String)] = [
+        ("shop-invoices", "WooCommerce -> Exact Online", "exact"),
+        ("mww-invoices", "Mijnwebwinkel -> Exact Online", "exact-mww"),
+    ]
+
+    static let flowsYAML = """
+          shop-invoices:
+            from: shop.orders
+            to: exact.sales_invoices
+            schedule: webhook, poll every 5m   # new orders arrive by webhook; a poll catches what a webhook missed
+            filter: { status: [processing, completed] }
+            mapping:
+        \(DemoDeployment.wooOrderMapping)
+          mww-invoices:
+            from: mww.orders
+            to: exact-mww.sales_invoices
+            schedule: daily 02:00 Europe/Amsterdam
+            filter: { status: [pending, paid, shipped] }
+            mapping:
+        \(DemoDeployment.orderMapping(paymentConditions: #"iDEAL: ID, PayPal: PP, Bankoverschrijving: "14", Rembours: "00""#))
+        """
+
+    func run() async throws {
+        guard ServerSettings.address(listen) != nil else {
+            throw CLIError(message: "--listen \(listen) is not host:port, such as 127.0.0.1:8720", code: .validationFailure)
+        }
+        let redactor = SecretRedactor()
+        let logger = Log.bootstrap(redactor: redactor, verbose: false, standard: .warning)
+
+        var options = Sandbox.Options()
+        options.seed.seed = seed
+        options.seed.orders = orders
+        options.seed.customers = max(10, orders / 3)
+        options.seed.testOrderEvery = 15
+        options.exact.divisions = [123456, 234567]
+        options.exact.minutelyLimit = exactMinutelyLimit
+        options.exact.dailyLimit = max(5_000, exactMinutelyLimit * 60)
+        do {
+            options.faults = try FaultPlan(parsing: faults)
+        } catch {
+            throw CLIError(message: "--faults: \(error)", code: .validationFailure)
+        }
+        let sandbox = try await Sandbox.start(options)
+        defer { sandbox.stop() }
+        say("Sandbox running on loopback:")
+        for endpoint in sandbox.endpoints { say("  \(endpoint.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(endpoint.baseURL)") }
+
+        let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
+        let demo = try reporting {
+            try DemoDeployment.create(
+                in: directory, sandbox: sandbox, pluginDirectory: Self.pluginDirectory, flows: Self.flowsYAML,
+                extra: "server: { listen: \"\(listen)\" }", logger: logger)
+        }
+        let runtime = try reporting { try Runtime.open(configFile: demo.configFile, redactor: redactor, logger: logger) }
+        say("Deployment written to \(demo.configFile); secrets sealed in its vault; Exact Online signed in.\n")
+
+        for flow in Self.flows {
+            try sync(flow, runtime: runtime, sandbox: sandbox, division: flow.connection == "exact" ? options.exact.divisions[0] : options.exact.divisions[1])
+        }
+        if once { return }
+
+        let server = runtime.deployment.server
+        let service = try Service(runtime: runtime, settings: server)
+        let serving = Task { try await service.run() }
+        guard await answers("\(server.baseURL)/healthz") else {
+            serving.cancel()
+            try await serving.value  // the reason it ended, when it did
+            throw CLIError(message: "the dashboard did not start on \(listen)", code: .failure)
+        }
+        let hooked = demo.registerWooWebhook(sandbox: sandbox, deliveryURL: "\(server.baseURL)/webhooks/shop")
+        let woo = sandbox.endpoints.first { $0.name == "woocommerce" }?.baseURL ?? ""
+        say("""
+            Dashboard: \(server.baseURL)/
+            Metrics:   \(server.baseURL)/metrics
+            \(hooked
+                ? "WooCommerce now sends new orders by webhook. Place one and watch it booked within a second:\n  curl -X POST \(woo)/_sandbox/woocommerce/orders"
+                : "The sandbox shop refused the webhook; new orders arrive with the 5-minute poll.")
+            While this runs, the other commands work on the demo too: koppel status -c \(relative(demo.configFile))
+            Ctrl-C stops.
+            """)
+        try await serving.value
+        say("Stopped. The deployment stays in \(relative(directory)); the sandbox it pointed at is gone.")
+    }
+
+    /// Runs one flow with a progress display and prints its summary.
+    func sync(_ flow: (name: String, title: String, connection: String), runtime: Runtime, sandbox: Sandbox, division: Int) throws {
+        guard let config = runtime.deployment.flow(flow.name) else { return }
+        let callsBefore = sandbox.exact.callCounts
+        let progress = ProgressLine(label: flow.title)
+        var options = FlowRunner.Options()
+        options.progress = { progress.update($0) }
+        let started = Date()
+        let report: FlowRunner.Report
+        do {
+            report = try FlowRunner(runtime: runtime, flow: config).run(options)
+        } catch {
+            progress.finish()
+            throw CLIError(message: "\(flow.name): \(runtime.redactor.redact("\(error)"))", code: .failure)
+        }
+        progress.finish()
+        let byKind = sandbox.exact.callCounts.map { (kind: $0.key, count: $0.value - callsBefore[$0.key, default: 0]) }
+            .filter { $0.count > 0 }.sorted { ($0.count, $1.kind) > ($1.count, $0.kind) }
+        let calls = byKind.reduce(0) { $0 + $1.count }
+        let booked = report.written + report.updated
+        var lines = [
+            "\(flow.title) (administration \(division)), \(String(format: "%.1f", Date().timeIntervalSince(started))) s",
+            "  orders read         \(report.read)",
+            "  invoices created    \(booked)",
+            "  Exact calls         \(calls)" + (booked > 0 ? String(format: ", %.2f per invoice", Double(calls) / Double(booked)) : "")
+                + " (a buyer's or product's first order also finds or creates its account or item)",
+            "    " + byKind.map { "\($0.kind) \($0.count)" }.joined(separator: ", "),
+            "  skipped             \(report.skipped + report.unchanged)",
+        ]
+        lines += skipReasons(flow: flow.name, run: report.run, runtime: runtime).map { "    \($0.count) x \($0.reason)" }
+        lines.append("  failed              \(report.failed)")
+        let parked = (try? runtime.store.ledgerEntries(flow: flow.name, states: [.failed], limit: 10)) ?? []
+        lines += parked.map { "    \($0.sourceKey): \($0.lastError ?? "no reason recorded")" }
+        if report.failed > parked.count { lines.append("    ... see koppel failed \(flow.name)") }
+        say(lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Why records were skipped in this run, most frequent first, with the record's own
+    /// key taken out so that alike reasons count together.
+    func skipReasons(flow: String, run: Int64?, runtime: Runtime) -> [(reason: String, count: Int)] {
+        let entries = (try? runtime.store.activities(ActivityQuery(flow: flow, kinds: [.skipped], limit: 100_000))) ?? []
+        var counts: [String: Int] = [:]
+        for entry in entries where entry.run == run {
+            var reason = entry.message.hasPrefix("skipped: ") ? String(entry.message.dropFirst("skipped: ".count)) : entry.message
+            if let key = entry.record { reason = reason.replacingOccurrences(of: " \(key)", with: "") }
+            counts[reason, default: 0] += 1
+        }
+        return counts.map { (reason: $0.key, count: $0.value) }.sorted { ($0.count, $1.reason) > ($1.count, $0.reason) }
+    }
+
+    /// Whether `url` answers 200 within ten seconds.
+    func answers(_ url: String) async -> Bool {
+        for _ in 0..<200 {
+            if case .response(let answer) = CurlHTTPClient().send(OutboundRequest(method: "GET", url: url, headers: [], idempotent: true, timeout: 1)),
+                answer.status == 200
+            {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    /// The connector plugins: where `swift build` put them, next to this binary.
+    static var pluginDirectory: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().path
+    }
+
+    /// `path` relative to the working directory when it lies below it.
+    func relative(_ path: String) -> String {
+        let here = FileManager.default.currentDirectoryPath + "/"
+        return path.hasPrefix(here) ? String(path.dropFirst(here.count)) : path
+    }
+
+    /// Prints at once, so a reader of a pipe sees each line as it comes.
+    func say(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}

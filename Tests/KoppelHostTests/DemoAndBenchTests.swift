@@ -1,0 +1,130 @@
+import Foundation
+import KoppelHost
+import KoppelSandbox
+import XCTest
+
+/// `koppel demo` as a newcomer runs it, and a smoke run of the benchmark with tiny sizes.
+final class DemoAndBenchTests: XCTestCase {
+    let client = CurlHTTPClient()
+
+    func get(_ url: String, headers: [(String, String)] = []) throws -> Any? {
+        guard case .response(let answer) = client.send(OutboundRequest(method: "GET", url: url, headers: headers, idempotent: true, timeout: 10)) else {
+            throw TestFailure("no answer from \(url)")
+        }
+        return try? JSONSerialization.jsonObject(with: answer.body)
+    }
+
+    /// The order numbers on the invoices of an Exact administration, through the
+    /// sandbox's inspection door.
+    func invoiceRefs(exact: String, division: Int) throws -> [String] {
+        var url: String? = "\(exact)/_sandbox/exact/\(division)/salesinvoice/SalesInvoices"
+        var refs: [String] = []
+        while let next = url {
+            let d = (try get(next) as? [String: Any])?["d"] as? [String: Any]
+            refs += (d?["results"] as? [[String: Any]] ?? []).compactMap { $0["YourRef"] as? String }
+            url = (d?["__next"] as? String).map { $0.replacingOccurrences(of: "/api/v1/", with: "/_sandbox/exact/") }
+        }
+        return refs
+    }
+
+    /// The line of `output` that starts with `prefix` (after its indentation).
+    func line(_ prefix: String, in output: String, after marker: String = "") -> String? {
+        let text = marker.isEmpty ? output[...] : output[(output.range(of: marker)?.upperBound ?? output.startIndex)...]
+        return text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix(prefix) }
+    }
+
+    func testDemoBooksBothShopsThenServesTheDashboardAndWebhookOrders() throws {
+        let directory = try TestSupport.makeTemporaryDirectory("koppel-demo")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = try TestSupport.freePort()
+        let demo = try TestSupport.start(
+            TestSupport.koppel, ["demo", "--directory", "\(directory)/demo", "--orders", "45", "--listen", "127.0.0.1:\(port)"])
+        defer { if demo.process.isRunning { demo.process.terminate() } }
+        XCTAssertNotNil(demo.waitForLine(timeout: 180) { $0 == "Ctrl-C stops." }, "the demo did not reach its dashboard:\n\(demo.outputSoFar)")
+        let output = demo.outputSoFar
+        func url(_ name: String) throws -> String {
+            let found = line(name, in: output)?.split(separator: " ").last.map(String.init)
+            return try XCTUnwrap(found, "the demo names the sandbox's \(name):\n\(output)")
+        }
+        let exact = try url("exact-online"), woo = try url("woocommerce"), mww = try url("mijnwebwinkel")
+
+        // WooCommerce: every processing or completed order is one invoice in the first administration.
+        let wooOptions = WooCommerceSandbox.Options()
+        let basic = Data("\(wooOptions.consumerKey):\(wooOptions.consumerSecret)".utf8).base64EncodedString()
+        let wooOrders = try get("\(woo)/wp-json/wc/v3/orders?per_page=100", headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https")]) as? [[String: Any]] ?? []
+        XCTAssertEqual(wooOrders.count, 42, "45 generated, every 15th a test order the shop never had")
+        let billable = Set(wooOrders.filter { ["processing", "completed"].contains($0["status"] as? String ?? "") }.compactMap { $0["number"] as? String })
+        let wooRefs = try invoiceRefs(exact: exact, division: 123456)
+        XCTAssertEqual(wooRefs.count, billable.count, "each order booked once")
+        XCTAssertEqual(Set(wooRefs), billable)
+        let wooSummary = "WooCommerce -> Exact Online"
+        XCTAssertEqual(line("orders read", in: output, after: wooSummary), "orders read         42")
+        XCTAssertEqual(line("invoices created", in: output, after: wooSummary), "invoices created    \(billable.count)")
+        XCTAssertEqual(line("skipped", in: output, after: wooSummary), "skipped             \(42 - billable.count)")
+        XCTAssertTrue(output.contains("x status cancelled is not one of completed, processing"), output)
+        let calls = try XCTUnwrap(line("Exact calls", in: output, after: wooSummary))
+        XCTAssertTrue(calls.contains("per invoice"), calls)
+
+        // Mijnwebwinkel: its test orders and cancelled orders are skipped with their reasons.
+        let token = MijnwebwinkelSandbox.Options().token
+        let mwwOrders = (try get("\(mww)/api/v1/orders?limit=250&token=\(token)") as? [String: Any])?["orders"] as? [[String: Any]] ?? []
+        XCTAssertEqual(mwwOrders.count, 45)
+        let bookable = Set(mwwOrders.compactMap { $0["number"] as? String }.filter { !$0.hasSuffix("-T") })
+            .subtracting(mwwOrders.filter { $0["status"] as? String == "cancelled" }.compactMap { $0["number"] as? String })
+        XCTAssertEqual(Set(try invoiceRefs(exact: exact, division: 234567)), bookable)
+        XCTAssertTrue(output.contains("3 x test order: test orders are not imported"), output)
+        XCTAssertEqual(line("failed", in: output, after: "Mijnwebwinkel -> Exact Online"), "failed              0")
+
+        // The deployment it wrote works with the other commands, and holds no secret.
+        let config = try String(contentsOfFile: "\(directory)/demo/koppel.yaml", encoding: .utf8)
+        for secret in [wooOptions.consumerSecret, token, ExactSandbox.Options().clientSecret] {
+            XCTAssertFalse(config.contains(secret), "a secret in the deployment file")
+        }
+        let status = try TestSupport.run(TestSupport.koppel, ["status", "-c", "\(directory)/demo/koppel.yaml"])
+        XCTAssertTrue(status.stdout.contains("shop-invoices") && status.stdout.contains("mww-invoices"), status.stdout + status.stderr)
+
+        // The dashboard is served, and a new shop order arrives by webhook.
+        let dashboard = try XCTUnwrap(line("Dashboard:", in: output)).split(separator: " ").last.map(String.init) ?? ""
+        guard case .response(let page) = client.send(OutboundRequest(method: "GET", url: dashboard, headers: [], idempotent: true, timeout: 10)) else {
+            return XCTFail("no dashboard at \(dashboard)")
+        }
+        let html = String(decoding: page.body, as: UTF8.self)
+        XCTAssertTrue(html.contains("shop-invoices") && html.contains("mww-invoices"), html)
+        var place = OutboundRequest(method: "POST", url: "\(woo)/_sandbox/woocommerce/orders", headers: [], idempotent: false, timeout: 10)
+        place.body = Data("{}".utf8)
+        guard case .response(let placed) = client.send(place),
+            let number = ((try? JSONSerialization.jsonObject(with: placed.body)) as? [[String: Any]])?.first?["number"] as? String
+        else { return XCTFail("the sandbox shop took no order") }
+        let deadline = Date().addingTimeInterval(30)
+        while try !invoiceRefs(exact: exact, division: 123456).contains(number) && Date() < deadline { usleep(50_000) }
+        XCTAssertTrue(try invoiceRefs(exact: exact, division: 123456).contains(number), "order \(number) was not booked by its webhook")
+
+        kill(demo.process.processIdentifier, SIGINT)
+        let ended = demo.wait()
+        XCTAssertEqual(ended.status, 0, ended.stdout + ended.stderr)
+        XCTAssertTrue(ended.stdout.contains("Stopped."), ended.stdout)
+    }
+
+    func testBenchmarkPrintsAllFourFigures() throws {
+        let bench = try TestSupport.run("\(TestSupport.productsDirectory)/koppel-bench", [
+            "--records", "200", "--orders", "20", "--deliveries", "5", "--read-orders", "300",
+        ])
+        XCTAssertEqual(bench.status, 0, bench.stdout + bench.stderr)
+        let table = bench.stdout.components(separatedBy: "\nmeasure").last ?? ""
+        func value(_ measure: String) -> String? {
+            table.split(separator: "\n").first { $0.hasPrefix(measure) }.map { $0.dropFirst(measure.count).trimmingCharacters(in: .whitespaces) }
+        }
+        XCTAssertTrue(value("(1) null -> null: records delivered")?.hasPrefix("200 in ") == true, table)
+        XCTAssertNotNil(value("(1) null -> null: records/s, first delivery"), table)
+        XCTAssertTrue(value("(1) null -> null: peak RSS")?.hasSuffix(" MiB") == true, table)
+        XCTAssertTrue(value("(2) WooCommerce -> Exact, warm: orders booked")?.hasPrefix("20 in ") == true, "every new order booked: \(table)")
+        let warmCalls = Decimal(string: value("(2) WooCommerce -> Exact, warm: Exact calls per order") ?? "") ?? 0
+        let coldCalls = Decimal(string: value("(2) WooCommerce -> Exact, cold: Exact calls per order") ?? "") ?? 0
+        XCTAssertGreaterThanOrEqual(warmCalls, 1, table)
+        XCTAssertLessThan(warmCalls, coldCalls, "a warm identity map saves calls: \(table)")
+        XCTAssertTrue(value("(3) webhook -> invoice latency, p50")?.hasSuffix(" ms") == true, table)
+        XCTAssertTrue(value("(3) webhook -> invoice latency, p99")?.hasSuffix(" ms") == true, table)
+        XCTAssertTrue(value("(4) WooCommerce read: orders read")?.hasPrefix("300 in ") == true, table)
+        XCTAssertTrue(value("(4) WooCommerce read: peak RSS")?.hasSuffix(" MiB") == true, table)
+    }
+}
