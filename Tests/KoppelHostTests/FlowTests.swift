@@ -185,16 +185,3 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(Set(try flows.delivered()).count, 2500)
     }
 }
-
-/// The benchmark prints its figures; a tiny run proves it measures a real delivery.
-final class BenchmarkSmokeTests: XCTestCase {
-    func testBenchmarkPrintsItsFigures() throws {
-        let bench = try TestSupport.run("\(TestSupport.productsDirectory)/koppel-bench", ["--records", "300"])
-        XCTAssertEqual(bench.status, 0, bench.stderr)
-        let lines = bench.stdout.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("records delivered (null -> null, ABI + SQLite ledger)") && $0.hasSuffix(" 300") }, bench.stdout)
-        for figure in ["records/s, first delivery", "records/s, re-read of delivered records (dedup)", "peak RSS"] {
-            XCTAssertTrue(lines.contains { $0.hasPrefix(figure) }, "\(figure) missing:\n\(bench.stdout)")
-        }
-    }
-}
