@@ -53,8 +53,14 @@ struct DemoCommand: AsyncParsableCommand {
         """
 
     func run() async throws {
-        guard ServerSettings.address(listen) != nil else {
+        guard let address = ServerSettings.address(listen) else {
             throw CLIError(message: "--listen \(listen) is not host:port, such as 127.0.0.1:8720", code: .validationFailure)
+        }
+        // Said now rather than after the sync: a `koppel run` already on 8720 is the usual cause.
+        guard once || Self.canListen(host: address.host, port: address.port) else {
+            throw CLIError(
+                message: "could not listen on \(listen): another program uses it (a koppel run?); give the demo another address with --listen 127.0.0.1:8721",
+                code: .validationFailure)
         }
         let redactor = SecretRedactor()
         let logger = Log.bootstrap(redactor: redactor, verbose: false, standard: .warning)
@@ -175,6 +181,22 @@ struct DemoCommand: AsyncParsableCommand {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return false
+    }
+
+    /// Whether an IPv4 `host:port` can be bound now (it is released again at once).
+    static func canListen(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address.sin_addr) == 1 else { return true }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
     }
 
     /// The connector plugins: where `swift build` put them, next to this binary.
