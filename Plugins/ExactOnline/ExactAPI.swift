@@ -76,13 +76,23 @@ struct ExactAPI {
         let select = (wanted.keys.sorted() + ["ID"]).joined(separator: ",")
         guard let current = try first(entitySet, filter: "ID eq guid'\(id)'", select: select) else { return nil }
         let changed = wanted.filter { field, value in
-            let have = current[field]?.stringValue?.trimmingCharacters(in: .whitespaces) ?? ""
-            let want = value.stringValue ?? ""
+            let have = Self.comparable(current[field]), want = Self.comparable(value)
             return field == "Email" ? have.lowercased() != want.lowercased() : have != want
         }
         guard !changed.isEmpty else { return false }
         try update(entitySet, id: id, changed)
         return true
+    }
+
+    /// A field's value as text to compare: trimmed text, numbers as plain decimals
+    /// (`12.5` and `12.50` alike), booleans as true/false, nothing as "".
+    static func comparable(_ value: JSONValue?) -> String {
+        switch value {
+        case .string(let text)?: text.trimmingCharacters(in: .whitespaces)
+        case .int, .decimal: decimal(value).map { $0.value.description } ?? ""
+        case .bool(let flag)?: flag ? "true" : "false"
+        default: ""
+        }
     }
 
     static func encode(_ body: [String: JSONValue]) throws(ConnectorError) -> String {

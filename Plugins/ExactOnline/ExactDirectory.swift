@@ -150,7 +150,8 @@ struct ExactDirectory {
         }
     }
 
-    private func warehouseID(code: String) throws(ConnectorError) -> String {
+    /// The GUID of the warehouse with this code.
+    func warehouseID(code: String) throws(ConnectorError) -> String {
         try id("warehouse:\(code)", "inventory/Warehouses", code: code) { () throws(ConnectorError) -> String in
             throw .invalidData("warehouse \(code) does not exist in Exact Online division \(api.division)")
         }

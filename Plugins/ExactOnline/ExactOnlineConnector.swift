@@ -2,7 +2,7 @@ import Foundation
 import KoppelPluginSDK
 
 /// Exact Online: orders booked as sales invoices, sales orders or sales entries; accounts
-/// both ways; items, sales orders and stock as sources. Tokens, pacing under Exact's limits
+/// and items both ways; sales orders and stock as sources. Tokens, pacing under Exact's limits
 /// (about 60 calls a minute per division) and retries are the host's; this type knows
 /// what Exact's entities mean.
 public final class ExactOnlineConnector: Connector {
@@ -56,6 +56,7 @@ public final class ExactOnlineConnector: Connector {
                 .init(name: "sales_orders", record: "order", update: false),
                 .init(name: "sales_entries", record: "order", update: false),
                 .init(name: "accounts", record: "customer", update: true),
+                .init(name: "items", record: "product", update: true),
             ]),
         configSchema: [
             "type": "object",
@@ -79,6 +80,8 @@ public final class ExactOnlineConnector: Connector {
                 "warehouse": ["type": "string"],
                 "update_accounts": ["type": "boolean"],
                 "update_items": ["type": "boolean"],
+                "currency": ["type": "string"],
+                "item_attributes": codeMapSchema,
                 "webhook_secret": ["type": "string", "secret": true],
             ],
             "additionalProperties": false,
@@ -176,6 +179,10 @@ public final class ExactOnlineConnector: Connector {
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
         let api = try api(host)
+        if request.stream == "items" {
+            let record = try request.record(as: ItemRecord.self)
+            return try ExactItemWriter(api: api, settings: config.settings.overridden(by: record.options)).write(record, knownID: request.targetKey)
+        }
         if request.stream == "accounts" {
             let customer = try request.record(as: Customer.self)
             return try ExactDirectory(api: api, settings: config.settings).write(customer, knownID: request.targetKey)

@@ -61,7 +61,7 @@ struct ExactReader {
         }
         if let until = request.until { conditions.append("Modified lt \(ExactAPI.datetime(until))") }
         var latest = stored?.modified
-        try emit(request.stream, conditions: conditions, seen: { modified in
+        try emit(request.stream, conditions: conditions, scanPayments: true, seen: { modified in
             if latest.map({ modified > $0 }) ?? true { latest = modified }
         }, checkpoint: { () throws(ConnectorError) in
             if let latest { try host.checkpoint(Cursor(modified: latest)) }
@@ -84,41 +84,38 @@ struct ExactReader {
 
     /// Emits the records of `stream` that match `conditions`, oldest change first.
     private func emit(
-        _ stream: String, conditions: [String], seen: @escaping (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void
+        _ stream: String, conditions: [String], scanPayments: Bool = false, seen: @escaping (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void
     ) throws(ConnectorError) {
         let host = api.host
-        var conditions = conditions
-        if stream == "stock" {
+        switch stream {
+        case "stock":
             try ExactStockReader(api: api, global: options.stock == .global, warehouse: options.warehouse ?? warehouse)
                 .read(conditions: conditions, seen: seen, checkpoint: checkpoint)
             return
+        case "sales_orders":
+            try ExactSalesOrderReader(api: api, statuses: options.statuses ?? salesOrderStatuses)
+                .read(conditions: conditions, scanPayments: scanPayments, seen: seen, checkpoint: checkpoint)
+            return
+        default: break
         }
         let entitySet: String
         let select: String
         var query: [String: String] = ["$orderby": "Modified"]
-        switch stream {
-        case "accounts":
+        if stream == "accounts" {
             entitySet = "crm/Accounts"
             select = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Modified"
-        case "items":
+        } else {
             entitySet = "logistics/Items"
             select = "ID,Code,Description,ExtraDescription,Barcode,StandardSalesPrice,CostPriceStandard,Unit,Stock,IsStockItem,Modified"
-        default:
-            entitySet = "salesorder/SalesOrders"
-            select = "OrderID,OrderNumber,YourRef,OrderDate,Status,Currency,OrderedBy,OrderedByName,AmountFCExclVat,VATAmount,AmountFC,PaymentCondition,Description,Modified,SalesOrderLines"
-            query["$expand"] = "SalesOrderLines"
-            if let statuses = options.statuses ?? salesOrderStatuses, !statuses.isEmpty {
-                conditions.append("(" + statuses.map { "Status eq \($0)" }.joined(separator: " or ") + ")")
-            }
         }
         query["$select"] = select
         if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
         try api.each(entitySet, query: query, record: { record throws(ConnectorError) in
             guard let modified = ExactAPI.date(record["Modified"]) else { return }
-            switch stream {
-            case "accounts": try host.emit(Self.customer(record, modified: modified))
-            case "items": try host.emit(Self.product(record, modified: modified))
-            default: try host.emit(Self.salesOrder(record, modified: modified))
+            if stream == "accounts" {
+                try host.emit(Self.customer(record, modified: modified))
+            } else {
+                try host.emit(Self.product(record, modified: modified))
             }
             seen(modified)
         }, onPage: checkpoint)
@@ -154,37 +151,5 @@ struct ExactReader {
             name: text(record, "Description") ?? "", description: text(record, "ExtraDescription"),
             priceExclVAT: ExactAPI.decimal(record["StandardSalesPrice"]), purchasePrice: ExactAPI.decimal(record["CostPriceStandard"]),
             stockQuantity: ExactAPI.decimal(record["Stock"]), unit: text(record, "Unit"))
-    }
-
-    /// A sales order as a canonical order (the buyer by account GUID and name; amounts
-    /// as Exact computed them).
-    static func salesOrder(_ record: ExactAPI.Record, modified: Date) -> Order {
-        var lineRecords: [JSONValue] = []
-        if case .array(let list)? = record["SalesOrderLines"] { lineRecords = list }
-        if case .object(let wrapped)? = record["SalesOrderLines"], case .array(let list)? = wrapped["results"] { lineRecords = list }
-        let lines: [OrderLine] = lineRecords.compactMap { value in
-            guard case .object(let line) = value else { return nil }
-            let amount = ExactAPI.decimal(line["AmountFC"]) ?? .zero
-            let vat = ExactAPI.decimal(line["VATAmount"]) ?? ExactAPI.decimal(line["VATAmountFC"]) ?? .zero
-            let percentage = ExactAPI.decimal(line["VATPercentage"]).map { DecimalNumber($0.value * 100).rounded(2) } ?? .zero
-            return OrderLine(
-                sku: text(line, "ItemCode"), name: text(line, "Description") ?? text(line, "ItemDescription") ?? "",
-                quantity: ExactAPI.decimal(line["Quantity"]) ?? 1, unitPrice: ExactAPI.decimal(line["UnitPrice"]) ?? amount,
-                vatRate: percentage, vatAmount: vat, total: amount)
-        }
-        let statuses: [Int64: Order.Status] = [12: .processing, 20: .processing, 21: .completed, 45: .cancelled]
-        var status = Order.Status.processing
-        if case .int(let code)? = record["Status"] { status = statuses[code] ?? .processing }
-        let net = ExactAPI.decimal(record["AmountFCExclVat"]) ?? lines.reduce(.zero) { $0 + $1.total }
-        let vat = ExactAPI.decimal(record["VATAmount"]) ?? lines.reduce(.zero) { $0 + $1.vatAmount }
-        let number: String
-        if case .int(let n)? = record["OrderNumber"] { number = String(n) } else { number = text(record, "OrderNumber") ?? "" }
-        let buyer = Customer(sourceKey: text(record, "OrderedBy") ?? "", updatedAt: modified, kind: .company, companyName: text(record, "OrderedByName"))
-        return Order(
-            sourceKey: text(record, "OrderID") ?? "", updatedAt: modified, number: number,
-            createdAt: ExactAPI.date(record["OrderDate"]) ?? modified, status: status, currency: text(record, "Currency") ?? "EUR",
-            pricesIncludeVAT: false, customer: buyer, billingAddress: Address(country: ""), lines: lines,
-            paymentMethod: text(record, "PaymentCondition"), note: text(record, "Description"),
-            totals: Totals(lines: net, shipping: .zero, paymentCosts: .zero, discount: .zero, vat: vat, total: ExactAPI.decimal(record["AmountFC"]) ?? net + vat))
     }
 }

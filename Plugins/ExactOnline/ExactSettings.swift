@@ -18,6 +18,8 @@ import KoppelPluginSDK
 /// warehouse: "1"                   # new stock items are linked to this warehouse
 /// update_accounts: false           # true: accounts found by email follow each order (changed fields only, one more call)
 /// update_items: false              # true: existing items take the shop's description (changed only)
+/// currency: EUR                     # the division's currency, in which item prices are kept
+/// item_attributes: { origin: FreeTextField_01 }   # items stream: product attribute -> item field
 /// ```
 struct ExactSettings: Decodable {
     struct CostTarget: Decodable {
@@ -41,9 +43,12 @@ struct ExactSettings: Decodable {
     var warehouse: String?
     var updateAccounts: Bool?
     var updateItems: Bool?
+    var currency: String?
+    var itemAttributes: [String: String]?
 
     enum CodingKeys: String, CodingKey {
-        case journal, shipping, discounts, warehouse
+        case journal, shipping, discounts, warehouse, currency
+        case itemAttributes = "item_attributes"
         case vatCodes = "vat_codes"
         case revenueAccounts = "revenue_accounts"
         case paymentCosts = "payment_costs"
@@ -72,6 +77,8 @@ struct ExactSettings: Decodable {
         merged.warehouse = flow.warehouse ?? warehouse
         merged.updateAccounts = flow.updateAccounts ?? updateAccounts
         merged.updateItems = flow.updateItems ?? updateItems
+        merged.currency = flow.currency ?? currency
+        merged.itemAttributes = flow.itemAttributes ?? itemAttributes
         return merged
     }
 

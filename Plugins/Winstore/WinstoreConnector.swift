@@ -1,21 +1,33 @@
+import Foundation
 import KoppelPluginSDK
 
-/// Winstore webshop API (products, orders, customers). Streams arrive with the flows that need them.
+/// Winstore webshop API: products as a source (incremental by `updated_at`), orders as a
+/// target (with their customers). The host sends the API key, paces and retries; this
+/// type only knows what Winstore's records mean.
 public final class WinstoreConnector: Connector {
     public struct Config: Decodable {
         var baseURL: String
-        enum CodingKeys: String, CodingKey { case baseURL = "base_url" }
+        /// Place every order on this Winstore customer number instead of one per buyer.
+        var defaultCustomer: String?
+        enum CodingKeys: String, CodingKey {
+            case baseURL = "base_url"
+            case defaultCustomer = "default_customer"
+        }
     }
 
     public static let manifest = Manifest(
         name: "winstore",
-        version: "0.1.0",
+        version: "1.0.0",
         description: "Winstore webshop API (products, orders, customers)",
+        streams: .init(
+            read: [.init(name: "products", record: "product", incremental: true)],
+            write: [.init(name: "orders", record: "order", update: false)]),
         configSchema: [
             "type": "object",
             "properties": [
                 "base_url": ["type": "string", "format": "uri"],
                 "api_key": ["type": "string", "secret": true],
+                "default_customer": ["type": "string"],
             ],
             "required": ["base_url"],
             "additionalProperties": false,
@@ -27,6 +39,41 @@ public final class WinstoreConnector: Connector {
 
     public init(config: Config, host: PluginHost) throws(ConnectorError) {
         self.config = config
+    }
+
+    /// Reads one product: proves the URL and the API key.
+    public func check(host: PluginHost) throws(ConnectorError) {
+        let _: ([WinstoreProduct], Bool) = try WinstoreAPI(host: host).page("products", query: ["per_page": "1"], page: 1)
+    }
+
+    /// Products changed since the cursor, oldest first, 100 a page, checkpointing after
+    /// each page; a backfill window reads the products changed inside it.
+    public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
+        /// Kept as Winstore's own text, to the millisecond.
+        struct Cursor: Codable {
+            var updatedAfter: String
+            enum CodingKeys: String, CodingKey { case updatedAfter = "updated_after" }
+        }
+        let api = WinstoreAPI(host: host)
+        let stored = try request.cursor(as: Cursor.self).flatMap { WinstoreAPI.date($0.updatedAfter) }
+        let backfill = request.since != nil || request.until != nil
+        // Winstore keeps milliseconds and its `updated_after` is exclusive.
+        let pager = ModifiedSincePager<WinstoreProduct>(pageSize: WinstoreAPI.pageSize, resolution: 0.001, key: { String($0.id) }, modified: \.updated)
+        try pager.read(from: request.since ?? stored, cursor: stored, fetch: { after, page throws(ConnectorError) in
+            var query = ["sort": "updated_at"]
+            if let after { query["updated_after"] = WinstoreAPI.format(after) }
+            return try api.page("products", query: query, page: page).rows
+        }, emit: { product throws(ConnectorError) in
+            if let until = request.until, product.updated >= until { return }
+            try host.emit(try product.canonical())
+        }, pageDone: { latest throws(ConnectorError) in
+            if !backfill, let latest { try host.checkpoint(Cursor(updatedAfter: WinstoreAPI.format(latest))) }
+        })
+    }
+
+    public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
+        let record = try request.record(as: WinstoreOrderRecord.self)
+        return try WinstoreOrderWriter(api: WinstoreAPI(host: host), defaultCustomer: config.defaultCustomer).write(record)
     }
 }
 

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 
 /// All fakes at once, each a real HTTP server on its own loopback port: Exact Online,
-/// WooCommerce and Mijnwebwinkel, seeded with the same deterministic shop data and
+/// WooCommerce, Mijnwebwinkel and Winstore, seeded with the same deterministic shop data and
 /// sharing one fault plan. Used by `koppel sandbox`, `koppel demo`, tests and benchmarks.
 public final class Sandbox: @unchecked Sendable {
     /// How the sandbox is set up.
@@ -14,6 +14,7 @@ public final class Sandbox: @unchecked Sendable {
         public var exact = ExactSandbox.Options()
         public var wooCommerce = WooCommerceSandbox.Options()
         public var mijnwebwinkel = MijnwebwinkelSandbox.Options()
+        public var winstore = WinstoreSandbox.Options()
         /// Loopback address to listen on.
         public var host = "127.0.0.1"
         /// First port; 0 lets the system pick free ports.
@@ -31,6 +32,7 @@ public final class Sandbox: @unchecked Sendable {
     public let exact: ExactSandbox
     public let wooCommerce: WooCommerceSandbox
     public let mijnwebwinkel: MijnwebwinkelSandbox
+    public let winstore: WinstoreSandbox
     public let faults: FaultInjector
     public let seed: SeedData
     public private(set) var endpoints: [Endpoint] = []
@@ -41,6 +43,7 @@ public final class Sandbox: @unchecked Sendable {
         exact = ExactSandbox(options: options.exact)
         wooCommerce = WooCommerceSandbox(options: options.wooCommerce, seed: seed)
         mijnwebwinkel = MijnwebwinkelSandbox(options: options.mijnwebwinkel, seed: seed)
+        winstore = WinstoreSandbox(options: options.winstore, seed: seed)
         faults = FaultInjector(plan: options.faults, seed: options.seed.seed)
     }
 
@@ -58,6 +61,7 @@ public final class Sandbox: @unchecked Sendable {
         let wooURL = try await sandbox.serve(port: port(1), host: options.host, tokenPath: nil, logger: quiet) { sandbox.wooCommerce.routes($0) }
         sandbox.wooCommerce.baseURL = wooURL
         let mwwURL = try await sandbox.serve(port: port(2), host: options.host, tokenPath: nil, logger: quiet) { sandbox.mijnwebwinkel.routes($0) }
+        let winstoreURL = try await sandbox.serve(port: port(3), host: options.host, tokenPath: nil, logger: quiet) { sandbox.winstore.routes($0) }
 
         sandbox.endpoints = [
             Endpoint(name: "exact-online", baseURL: exactURL, credentials: [
@@ -69,6 +73,7 @@ public final class Sandbox: @unchecked Sendable {
                 ("consumer_key", options.wooCommerce.consumerKey), ("consumer_secret", options.wooCommerce.consumerSecret),
             ]),
             Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token)]),
+            Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_key", options.winstore.apiKey)]),
         ]
         return sandbox
     }

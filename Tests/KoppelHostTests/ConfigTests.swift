@@ -34,7 +34,7 @@ final class ConfigTests: XCTestCase {
         func line(_ needle: String) -> Int { (lines.firstIndex { $0.contains(needle) } ?? -1) + 1 }
         let expected = [
             "\(file):\(line("region: mars")): connections.exact.settings.region: \"mars\" is not one of nl, be, uk, de, fr, es, us",
-            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, cost_center, cost_unit, default_debtor, discounts, division, journal, payment_costs, redirect_uri, region, revenue_accounts, sales_order_statuses, shipping, update_accounts, update_items, vat_codes, warehouse, webhook_secret)",
+            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, cost_center, cost_unit, currency, default_debtor, discounts, division, item_attributes, journal, payment_costs, redirect_uri, region, revenue_accounts, sales_order_statuses, shipping, update_accounts, update_items, vat_codes, warehouse, webhook_secret)",
             "\(file):\(line("every fortnight")): flows.nightly.schedule: \"every fortnight\": the interval must be a number with s, m or h, such as every 15m",
         ]
 

@@ -136,7 +136,7 @@ final class SourceStreamTests: XCTestCase {
     }
 
     func testSalesOrdersOfTheFlowsStatusesWithTheirLines() throws {
-        let account = try XCTUnwrap(try deployment.exactCreate("crm/Accounts", ["Name": "Bakkerij de Vries", "Email": "info@devries.nl"])["ID"] as? String)
+        let account = try XCTUnwrap(try deployment.exactCreate("crm/Accounts", ["Name": "Bakkerij de Vries", "Email": "info@devries.nl", "ChamberOfCommerce": "12345678"])["ID"] as? String)
         let item = try XCTUnwrap(try deployment.exactCreate("logistics/Items", ["Code": "MEEL-5", "Description": "Meel 5 kg"])["ID"] as? String)
         let vat = try XCTUnwrap(try deployment.exactRecords("vat/VATCodes").first { $0["Code"] as? String == "2" }?["Code"] as? String)
         for (status, quantity) in [(12, 3), (21, 1), (12, 2)] {
@@ -158,7 +158,10 @@ final class SourceStreamTests: XCTestCase {
             var vat = quantity * Decimal(string: "12.5")! * Decimal(string: "0.09")!, rounded = Decimal()
             NSDecimalRound(&rounded, &vat, 2, .plain)
             XCTAssertEqual(decimal(totals["total"]), quantity * Decimal(string: "12.5")! + rounded, "net plus VAT to the cent, as Exact books it")
+            // The buyer is the account, read along with the order: a company (it has a
+            // chamber of commerce number) with its email address.
             XCTAssertEqual((order["customer"] as? [String: Any])?["company_name"] as? String, "Bakkerij de Vries")
+            XCTAssertEqual((order["customer"] as? [String: Any])?["email"] as? String, "info@devries.nl")
         }
     }
 

@@ -60,7 +60,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define KOPPEL_ABI_MAJOR 1
-#define KOPPEL_ABI_MINOR 2
+#define KOPPEL_ABI_MINOR 3
 
 /** The one symbol a plugin exports. */
 #define KOPPEL_PLUGIN_ENTRY_SYMBOL "koppel_plugin_entry"
@@ -226,6 +226,11 @@ typedef struct koppel_host {
      * During `write`: reports the outcome as a JSON object:
      *   { "target_key": "...", "action": "created" | "updated" | "unchanged" | "found" }
      * "found" is the answer to a reconcile that found the record already written.
+     * Since ABI 1.3 a target may also decline a record it cannot hold by design (a
+     * variable product where only simple ones fit):
+     *   { "action": "skipped", "reason": "..." }
+     * The host counts it as skipped with the reason, and offers the record again only
+     * once it changes. A host older than 1.3 treats the answer as a failed write.
      */
     koppel_status (*write_result)(void *ctx, koppel_str result_json);
 } koppel_host;

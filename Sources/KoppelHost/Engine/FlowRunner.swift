@@ -11,7 +11,8 @@ import Logging
 /// start of a run was interrupted by a crash and becomes `uncertain`; an uncertain row is
 /// written only with the reconcile flag, so the target looks it up by its idempotency key
 /// first. An unchanged record (same content hash) is skipped; a changed one becomes an
-/// update where the target stream supports updates.
+/// update where the target stream supports updates. A record the target declines by
+/// design (`skipped`, with its reason) is offered again only once it changes.
 public final class FlowRunner {
     /// What a run is asked to do.
     public struct Options {
@@ -322,7 +323,7 @@ public final class FlowRunner {
             return
         }
         entry.state = .done
-        entry.targetKey = outcome.targetKey
+        if outcome.action != .skipped { entry.targetKey = outcome.targetKey }
         entry.record = nil
         entry.lastError = nil
         entry.nextRetryAt = nil
@@ -334,6 +335,10 @@ public final class FlowRunner {
         case .updated: report.updated += 1
         case .unchanged: report.unchanged += 1
         case .created, .found: report.written += 1
+        case .skipped:
+            report.skipped += 1
+            activity(.skipped, key, "skipped by \(flow.target): \(outcome.reason ?? "no reason given")")
+            return
         }
         if outcome.action == .created, let lateAfter = options.lateAfter,
            let changed = (object["updated_at"] as? String).flatMap(RFC3339.date), changed < runStarted.addingTimeInterval(-lateAfter) {

@@ -13,6 +13,8 @@ import Foundation
 ///       values: { ideal: "ID", paypal: "PP" }
 ///       default: "30"                           # without it, an unmapped value parks the record
 ///   options: { ... }                            # passed on to the target as is
+///   update: [price, ean]                        # when the target updates a record it has,
+///                                               # only these fields (absent: every field)
 /// ```
 struct RecordMapping {
     struct ValueMap {
@@ -32,6 +34,8 @@ struct RecordMapping {
     let defaults: [(String, Any)]
     let valueMaps: [ValueMap]
     let options: Any?
+    /// The fields an update may change, handed to the target as `_update`.
+    let update: [String]?
 
     init(_ config: ConfigValue) {
         set = (config["set"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value.foundationValue) }
@@ -42,14 +46,22 @@ struct RecordMapping {
                 values: (spec["values"]?.objectValue ?? [:]).mapValues(\.foundationValue), fallback: spec["default"]?.foundationValue)
         }
         options = config["options"]?.foundationValue
+        switch config["update"] {
+        case .array(let fields)?: update = fields.compactMap(\.stringValue)
+        case let single?: update = single.stringValue.map { [$0] } ?? []
+        case nil: update = nil
+        }
     }
 
     /// True when the mapping leaves every record as it is.
-    var isIdentity: Bool { self.set.isEmpty && defaults.isEmpty && valueMaps.isEmpty && options == nil }
+    var isIdentity: Bool { self.set.isEmpty && defaults.isEmpty && valueMaps.isEmpty && options == nil && update == nil }
 
     func apply(to record: inout [String: Any]) throws(Failure) {
+        // Every value map reads the record as the source sent it, so one map's output
+        // is never another's input (two maps may read the same field).
+        let original = record
         for valueMap in valueMaps {
-            let source = RecordPath.text(RecordPath.value(valueMap.from, in: record))
+            let source = RecordPath.text(RecordPath.value(valueMap.from, in: original))
             if let source, let mapped = valueMap.values[source] {
                 RecordPath.set(mapped, at: valueMap.to, in: &record)
             } else if let fallback = valueMap.fallback {
@@ -66,5 +78,6 @@ struct RecordMapping {
             RecordPath.set(value, at: path, in: &record)
         }
         if let options { record["_options"] = options }
+        if let update { record["_update"] = update }
     }
 }

@@ -56,11 +56,8 @@ final class PluginCall {
     }
 
     fileprivate func setWriteResult(_ data: Data) -> koppel_status {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let key = object["target_key"] as? String, !key.isEmpty,
-            let action = object["action"] as? String, ["created", "updated", "unchanged", "found"].contains(action)
-        else {
-            setError("the write result is not {\"target_key\": \"...\", \"action\": created|updated|unchanged|found}")
+        guard WriteOutcome(json: data) != nil else {
+            setError("the write result is not {\"target_key\": \"...\", \"action\": created|updated|unchanged|found} or {\"action\": \"skipped\", \"reason\": \"...\"}")
             return KOPPEL_INVALID_DATA
         }
         writeResult = data

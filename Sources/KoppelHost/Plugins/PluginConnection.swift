@@ -184,22 +184,29 @@ public final class PluginConnection {
 public struct WriteOutcome: Sendable, Equatable {
     public enum Action: String, Sendable {
         case created, updated, unchanged, found
+        /// The target declined the record by design (ABI 1.3); `reason` says why.
+        case skipped
     }
     public var targetKey: String
     public var action: Action
+    public var reason: String?
 
-    public init(targetKey: String, action: Action) {
+    public init(targetKey: String, action: Action, reason: String? = nil) {
         self.targetKey = targetKey
         self.action = action
+        self.reason = reason
     }
 
     init?(json: Data) {
         guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
-            let key = object["target_key"] as? String,
             let action = (object["action"] as? String).flatMap(Action.init(rawValue:))
         else { return nil }
-        self.targetKey = key
+        let key = object["target_key"] as? String
+        let reason = object["reason"] as? String
+        if action == .skipped ? (reason ?? "").isEmpty : (key ?? "").isEmpty { return nil }
+        self.targetKey = key ?? ""
         self.action = action
+        self.reason = reason
     }
 }
 

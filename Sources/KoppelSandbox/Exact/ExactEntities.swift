@@ -60,6 +60,10 @@ struct ExactEntity: Sendable {
         ExactEntity(path: "salesorder/SalesOrders", key: "OrderID", lines: ("SalesOrderLines", "salesorder/SalesOrderLines", "OrderID"), writable: true) { division, record throws(ExactError) in
             try division.requireExisting("crm/Accounts", record["OrderedBy"], field: "OrderedBy")
             record["OrderedByName"] = division.get("crm/Accounts", record["OrderedBy"] as? String ?? "")?["Name"]
+            record["DeliverTo"] = record["DeliverTo"] ?? record["OrderedBy"]
+            if let contact = record["OrderedByContactPerson"] as? String, let person = division.get("crm/Contacts", contact) {
+                record["OrderedByContactPersonFullName"] = [person["FirstName"], person["LastName"]].compactMap { $0 as? String }.joined(separator: " ")
+            }
             let totals = try division.completeLines(&record, property: "SalesOrderLines", itemRequired: true)
             record["OrderNumber"] = record["OrderNumber"] ?? division.nextNumber("SalesOrders", from: 1)
             record["Status"] = record["Status"] ?? 12
@@ -96,6 +100,12 @@ struct ExactEntity: Sendable {
             record["ItemCode"] = division.get("logistics/Items", item)?["Code"]
             record["WarehouseCode"] = division.get("inventory/Warehouses", warehouse)?["Code"]
             record["CurrentStock"] = record["CurrentStock"] ?? Decimal(0)
+        },
+        // Writable here so that tests can record a payment; in Exact receivables follow
+        // from invoices and bank entries.
+        ExactEntity(path: "cashflow/Receivables", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
+            guard record["InvoiceNumber"] != nil else { throw ExactError(status: 400, message: "InvoiceNumber: Mandatory") }
+            record["IsFullyPaid"] = record["IsFullyPaid"] ?? false
         },
         ExactEntity(path: "webhooks/WebhookSubscriptions", key: "ID", lines: nil, writable: true) { _, record throws(ExactError) in
             guard let url = record["CallbackURL"] as? String, url.hasPrefix("http") else { throw ExactError(status: 400, message: "CallbackURL: Mandatory") }

@@ -150,24 +150,31 @@ public struct WriteResult: Codable, Sendable, Equatable {
     /// What the write did.
     public enum Action: String, Codable, Sendable {
         case created, updated, unchanged, found
+        /// The target cannot hold this record by design; `reason` says why (ABI 1.3).
+        case skipped
     }
-    /// The remote record's key (Exact's GUID, WooCommerce's id).
+    /// The remote record's key (Exact's GUID, WooCommerce's id); empty when skipped.
     public var targetKey: String
     public var action: Action
+    /// Why a record was skipped.
+    public var reason: String?
 
-    public init(targetKey: String, action: Action) {
+    public init(targetKey: String, action: Action, reason: String? = nil) {
         self.targetKey = targetKey
         self.action = action
+        self.reason = reason
     }
 
     public static func created(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .created) }
     public static func updated(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .updated) }
     public static func unchanged(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .unchanged) }
     public static func found(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .found) }
+    /// The record is not one the target can hold (say why, so a person can act on it).
+    public static func skipped(_ reason: String) -> WriteResult { WriteResult(targetKey: "", action: .skipped, reason: reason) }
 
     enum CodingKeys: String, CodingKey {
         case targetKey = "target_key"
-        case action
+        case action, reason
     }
 }
 

@@ -34,3 +34,15 @@ public struct Address: Codable, Hashable, Sendable {
         case houseNumberSuffix = "house_number_suffix"
     }
 }
+
+extension Address {
+    /// A one-line street address split the Dutch way: "Kerkstraat 12a" gives street
+    /// "Kerkstraat", number "12", suffix "a"; "Laan 1940-1945 3 bis" takes the last
+    /// number. A line without a number is all street.
+    public static func splitStreetLine(_ line: String) -> (street: String, houseNumber: String?, suffix: String?) {
+        let text = line.trimmingCharacters(in: .whitespaces)
+        guard let match = text.wholeMatch(of: /(.*\S)\s+([0-9]+)\s*[-\/]?\s*([A-Za-z0-9]{0,6})/) else { return (text, nil, nil) }
+        let suffix = String(match.3)
+        return (String(match.1), String(match.2), suffix.isEmpty ? nil : suffix)
+    }
+}
