@@ -58,14 +58,14 @@ struct ExactAPI {
     /// is reported as uncertain by the host and reconciled before any new attempt.
     func create(_ entitySet: String, _ body: [String: JSONValue]) throws(ConnectorError) -> Record {
         let response = try host.http(HTTPRequest(
-            method: "POST", path: path(entitySet), headers: Self.headers, body: try Self.encode(body), idempotent: false))
+            method: "POST", path: path(entitySet), headers: Self.headers, body: JSONValue.object(body).jsonText, idempotent: false))
         return try response.requireSuccess("creating Exact Online \(entitySet)").decode(Single.self, "Exact Online \(entitySet)").d
     }
 
     /// Changes fields of an existing record.
     func update(_ entitySet: String, id: String, _ fields: [String: JSONValue]) throws(ConnectorError) {
         try host.http(HTTPRequest(
-            method: "PUT", path: path("\(entitySet)(guid'\(id)')"), headers: Self.headers, body: try Self.encode(fields)))
+            method: "PUT", path: path("\(entitySet)(guid'\(id)')"), headers: Self.headers, body: JSONValue.object(fields).jsonText))
             .requireSuccess("updating Exact Online \(entitySet) \(id)")
     }
 
@@ -92,16 +92,6 @@ struct ExactAPI {
         case .int, .decimal: decimal(value).map { $0.value.description } ?? ""
         case .bool(let flag)?: flag ? "true" : "false"
         default: ""
-        }
-    }
-
-    static func encode(_ body: [String: JSONValue]) throws(ConnectorError) -> String {
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return String(decoding: try encoder.encode(body), as: UTF8.self)
-        } catch {
-            throw .internal("could not encode the Exact Online request: \(error)")
         }
     }
 

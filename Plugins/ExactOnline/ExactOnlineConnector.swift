@@ -49,6 +49,7 @@ public final class ExactOnlineConnector: Connector {
                 .init(name: "accounts", record: "customer", incremental: true),
                 .init(name: "items", record: "product", incremental: true),
                 .init(name: "sales_orders", record: "order", incremental: true),
+                .init(name: "sales_invoices", record: "order", incremental: true),
                 .init(name: "stock", record: "stock_level", incremental: true),
             ],
             write: [
@@ -98,7 +99,9 @@ public final class ExactOnlineConnector: Connector {
     )
 
     /// The Exact webhook topic that announces changes to each readable stream.
-    static let webhookTopics = ["accounts": "Accounts", "items": "Items", "sales_orders": "SalesOrders", "stock": "StockPositions"]
+    static let webhookTopics = [
+        "accounts": "Accounts", "items": "Items", "sales_orders": "SalesOrders", "sales_invoices": "SalesInvoices", "stock": "StockPositions",
+    ]
 
     /// The base URL of each Exact Online region.
     static let regions = [

@@ -36,8 +36,9 @@ struct ExactReadOptions: Decodable {
     }
 }
 
-/// Exact Online as a source: accounts, items, sales orders and stock changed since the
-/// cursor (Exact's `Modified`), oldest first, as canonical records.
+/// Exact Online as a source: accounts, items, sales orders, sales invoices and stock
+/// changed since the cursor (Exact's `Modified`), oldest first, as canonical records. An
+/// item Exact assembles from others (`IsMakeItem`) is a composition.
 struct ExactReader {
     let api: ExactAPI
     let options: ExactReadOptions
@@ -76,6 +77,7 @@ struct ExactReader {
         }
         let field = switch stream {
         case "sales_orders": "OrderID"
+        case "sales_invoices": "InvoiceID"
         case "stock": "Item"
         default: "ID"
         }
@@ -96,6 +98,9 @@ struct ExactReader {
             try ExactSalesOrderReader(api: api, statuses: options.statuses ?? salesOrderStatuses)
                 .read(conditions: conditions, scanPayments: scanPayments, seen: seen, checkpoint: checkpoint)
             return
+        case "sales_invoices":
+            try ExactSalesInvoiceReader(api: api).read(conditions: conditions, seen: seen, checkpoint: checkpoint)
+            return
         default: break
         }
         let entitySet: String
@@ -106,7 +111,7 @@ struct ExactReader {
             select = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Modified"
         } else {
             entitySet = "logistics/Items"
-            select = "ID,Code,Description,ExtraDescription,Barcode,StandardSalesPrice,CostPriceStandard,Unit,Stock,IsStockItem,Modified"
+            select = "ID,Code,Description,ExtraDescription,Barcode,StandardSalesPrice,CostPriceStandard,Unit,Stock,IsStockItem,IsMakeItem,Modified"
         }
         query["$select"] = select
         if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
@@ -148,7 +153,7 @@ struct ExactReader {
     static func product(_ record: ExactAPI.Record, modified: Date) -> Product {
         Product(
             sourceKey: text(record, "ID") ?? "", updatedAt: modified, sku: text(record, "Code") ?? "", ean: text(record, "Barcode"),
-            name: text(record, "Description") ?? "", description: text(record, "ExtraDescription"),
+            kind: record["IsMakeItem"] == .bool(true) ? .composition : .simple, name: text(record, "Description") ?? "", description: text(record, "ExtraDescription"),
             priceExclVAT: ExactAPI.decimal(record["StandardSalesPrice"]), purchasePrice: ExactAPI.decimal(record["CostPriceStandard"]),
             stockQuantity: ExactAPI.decimal(record["Stock"]), unit: text(record, "Unit"))
     }

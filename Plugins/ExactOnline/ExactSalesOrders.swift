@@ -97,7 +97,7 @@ struct ExactSalesOrderReader {
     }
 
     /// The accounts with these GUIDs, by GUID.
-    private func accounts(_ ids: [String]) throws(ConnectorError) -> [String: Record] {
+    func accounts(_ ids: [String]) throws(ConnectorError) -> [String: Record] {
         var found: [String: Record] = [:]
         for chunk in Array(Set(ids)).sorted().chunked(Self.batch) {
             let filter = chunk.map { "ID eq guid'\($0)'" }.joined(separator: " or ")
@@ -165,10 +165,48 @@ struct ExactSalesOrderReader {
     /// contact person from the order), amounts as Exact computed them.
     static func order(_ record: Record, modified: Date, accounts: [String: Record], paidAt: Date?) -> Order {
         let text = ExactReader.text
+        let lines = self.lines(record, property: "SalesOrderLines")
+        let statuses: [Int64: Order.Status] = [12: .processing, 20: .processing, 21: .completed, 45: .cancelled]
+        var status = Order.Status.processing
+        if case .int(let code)? = record["Status"] { status = statuses[code] ?? .processing }
+        if status != .cancelled, paidAt != nil { status = .paid }
+        let net = ExactAPI.decimal(record["AmountFCExclVat"]) ?? lines.reduce(.zero) { $0 + $1.total }
+        let vat = ExactAPI.decimal(record["VATAmount"]) ?? lines.reduce(.zero) { $0 + $1.vatAmount }
+        let orderedBy = text(record, "OrderedBy") ?? ""
+        let deliverTo = text(record, "DeliverTo")?.lowercased()
+        let shipping = deliverTo == orderedBy.lowercased() ? nil : address(deliverTo.flatMap { accounts[$0] })
+        return Order(
+            sourceKey: text(record, "OrderID") ?? "", updatedAt: modified, number: number(record["OrderNumber"]) ?? "",
+            createdAt: ExactAPI.date(record["OrderDate"]) ?? modified, paidAt: paidAt, status: status,
+            currency: text(record, "Currency") ?? "EUR", pricesIncludeVAT: false, customer: buyer(record, modified: modified, accounts: accounts),
+            billingAddress: address(accounts[orderedBy.lowercased()]) ?? Address(name: text(record, "OrderedByName"), country: ""),
+            shippingAddress: shipping, lines: lines, paymentMethod: text(record, "PaymentCondition"), note: text(record, "Description"),
+            totals: Totals(lines: net, shipping: .zero, paymentCosts: .zero, discount: .zero, vat: vat, total: ExactAPI.decimal(record["AmountFC"]) ?? net + vat))
+    }
+
+    /// The buyer of a document: its `OrderedBy` account as a customer (a company's contact
+    /// person from `OrderedByContactPersonFullName`), or only the name when the account
+    /// was not found.
+    static func buyer(_ record: Record, modified: Date, accounts: [String: Record]) -> Customer {
+        let orderedBy = ExactReader.text(record, "OrderedBy") ?? ""
+        var buyer = accounts[orderedBy.lowercased()].map { ExactReader.customer($0, modified: ExactAPI.date($0["Modified"]) ?? modified) }
+            ?? Customer(sourceKey: orderedBy, updatedAt: modified, kind: .company, companyName: ExactReader.text(record, "OrderedByName"))
+        if buyer.kind == .company, let contact = ExactReader.text(record, "OrderedByContactPersonFullName") {
+            let parts = contact.split(separator: " ", maxSplits: 1).map(String.init)
+            buyer.firstName = parts.count > 1 ? parts[0] : nil
+            buyer.lastName = parts.last
+        }
+        return buyer
+    }
+
+    /// A document's deep-read lines (`$expand`) as canonical lines, amounts as Exact
+    /// computed them.
+    static func lines(_ record: Record, property: String) -> [OrderLine] {
+        let text = ExactReader.text
         var lineRecords: [JSONValue] = []
-        if case .array(let list)? = record["SalesOrderLines"] { lineRecords = list }
-        if case .object(let wrapped)? = record["SalesOrderLines"], case .array(let list)? = wrapped["results"] { lineRecords = list }
-        let lines: [OrderLine] = lineRecords.compactMap { value in
+        if case .array(let list)? = record[property] { lineRecords = list }
+        if case .object(let wrapped)? = record[property], case .array(let list)? = wrapped["results"] { lineRecords = list }
+        return lineRecords.compactMap { value in
             guard case .object(let line) = value else { return nil }
             let amount = ExactAPI.decimal(line["AmountFC"]) ?? .zero
             let vat = ExactAPI.decimal(line["VATAmount"]) ?? ExactAPI.decimal(line["VATAmountFC"]) ?? .zero
@@ -178,30 +216,6 @@ struct ExactSalesOrderReader {
                 quantity: ExactAPI.decimal(line["Quantity"]) ?? 1, unitPrice: ExactAPI.decimal(line["UnitPrice"]) ?? amount,
                 vatRate: percentage, vatAmount: vat, total: amount)
         }
-        let statuses: [Int64: Order.Status] = [12: .processing, 20: .processing, 21: .completed, 45: .cancelled]
-        var status = Order.Status.processing
-        if case .int(let code)? = record["Status"] { status = statuses[code] ?? .processing }
-        if status != .cancelled, paidAt != nil { status = .paid }
-        let net = ExactAPI.decimal(record["AmountFCExclVat"]) ?? lines.reduce(.zero) { $0 + $1.total }
-        let vat = ExactAPI.decimal(record["VATAmount"]) ?? lines.reduce(.zero) { $0 + $1.vatAmount }
-        let orderedBy = text(record, "OrderedBy") ?? ""
-        let account = accounts[orderedBy.lowercased()]
-        var buyer = account.map { ExactReader.customer($0, modified: ExactAPI.date($0["Modified"]) ?? modified) }
-            ?? Customer(sourceKey: orderedBy, updatedAt: modified, kind: .company, companyName: text(record, "OrderedByName"))
-        if buyer.kind == .company, let contact = text(record, "OrderedByContactPersonFullName") {
-            let parts = contact.split(separator: " ", maxSplits: 1).map(String.init)
-            buyer.firstName = parts.count > 1 ? parts[0] : nil
-            buyer.lastName = parts.last
-        }
-        let billing = address(account) ?? Address(name: text(record, "OrderedByName"), country: "")
-        let deliverTo = text(record, "DeliverTo")?.lowercased()
-        let shipping = deliverTo == orderedBy.lowercased() ? nil : address(deliverTo.flatMap { accounts[$0] })
-        return Order(
-            sourceKey: text(record, "OrderID") ?? "", updatedAt: modified, number: number(record["OrderNumber"]) ?? "",
-            createdAt: ExactAPI.date(record["OrderDate"]) ?? modified, paidAt: paidAt, status: status,
-            currency: text(record, "Currency") ?? "EUR", pricesIncludeVAT: false, customer: buyer, billingAddress: billing,
-            shippingAddress: shipping, lines: lines, paymentMethod: text(record, "PaymentCondition"), note: text(record, "Description"),
-            totals: Totals(lines: net, shipping: .zero, paymentCosts: .zero, discount: .zero, vat: vat, total: ExactAPI.decimal(record["AmountFC"]) ?? net + vat))
     }
 }
 

@@ -153,10 +153,9 @@ public final class MijnwebwinkelConnector: Connector {
         var body: [String: JSONValue] = [:]
         if let carrier = shipment.carrier { body["carrier"] = .string(carrier) }
         if let code = shipment.trackingCode { body["track_and_trace"] = .string(code) }
-        let json = String(decoding: (try? JSONEncoder().encode(body)) ?? Data("{}".utf8), as: UTF8.self)
         let response = try host.http(HTTPRequest(
             method: "PUT", path: "\(Self.root)/orders/\(encoded)/shipment", headers: ["Content-Type": "application/json"],
-            body: json, idempotent: true))
+            body: JSONValue.object(body).jsonText, idempotent: true))
         if response.status == 404 { throw .notFound("Mijnwebwinkel has no order \(number) to mark shipped") }
         _ = try response.requireSuccess("Mijnwebwinkel shipment of order \(number)")
         return request.targetKey == nil ? .created(number) : .updated(number)

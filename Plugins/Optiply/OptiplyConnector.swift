@@ -1,6 +1,10 @@
+import Foundation
 import KoppelPluginSDK
 
-/// Optiply inventory planning API (products, stock levels, sell orders). Streams arrive with the flows that need them.
+/// Optiply, the inventory planner: products, their stock levels and the sales history
+/// (sell orders) it computes purchase advice from. The host signs in with the account
+/// (OAuth 2 password grant), keeps the token fresh, paces and retries; this type knows
+/// what Optiply's resources mean.
 public final class OptiplyConnector: Connector {
     public struct Config: Decodable {
         var baseURL: String
@@ -9,25 +13,45 @@ public final class OptiplyConnector: Connector {
 
     public static let manifest = Manifest(
         name: "optiply",
-        version: "0.1.0",
+        version: "1.0.0",
         description: "Optiply inventory planning API (products, stock levels, sell orders)",
+        streams: .init(write: [
+            .init(name: "products", record: "product", update: true),
+            .init(name: "stock_levels", record: "stock_level", update: true),
+            .init(name: "sell_orders", record: "order", update: false),
+        ]),
         configSchema: [
             "type": "object",
             "properties": [
                 "base_url": ["type": "string", "format": "uri"],
                 "client_id": ["type": "string"],
                 "client_secret": ["type": "string", "secret": true],
+                "username": ["type": "string"],
+                "password": ["type": "string", "secret": true],
             ],
             "required": ["base_url"],
             "additionalProperties": false,
         ],
-        auth: .init(scheme: .oauth2, tokenURL: "{base_url}/oauth/token")
+        auth: .init(scheme: .oauth2, tokenURL: "{base_url}/oauth/token", grant: "password")
     )
 
-    let config: Config
+    public init(config: Config, host: PluginHost) throws(ConnectorError) {}
 
-    public init(config: Config, host: PluginHost) throws(ConnectorError) {
-        self.config = config
+    /// Looks one product up: proves the URL, the account and the token.
+    public func check(host: PluginHost) throws(ConnectorError) {
+        _ = try OptiplyAPI(host: host).first("products", filter: [:])
+    }
+
+    public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
+        let products = OptiplyProducts(api: OptiplyAPI(host: host))
+        switch request.stream {
+        case "products":
+            return try products.write(try request.record(as: Product.self))
+        case "stock_levels":
+            return try OptiplyStockWriter(products: products).write(try request.record(as: StockLevel.self))
+        default:
+            return try OptiplySellOrderWriter(products: products).write(try request.record(as: Order.self), reconcile: request.reconcile)
+        }
     }
 }
 

@@ -47,17 +47,9 @@ struct WinstoreAPI {
     /// Sends `body` and decodes the answer. Winstore's 422 names what is wrong; it is
     /// passed on as the reason the record was refused.
     func send<Answer: Decodable>(_ method: String, _ path: String, _ body: [String: JSONValue], as: Answer.Type) throws(ConnectorError) -> Answer {
-        let text: String
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            text = String(decoding: try encoder.encode(body), as: UTF8.self)
-        } catch {
-            throw .internal("could not encode the Winstore request: \(error)")
-        }
         let what = "\(method == "POST" ? "creating" : "updating") Winstore \(path)"
         let response = try host.http(HTTPRequest(
-            method: method, path: "\(Self.root)/\(path)", headers: Self.headers, body: text, idempotent: method != "POST"))
+            method: method, path: "\(Self.root)/\(path)", headers: Self.headers, body: JSONValue.object(body).jsonText, idempotent: method != "POST"))
         if response.status == 422, let refusal = try? response.decode(Refusal.self, what) {
             throw .invalidData("\(what): Winstore refused it: \(refusal.error.message)")
         }

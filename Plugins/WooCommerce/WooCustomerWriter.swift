@@ -16,7 +16,7 @@ struct WooCustomerWriter {
         guard let existing = try find(id: knownID, email: email) else {
             let response = try host.http(HTTPRequest(
                 method: "POST", path: "\(WooCommerceAPI.root)/customers", headers: ["Content-Type": "application/json"],
-                body: try Self.encode(.object(wanted)), idempotent: false))
+                body: JSONValue.object(wanted).jsonText, idempotent: false))
             if response.status == 400, response.body.contains("email-exists"), let again = try find(id: nil, email: email) {
                 return try update(again, wanted)
             }
@@ -88,7 +88,7 @@ struct WooCustomerWriter {
         guard let patch = Self.changes(wanted, from: existing) else { return .unchanged(id) }
         try host.http(HTTPRequest(
             method: "PUT", path: "\(WooCommerceAPI.root)/customers/\(id)", headers: ["Content-Type": "application/json"],
-            body: try Self.encode(.object(patch)))).requireSuccess("updating WooCommerce customer \(id)")
+            body: JSONValue.object(patch).jsonText)).requireSuccess("updating WooCommerce customer \(id)")
         return .updated(id)
     }
 
@@ -101,13 +101,5 @@ struct WooCustomerWriter {
         }
         let response = try host.http(HTTPRequest(path: "\(WooCommerceAPI.root)/customers", query: ["email": email, "role": "all"]))
         return try response.requireSuccess("WooCommerce customers by email").decode([[String: JSONValue]].self, "WooCommerce customers").first
-    }
-
-    private static func encode(_ body: JSONValue) throws(ConnectorError) -> String {
-        do {
-            return String(decoding: try JSONEncoder().encode(body), as: UTF8.self)
-        } catch {
-            throw .internal("could not encode the WooCommerce customer: \(error)")
-        }
     }
 }

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 
 /// All fakes at once, each a real HTTP server on its own loopback port: Exact Online,
-/// WooCommerce, Mijnwebwinkel and Winstore, seeded with the same deterministic shop data and
+/// WooCommerce, Mijnwebwinkel, Winstore and Optiply, seeded with the same deterministic shop data and
 /// sharing one fault plan. Used by `koppel sandbox`, `koppel demo`, tests and benchmarks.
 public final class Sandbox: @unchecked Sendable {
     /// How the sandbox is set up.
@@ -15,6 +15,7 @@ public final class Sandbox: @unchecked Sendable {
         public var wooCommerce = WooCommerceSandbox.Options()
         public var mijnwebwinkel = MijnwebwinkelSandbox.Options()
         public var winstore = WinstoreSandbox.Options()
+        public var optiply = OptiplySandbox.Options()
         /// Loopback address to listen on.
         public var host = "127.0.0.1"
         /// First port; 0 lets the system pick free ports.
@@ -33,6 +34,7 @@ public final class Sandbox: @unchecked Sendable {
     public let wooCommerce: WooCommerceSandbox
     public let mijnwebwinkel: MijnwebwinkelSandbox
     public let winstore: WinstoreSandbox
+    public let optiply: OptiplySandbox
     public let faults: FaultInjector
     public let seed: SeedData
     public private(set) var endpoints: [Endpoint] = []
@@ -44,6 +46,7 @@ public final class Sandbox: @unchecked Sendable {
         wooCommerce = WooCommerceSandbox(options: options.wooCommerce, seed: seed)
         mijnwebwinkel = MijnwebwinkelSandbox(options: options.mijnwebwinkel, seed: seed)
         winstore = WinstoreSandbox(options: options.winstore, seed: seed)
+        optiply = OptiplySandbox(options: options.optiply)
         faults = FaultInjector(plan: options.faults, seed: options.seed.seed)
     }
 
@@ -62,6 +65,7 @@ public final class Sandbox: @unchecked Sendable {
         sandbox.wooCommerce.baseURL = wooURL
         let mwwURL = try await sandbox.serve(port: port(2), host: options.host, tokenPath: nil, logger: quiet) { sandbox.mijnwebwinkel.routes($0) }
         let winstoreURL = try await sandbox.serve(port: port(3), host: options.host, tokenPath: nil, logger: quiet) { sandbox.winstore.routes($0) }
+        let optiplyURL = try await sandbox.serve(port: port(4), host: options.host, tokenPath: "/oauth/token", logger: quiet) { sandbox.optiply.routes($0) }
 
         sandbox.endpoints = [
             Endpoint(name: "exact-online", baseURL: exactURL, credentials: [
@@ -74,6 +78,10 @@ public final class Sandbox: @unchecked Sendable {
             ]),
             Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token)]),
             Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_key", options.winstore.apiKey)]),
+            Endpoint(name: "optiply", baseURL: optiplyURL, credentials: [
+                ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
+                ("username", options.optiply.username), ("password", options.optiply.password),
+            ]),
         ]
         return sandbox
     }

@@ -21,6 +21,12 @@ struct AuthCommand: AsyncParsableCommand {
     func run() async throws {
         let runtime = try deployment.runtime()
         let tokens = try reporting { try runtime.tokenManager(connection) }
+        if tokens.client.account != nil {
+            // The password grant needs no browser: the host signs in with the account.
+            _ = try reporting { try tokens.accessToken() }
+            print("\(connection) is signed in with its account; its tokens are stored in the vault and renewed as needed.")
+            return
+        }
         let redirectURI = try reporting { try runtime.connection(connection).config.settings["redirect_uri"]?.stringValue } ?? "http://localhost:8765/callback"
         let state = UUID().uuidString
         let url = try reporting { try tokens.authorizationURL(redirectURI: redirectURI, state: state) }

@@ -28,6 +28,8 @@ public struct PluginManifest: Sendable, Equatable {
         /// Setting names by credential role.
         public var credentials: [String: String]
         public var plainHTTP: String?
+        /// OAuth 2: `authorization_code` (the default) or `password`.
+        public var grant: String?
 
         /// The setting that holds the credential of `role`, or the conventional default.
         public func setting(for role: String) -> String {
@@ -148,7 +150,11 @@ public struct PluginManifest: Sendable, Equatable {
             keyName: try reader.optionalString(auth, "key_name", "$.auth"),
             keyIn: try reader.optionalString(auth, "key_in", "$.auth"),
             credentials: (auth["credentials"] as? [String: String]) ?? [:],
-            plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"))
+            plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"),
+            grant: try reader.optionalString(auth, "grant", "$.auth"))
+        if let grant = details.grant, !["authorization_code", "password"].contains(grant) {
+            throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code or password")
+        }
         if scheme == "api-key" {
             guard details.keyName != nil else { throw fail("$.auth.key_name", "is missing: name the header or query parameter") }
             guard ["header", "query"].contains(details.keyIn ?? "header") else { throw fail("$.auth.key_in", "must be header or query") }

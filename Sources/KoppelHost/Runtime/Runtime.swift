@@ -124,7 +124,11 @@ public final class Runtime: @unchecked Sendable {
         let client = OAuth2TokenManager.Client(
             connection: name, tokenURL: expand(tokenTemplate), authorizeURL: auth.authorizeURL.map(expand),
             clientID: try requireCredential(auth.setting(for: "client_id"), of: name),
-            clientSecret: try requireCredential(auth.setting(for: "client_secret"), of: name))
+            clientSecret: try requireCredential(auth.setting(for: "client_secret"), of: name),
+            account: auth.grant == "password"
+                ? .init(username: try requireCredential(auth.setting(for: "username"), of: name),
+                        password: try requireCredential(auth.setting(for: "password"), of: name))
+                : nil)
         let manager = OAuth2TokenManager(client: client, vault: try vault(), store: store, activity: activity, logger: logger)
         return lock.withLock {
             if let existing = tokenManagers[name] { return existing }

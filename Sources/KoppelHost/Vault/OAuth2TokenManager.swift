@@ -17,13 +17,27 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         public var authorizeURL: String?
         public var clientID: String
         public var clientSecret: String
+        /// For the password grant: the account tokens are asked for, whenever there are
+        /// none or the refresh token is refused. Nil: a person consents (`koppel auth`).
+        public var account: Account?
 
-        public init(connection: String, tokenURL: String, authorizeURL: String?, clientID: String, clientSecret: String) {
+        /// An account's sign-in for the password grant.
+        public struct Account: Sendable {
+            public var username: String
+            public var password: String
+            public init(username: String, password: String) {
+                self.username = username
+                self.password = password
+            }
+        }
+
+        public init(connection: String, tokenURL: String, authorizeURL: String?, clientID: String, clientSecret: String, account: Account? = nil) {
             self.connection = connection
             self.tokenURL = tokenURL
             self.authorizeURL = authorizeURL
             self.clientID = clientID
             self.clientSecret = clientSecret
+            self.account = account
         }
     }
 
@@ -62,7 +76,11 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         self.margin = margin
     }
 
-    private var reauthorize: String { "sign in again with `koppel auth \(client.connection)`" }
+    private var reauthorize: String {
+        client.account == nil
+            ? "sign in again with `koppel auth \(client.connection)`"
+            : "check the connection's username and password (`koppel secrets set \(client.connection) password`)"
+    }
 
     /// A valid access token, refreshed first if it expires within the margin, or if it
     /// is the one the server just rejected.
@@ -73,16 +91,21 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         refreshLock.lock()
         defer { refreshLock.unlock() }
         // Another thread may have refreshed while this one waited.
-        var tokens = try load()
-        if isFresh(tokens) && tokens.accessToken != rejected { return remember(tokens) }
+        if let tokens = try loadIfSignedIn(), isFresh(tokens), tokens.accessToken != rejected { return remember(tokens) }
+        var current: Tokens?
         try withLease { () throws(PluginCallError) in
             // Another process may have refreshed while this one waited.
-            tokens = try load()
-            if isFresh(tokens) && tokens.accessToken != rejected { return }
-            tokens = try refresh(tokens.refreshToken)
-            try save(tokens)
+            let stored = try loadIfSignedIn()
+            if let stored, isFresh(stored), stored.accessToken != rejected {
+                current = stored
+                return
+            }
+            let renewed = try renew(stored)
+            try save(renewed)
+            current = renewed
         }
-        return remember(tokens)
+        guard let current else { throw PluginCallError(.internal, "connection \(client.connection): no tokens after renewing them") }
+        return remember(current)
     }
 
     /// Exchanges an authorization code (from the consent screen) for tokens and stores them.
@@ -110,6 +133,35 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     private func remember(_ tokens: Tokens) -> String {
         cacheLock.withLock { cached = tokens }
         return tokens.accessToken
+    }
+
+    /// New tokens: refreshed, or with the password grant asked for again when there are
+    /// none yet or the refresh token is refused.
+    private func renew(_ tokens: Tokens?) throws(PluginCallError) -> Tokens {
+        guard let account = client.account else {
+            guard let tokens else { throw PluginCallError(.auth, "connection \(client.connection) is not signed in; \(reauthorize)") }
+            return try refresh(tokens.refreshToken)
+        }
+        if let tokens, !tokens.refreshToken.isEmpty {
+            do {
+                return try refresh(tokens.refreshToken)
+            } catch where error.status == .auth {
+                // The refresh token expired or was revoked: sign in again with the account.
+            }
+        }
+        vault.redactor.register(account.password)
+        let signedIn = try requestTokens([("grant_type", "password"), ("username", account.username), ("password", account.password)], what: "account sign-in")
+        activity?.record(ActivityEntry(at: Date(), kind: .auth, connection: client.connection, message: "signed in with the account (password grant)"))
+        return signedIn
+    }
+
+    /// The stored tokens, or nil when the connection was never signed in.
+    private func loadIfSignedIn() throws(PluginCallError) -> Tokens? {
+        do {
+            return try load()
+        } catch where error.status == .auth && client.account != nil {
+            return nil
+        }
     }
 
     private func load() throws(PluginCallError) -> Tokens {
@@ -199,12 +251,15 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 }
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")
             }
-            guard let access = object["access_token"] as? String, let refresh = object["refresh_token"] as? String else {
+            // The password grant may come without a refresh token: the account signs in again.
+            guard let access = object["access_token"] as? String,
+                  let refresh = object["refresh_token"] as? String ?? (client.account != nil ? "" : nil)
+            else {
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) answered without access and refresh tokens")
             }
             let lifetime = (object["expires_in"] as? Int) ?? (object["expires_in"] as? String).flatMap(Int.init) ?? 600
             vault.redactor.register(access)
-            vault.redactor.register(refresh)
+            if !refresh.isEmpty { vault.redactor.register(refresh) }
             return Tokens(accessToken: access, refreshToken: refresh, expiresAt: Date().addingTimeInterval(TimeInterval(lifetime)))
         }
     }

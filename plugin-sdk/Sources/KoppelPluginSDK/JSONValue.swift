@@ -73,3 +73,11 @@ public enum JSONValue: Codable, Equatable, Sendable, ExpressibleByStringLiteral,
         return nil
     }
 }
+
+extension JSONValue {
+    /// The value as compact JSON text with sorted keys, for a request body. Encoding
+    /// cannot fail: every case is plain JSON (decimals are their exact text).
+    public var jsonText: String {
+        (try? JSONEncoder.koppel.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+}

@@ -109,6 +109,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var tokenURL: String?
         /// OAuth2: refresh tokens are single-use and rotate on every refresh.
         public var rotatingRefreshTokens: Bool?
+        /// OAuth2: how tokens are first obtained: `authorization_code` (a person consents
+        /// in a browser, `koppel auth`; the default) or `password` (the account's
+        /// `username` and `password` settings, exchanged by the host whenever needed).
+        public var grant: String?
         /// API key: the header or query parameter that carries it.
         public var keyName: String?
         /// API key: "header" or "query".
@@ -123,7 +127,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         public init(
             scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
             rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil,
-            credentials: [String: String]? = nil, plainHTTP: Scheme? = nil
+            credentials: [String: String]? = nil, plainHTTP: Scheme? = nil, grant: String? = nil
         ) {
             self.scheme = scheme
             self.authorizeURL = authorizeURL
@@ -133,10 +137,11 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.keyIn = keyIn
             self.credentials = credentials
             self.plainHTTP = plainHTTP
+            self.grant = grant
         }
 
         enum CodingKeys: String, CodingKey {
-            case scheme, credentials
+            case scheme, credentials, grant
             case authorizeURL = "authorize_url"
             case tokenURL = "token_url"
             case rotatingRefreshTokens = "rotating_refresh_tokens"

@@ -35,6 +35,9 @@ public struct Order: Codable, Hashable, Sendable {
     public var note: String?
     /// Codes of the coupons used; their amounts are in the lines' discounts.
     public var couponCodes: [String]?
+    /// For an invoice made from a sales order: that order's source key, so a target
+    /// that already holds the order does not count the same sales twice.
+    public var salesOrderKey: String?
     public var totals: Totals
 
     public init(
@@ -81,6 +84,7 @@ public struct Order: Codable, Hashable, Sendable {
         case paymentMethod = "payment_method"
         case shippingMethod = "shipping_method"
         case couponCodes = "coupon_codes"
+        case salesOrderKey = "sales_order_key"
     }
 }
 
