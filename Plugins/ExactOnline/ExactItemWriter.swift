@@ -46,12 +46,14 @@ struct ExactItemWriter {
             throw .invalidData("update: \"\(unknown)\" is not an item field; use any of \(Self.updatableFields.joined(separator: ", "))")
         }
         let fields = try itemFields(product)
-        for case let id? in [knownID, try existing(code: product.sku)] {
-            let wanted = fields.filter { updatable.contains($0.key) }.reduce(into: [String: JSONValue]()) { $0.merge($1.value) { _, new in new } }
+        let wanted = fields.filter { updatable.contains($0.key) }.reduce(into: [String: JSONValue]()) { $0.merge($1.value) { _, new in new } }
+        /// Nil when the item is gone from Exact (deleted since it was written).
+        func update(_ id: String) throws(ConnectorError) -> WriteResult? {
             if wanted.isEmpty { return .unchanged(id) }
-            // Nil: the item is gone from Exact; try the next, else create it again.
-            if let changed = try api.updateChanged("logistics/Items", id: id, wanted) { return changed ? .updated(id) : .unchanged(id) }
+            return try api.updateChanged("logistics/Items", id: id, wanted).map { $0 ? .updated(id) : .unchanged(id) }
         }
+        if let id = knownID, let result = try update(id) { return result }
+        if let id = try existing(code: product.sku), id != knownID, let result = try update(id) { return result }
         return .created(try create(product, fields: fields))
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import KoppelPluginSDK
 
 /// Exact Online: orders booked as sales invoices, sales orders or sales entries; accounts
-/// and items both ways; sales orders and stock as sources. Tokens, pacing under Exact's limits
+/// and items both ways; sales orders, sales invoices, suppliers and stock as sources. Tokens, pacing under Exact's limits
 /// (about 60 calls a minute per division) and retries are the host's; this type knows
 /// what Exact's entities mean.
 public final class ExactOnlineConnector: Connector {
@@ -51,6 +51,7 @@ public final class ExactOnlineConnector: Connector {
                 .init(name: "sales_orders", record: "order", incremental: true),
                 .init(name: "sales_invoices", record: "order", incremental: true),
                 .init(name: "stock", record: "stock_level", incremental: true),
+                .init(name: "suppliers", record: "supplier", incremental: true),
             ],
             write: [
                 .init(name: "sales_invoices", record: "order", update: false),

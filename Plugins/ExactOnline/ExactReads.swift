@@ -36,7 +36,7 @@ struct ExactReadOptions: Decodable {
     }
 }
 
-/// Exact Online as a source: accounts, items, sales orders, sales invoices and stock
+/// Exact Online as a source: accounts, items, sales orders, sales invoices, suppliers and stock
 /// changed since the cursor (Exact's `Modified`), oldest first, as canonical records. An
 /// item Exact assembles from others (`IsMakeItem`) is a composition.
 struct ExactReader {
@@ -100,6 +100,9 @@ struct ExactReader {
             return
         case "sales_invoices":
             try ExactSalesInvoiceReader(api: api).read(conditions: conditions, seen: seen, checkpoint: checkpoint)
+            return
+        case "suppliers":
+            try ExactSupplierReader(api: api).read(conditions: conditions, seen: seen, checkpoint: checkpoint)
             return
         default: break
         }

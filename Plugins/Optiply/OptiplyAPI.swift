@@ -37,6 +37,22 @@ struct OptiplyAPI {
             .requireSuccess(what).decode(Many.self, what).data.first
     }
 
+    /// Every resource of `type` matching `filter`, 100 a page.
+    func all(_ type: String, filter: [String: String]) throws(ConnectorError) -> [Resource] {
+        var query = ["page[limit]": "100"]
+        for (name, value) in filter { query["filter[\(name)]"] = value }
+        var found: [Resource] = []
+        while true {
+            try host.checkCancellation()
+            query["page[offset]"] = String(found.count)
+            let what = "Optiply \(type)"
+            let page = try host.http(HTTPRequest(path: "/v1/\(type)", query: query, headers: Self.headers))
+                .requireSuccess(what).decode(Many.self, what).data
+            found += page
+            if page.count < 100 { return found }
+        }
+    }
+
     /// Creates a resource and returns its id.
     func create(_ type: String, _ attributes: [String: JSONValue]) throws(ConnectorError) -> String {
         try send("POST", "/v1/\(type)", type: type, attributes, idempotent: false).id

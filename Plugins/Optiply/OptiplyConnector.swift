@@ -1,8 +1,8 @@
 import Foundation
 import KoppelPluginSDK
 
-/// Optiply, the inventory planner: products, their stock levels and the sales history
-/// (sell orders) it computes purchase advice from. The host signs in with the account
+/// Optiply, the inventory planner: products, their stock levels, the suppliers with their
+/// purchase prices, and the sales history (sell orders) it computes purchase advice from. The host signs in with the account
 /// (OAuth 2 password grant), keeps the token fresh, paces and retries; this type knows
 /// what Optiply's resources mean.
 public final class OptiplyConnector: Connector {
@@ -14,11 +14,12 @@ public final class OptiplyConnector: Connector {
     public static let manifest = Manifest(
         name: "optiply",
         version: "1.0.0",
-        description: "Optiply inventory planning API (products, stock levels, sell orders)",
+        description: "Optiply inventory planning API (products, stock levels, suppliers, sell orders)",
         streams: .init(write: [
             .init(name: "products", record: "product", update: true),
             .init(name: "stock_levels", record: "stock_level", update: true),
             .init(name: "sell_orders", record: "order", update: false),
+            .init(name: "suppliers", record: "supplier", update: true),
         ]),
         configSchema: [
             "type": "object",
@@ -49,6 +50,8 @@ public final class OptiplyConnector: Connector {
             return try products.write(try request.record(as: Product.self))
         case "stock_levels":
             return try OptiplyStockWriter(products: products).write(try request.record(as: StockLevel.self))
+        case "suppliers":
+            return try OptiplySupplierWriter(products: products).write(try request.record(as: Supplier.self))
         default:
             return try OptiplySellOrderWriter(products: products).write(try request.record(as: Order.self), reconcile: request.reconcile)
         }

@@ -22,7 +22,8 @@ struct OptiplyProducts {
 
     /// Writes a product: created with every attribute, or the attributes that differ
     /// sent to the one Optiply has. A composition is its own product, marked `assembled`
-    /// (see the README's rule). Stock levels belong to the `stock_levels` stream.
+    /// (see the README's rule). Stock levels belong to the `stock_levels` stream, purchase
+    /// prices to the suppliers' products (`suppliers` stream), as Optiply keeps them.
     func write(_ product: Product) throws(ConnectorError) -> WriteResult {
         guard !product.sku.isEmpty else { throw .invalidData("product \(product.sourceKey) has no SKU to key an Optiply product by") }
         guard product.kind != .variable else {
@@ -31,7 +32,6 @@ struct OptiplyProducts {
         var attributes: [String: JSONValue] = ["name": .string(product.name), "skuCode": .string(product.sku)]
         attributes["eanCode"] = product.ean.map(JSONValue.string) ?? .null
         attributes["price"] = (product.priceExclVAT ?? product.priceInclVAT).map { .decimal($0.description) } ?? .null
-        attributes["purchasePrice"] = product.purchasePrice.map { .decimal($0.description) } ?? .null
         attributes["assembled"] = .bool(product.kind == .composition)
         // Found by SKU (one call), to compare: a product made in Optiply by hand is
         // taken over, never duplicated.
@@ -106,5 +106,67 @@ struct OptiplySellOrderWriter {
             "orderLines": .array(lines),
         ])
         return .created(id)
+    }
+}
+
+/// Writes a supplier and its supplier products (the products it sells, with its code,
+/// purchase price, minimum quantity, lead time and whether it is the main supplier).
+/// The supplier is found by `remoteId` (the source key); each supplier product by its
+/// product. Only what differs is sent. A product Optiply does not know yet is left out
+/// and the supplier parked naming it; a replay after the products flow completes it.
+struct OptiplySupplierWriter {
+    let products: OptiplyProducts
+    var api: OptiplyAPI { products.api }
+
+    func write(_ supplier: Supplier) throws(ConnectorError) -> WriteResult {
+        var attributes: [String: JSONValue] = ["name": .string(supplier.name)]
+        attributes["emails"] = .array(supplier.email.map { [.string($0)] } ?? [])
+        var changed = false, created = false
+        let id: String
+        if let existing = try api.first("suppliers", filter: ["remoteId": supplier.sourceKey]) {
+            id = existing.id
+            let differing = attributes.filter { existing.attributes[$0.key] != $0.value }
+            if !differing.isEmpty {
+                try api.update("suppliers", id: id, differing)
+                changed = true
+            }
+        } else {
+            attributes["remoteId"] = .string(supplier.sourceKey)
+            id = try api.create("suppliers", attributes)
+            created = true
+        }
+        let current = Dictionary(try api.all("supplierProducts", filter: ["supplierId": id]).map {
+            (OptiplyProducts.comparable($0.attributes["productId"]), $0)
+        }, uniquingKeysWith: { first, _ in first })
+        var missing: [String] = []
+        for supplied in supplier.products {
+            guard let product = try products.id(sku: supplied.sku) else {
+                missing.append(supplied.sku)
+                continue
+            }
+            var wanted: [String: JSONValue] = [
+                "skuCode": supplied.supplierSKU.map(JSONValue.string) ?? .null,
+                "price": supplied.purchasePrice.map { .decimal($0.description) } ?? .null,
+                "minimumPurchaseQuantity": supplied.minimumQuantity.map { .decimal($0.description) } ?? .null,
+                "deliveryTime": supplied.leadTimeDays.map { .int(Int64($0)) } ?? .null,
+                "preferred": .bool(supplied.preferred),
+            ]
+            if let existing = current[product] {
+                let differing = wanted.filter { OptiplyProducts.comparable(existing.attributes[$0.key]) != OptiplyProducts.comparable($0.value) }
+                if !differing.isEmpty {
+                    try api.update("supplierProducts", id: existing.id, differing)
+                    changed = true
+                }
+            } else {
+                wanted["productId"] = .int(Int64(product) ?? 0)
+                wanted["supplierId"] = .int(Int64(id) ?? 0)
+                _ = try api.create("supplierProducts", wanted)
+                changed = true
+            }
+        }
+        guard missing.isEmpty else {
+            throw .invalidData("supplier \(supplier.name): Optiply has no product with SKU \(missing.joined(separator: ", ")); run the products flow, then replay")
+        }
+        return created ? .created(id) : changed ? .updated(id) : .unchanged(id)
     }
 }

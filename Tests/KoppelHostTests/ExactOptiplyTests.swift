@@ -99,7 +99,6 @@ final class ExactOptiplyTests: XCTestCase {
         XCTAssertEqual(item["name"] as? String, "Artikel 7")
         XCTAssertEqual(item["eanCode"] as? String, "8710000000007")
         XCTAssertEqual(decimal(item["price"]), Decimal(string: "17.95"))
-        XCTAssertEqual(decimal(item["purchasePrice"]), Decimal(string: "11.10"))
         XCTAssertEqual(planned.values.filter { $0["assembled"] as? Bool == true }.map { $0["skuCode"] as! String }.sorted(), ["ART-299", "ART-300"])
 
         let two = try deployment.sync("stock-2")
@@ -172,8 +171,10 @@ final class ExactOptiplyTests: XCTestCase {
             orders.append((order["OrderID"] as! String, items[code]!, quantity))
             orderedQuantity += Decimal(quantity)
         }
+        let callsBefore = try totalCalls()
         let first = try deployment.sync("sales")
         XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        XCTAssertEqual(try totalCalls() - callsBefore, 200, "one call per sell order: the products' ids are remembered")
         XCTAssertTrue(first.stdout.contains("written 200,") && first.stdout.contains("failed 0"), first.stdout)
         XCTAssertEqual(try optiply("sellOrders").count, 200)
         XCTAssertEqual(try optiply("sellOrderLines").values.reduce(Decimal(0)) { $0 + decimal($1["quantity"]) }, orderedQuantity)
@@ -199,15 +200,97 @@ final class ExactOptiplyTests: XCTestCase {
         // The merchant switches the flow to sales invoices: the 150 invoices of orders
         // Optiply has are found, not counted again; the 20 direct invoices are new sales.
         try deploy(flows: flow("sales_invoices"))
+        let switchBefore = try totalCalls()
         let switched = try deployment.sync("sales")
         XCTAssertEqual(switched.status, 0, switched.stdout + switched.stderr)
         XCTAssertTrue(switched.stdout.contains("read 170,") && switched.stdout.contains("written 170,"), switched.stdout)
         XCTAssertEqual(try optiply("sellOrders").count, 220)
+        XCTAssertEqual(try totalCalls() - switchBefore, 150 + 20, "a lookup per invoice of an order, a creation per direct invoice")
         XCTAssertEqual(try optiply("sellOrderLines").values.reduce(Decimal(0)) { $0 + decimal($1["quantity"]) }, orderedQuantity + directQuantity)
         let log = try deployment.fixture.koppel(["log", "sales", "--limit", "400"])
         XCTAssertEqual(log.stdout.components(separatedBy: "found ").count - 1, 150, log.stdout)
         XCTAssertTrue(try deployment.sync("sales").stdout.contains("written 0,"))
         XCTAssertEqual(try optiply("sellOrders").count, 220)
+    }
+
+    func testSuppliersCarryTheirPurchasePricesAndOnlyAChangedSupplierIsSentAgain() throws {
+        try deploy(flows: """
+            products: { from: exact.items, to: optiply.products }
+            suppliers: { from: exact.suppliers, to: optiply.suppliers }
+            """)
+        try signIn()
+        let (items, _) = try makeItems(12)
+        var suppliers: [String] = []
+        for index in 1...3 {
+            suppliers.append(try XCTUnwrap(deployment.exactCreate("crm/Accounts", [
+                "Name": "Groothandel \(index)", "Email": "inkoop@groothandel\(index).nl", "IsSupplier": true,
+            ])["ID"] as? String))
+        }
+        // Each item from one or two suppliers; the first is its main supplier.
+        var links: [String: (id: String, price: Decimal)] = [:]
+        for index in 1...12 {
+            let code = String(format: "ART-%03d", index)
+            for (offset, supplier) in [suppliers[index % 3], suppliers[(index + 1) % 3]].prefix(index % 2 == 0 ? 2 : 1).enumerated() {
+                let price = Decimal(3 + index) + Decimal(offset) / 2
+                let link = try deployment.exactCreate("logistics/SupplierItem", [
+                    "Item": items[code]!, "Supplier": supplier, "SupplierCode": "S\(offset)-\(code)", "PurchasePrice": "\(price)",
+                    "MinimumQuantity": 6, "PurchaseLeadTime": 3 + offset, "MainSupplier": offset == 0,
+                ])
+                links["\(code)|\(supplier)"] = (link["ID"] as! String, price)
+            }
+        }
+        XCTAssertTrue(try deployment.sync("products").stdout.contains("written 12,"))
+        let first = try deployment.sync("suppliers")
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        XCTAssertTrue(first.stdout.contains("read 3,") && first.stdout.contains("written 3,"), first.stdout)
+
+        let planned = try optiply("suppliers")
+        XCTAssertEqual(Set(planned.values.compactMap { $0["name"] as? String }), ["Groothandel 1", "Groothandel 2", "Groothandel 3"])
+        XCTAssertEqual(planned.values.first { $0["name"] as? String == "Groothandel 2" }?["emails"] as? [String], ["inkoop@groothandel2.nl"])
+        let supplierByRemote = Dictionary(uniqueKeysWithValues: planned.map { ($0.value["remoteId"] as! String, $0.key) })
+        let productBySKU = Dictionary(uniqueKeysWithValues: try optiply("products").map { ($0.value["skuCode"] as! String, $0.key) })
+        var supplied = try optiply("supplierProducts")
+        XCTAssertEqual(supplied.count, links.count)
+        for (key, link) in links {
+            let parts = key.split(separator: "|").map(String.init)
+            let row = try XCTUnwrap(supplied.values.first {
+                "\($0["productId"]!)" == productBySKU[parts[0]] && "\($0["supplierId"]!)" == supplierByRemote[parts[1]]
+            }, key)
+            XCTAssertEqual(decimal(row["price"]), link.price, key)
+            XCTAssertEqual(decimal(row["minimumPurchaseQuantity"]), 6, key)
+            XCTAssertEqual(row["preferred"] as? Bool, (row["skuCode"] as? String)?.hasPrefix("S0-"), key)
+        }
+
+        // Nothing changed: nothing reaches Optiply.
+        var before = try totalCalls()
+        XCTAssertTrue(try deployment.sync("suppliers").stdout.contains("written 0,"))
+        XCTAssertEqual(try totalCalls(), before)
+
+        // One purchase price changes in Exact: that supplier alone is read and one
+        // supplier product is patched.
+        let changedKey = "ART-004|\(suppliers[1])"
+        try deployment.exactUpdate("logistics/SupplierItem", id: links[changedKey]!.id, ["PurchasePrice": "9.99"])
+        before = try totalCalls()
+        let patches = try optiplyCalls()["PATCH /v1/supplierProducts/{id}"] ?? 0
+        let changed = try deployment.sync("suppliers")
+        XCTAssertTrue(changed.stdout.contains("read 1,") && changed.stdout.contains("updated 1,"), changed.stdout)
+        XCTAssertEqual((try optiplyCalls()["PATCH /v1/supplierProducts/{id}"] ?? 0) - patches, 1)
+        XCTAssertEqual(try totalCalls() - before, 3, "find the supplier, list its products, patch one")
+        supplied = try optiply("supplierProducts")
+        XCTAssertEqual(supplied.values.filter { decimal($0["price"]) == Decimal(string: "9.99") }.count, 1)
+
+        // A new item supplied before the products flow knows it: the supplier is parked
+        // naming the SKU, and replays once the product exists.
+        let late = try XCTUnwrap(deployment.exactCreate("logistics/Items", ["Code": "ART-NEW", "Description": "Nieuw artikel"])["ID"] as? String)
+        try deployment.exactCreate("logistics/SupplierItem", ["Item": late, "Supplier": suppliers[0], "PurchasePrice": "2.50", "MainSupplier": true])
+        let parked = try deployment.sync("suppliers")
+        XCTAssertTrue(parked.stdout.contains("failed 1"), parked.stdout)
+        XCTAssertTrue(try deployment.fixture.koppel(["failed", "suppliers"]).stdout.contains("Optiply has no product with SKU ART-NEW"))
+        XCTAssertTrue(try deployment.sync("products").stdout.contains("written 1,"))
+        XCTAssertEqual(try deployment.fixture.koppel(["replay", "suppliers", "--all-failed"]).status, 0)
+        supplied = try optiply("supplierProducts")
+        XCTAssertEqual(supplied.count, links.count + 1)
+        XCTAssertEqual(supplied.values.filter { decimal($0["price"]) == Decimal(string: "2.5") }.count, 1)
     }
 
     func testTheAccountSignsInByItselfAndAWrongPasswordIsNamedWithoutShowingIt() throws {

@@ -74,7 +74,7 @@ final class PluginRefusalTests: XCTestCase {
         let path = "\(directory)/libbad-manifest.so"
         try TestSupport.compileSharedObject(source: TestSupport.fixture("bad_manifest.c"), to: path)
         let error = try XCTUnwrap(refusal(path))
-        XCTAssertEqual(error, .invalidManifest(path: path, jsonPath: "$.streams.read[1].record", problem: "\"invoice\" is not one of any, customer, order, product, shipment, stock_level"))
+        XCTAssertEqual(error, .invalidManifest(path: path, jsonPath: "$.streams.read[1].record", problem: "\"invoice\" is not one of any, customer, order, product, shipment, stock_level, supplier"))
     }
 
     func testMissingFileIsRefused() {

@@ -51,6 +51,11 @@ final class WinstoreExactTests: XCTestCase {
         try deployment.json("GET", "\(winstoreURL)/_sandbox/winstore/\(collection)") as? [[String: Any]] ?? []
     }
 
+    func winstoreCalls() throws -> Int {
+        let stats = try deployment.json("GET", "\(winstoreURL)/_sandbox/winstore-stats") as? [String: Any]
+        return (stats?["calls"] as? [String: Any] ?? [:]).values.reduce(0) { $0 + (($1 as? NSNumber)?.intValue ?? 0) }
+    }
+
     func exactCalls(_ key: String) throws -> Int {
         let stats = try deployment.json("GET", "\(deployment.exactURL)/_sandbox/exact/stats") as? [String: Any]
         return ((stats?["calls"] as? [String: Any])?[key] as? NSNumber)?.intValue ?? 0
@@ -72,8 +77,12 @@ final class WinstoreExactTests: XCTestCase {
         let products = try shop("products")
         XCTAssertEqual(products.count, 102)
 
+        let callsBefore = try deployment.exactCalls()
         let first = try deployment.sync("products")
         XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        // Under Exact's 60 calls a minute: per new item, the lookup by code, the item and
+        // its warehouse link; the warehouse itself is looked up once.
+        XCTAssertEqual(try deployment.exactCalls() - callsBefore, 3 * 100 + 1)
         XCTAssertTrue(first.stdout.contains("written 100,") && first.stdout.contains("skipped 2,") && first.stdout.contains("failed 0"), first.stdout)
         let log = try deployment.fixture.koppel(["log", "products", "--record", String(products.first { $0["sku"] as? String == "WS-VAR-1" }!["id"] as! Int)])
         XCTAssertTrue(log.stdout.contains("WS-VAR-1 is a variable product; Exact items are written for simple products only"), log.stdout)
@@ -190,8 +199,12 @@ final class WinstoreExactTests: XCTestCase {
         let paidNumbers = Set(orders.filter(\.paid).map { String($0.number) })
         let parked = String(orders.last!.number)
 
+        let shopCallsBefore = try winstoreCalls()
         let first = try deployment.sync("orders")
         XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        // Per placed order: is it there, are its products there, the buyer by email, the
+        // order; plus one creation per new buyer (10) and the parked order's two checks.
+        XCTAssertEqual(try winstoreCalls() - shopCallsBefore, 4 * 40 + 10 + 2)
         XCTAssertTrue(first.stdout.contains("written 40,") && first.stdout.contains("skipped 10,") && first.stdout.contains("failed 1"), first.stdout)
         var placed = try shop("orders")
         XCTAssertEqual(placed.count, 40)

@@ -36,7 +36,7 @@
  * Structured data crosses as UTF-8 JSON with an explicit length (koppel_str); strings
  * need not be NUL-terminated. Money is a JSON string holding a decimal ("12.50"),
  * never a JSON number. Times are RFC 3339 strings in UTC ("2026-03-01T10:15:00Z").
- * The canonical records (order, customer, product, stock_level, shipment) are described
+ * The canonical records (order, customer, product, stock_level, shipment, supplier) are described
  * by the JSON Schemas in plugin-sdk/schema. Every record a source emits carries a
  * stable "source_key" and an "updated_at".
  *

@@ -14,7 +14,7 @@ import sys
 import jsonschema
 
 HERE = pathlib.Path(__file__).resolve().parent
-KINDS = ["order", "customer", "product", "stock_level", "shipment"]
+KINDS = ["order", "customer", "product", "stock_level", "shipment", "supplier"]
 
 
 def load_schemas():

@@ -13,7 +13,7 @@ public struct PluginManifest: Sendable, Equatable {
     }
 
     /// The canonical records of plugin-sdk/schema, plus "any".
-    public static let recordKinds: Set<String> = ["order", "customer", "product", "stock_level", "shipment", "any"]
+    public static let recordKinds: Set<String> = ["order", "customer", "product", "stock_level", "shipment", "supplier", "any"]
     /// The auth schemes the host implements.
     public static let authSchemes: Set<String> = ["none", "basic", "bearer", "oauth2", "oauth1", "api-key"]
     /// The webhook signature schemes the host verifies.

@@ -112,10 +112,11 @@ public final class HTTPTransport: Sendable {
         var renewedCredentials = false
         while true {
             attempt += 1
-            try waitForTurn(label: label, cancellation: cancellation)
+            let turn = try waitForTurn(label: label, cancellation: cancellation)
             var request = base
             try authorizer?.authorize(&request)
             let outcome = client.send(request)
+            governor.settle(reservedAt: turn)
             record(label: label, attempt: attempt, outcome: outcome)
             let exhausted = attempt >= retry.maxAttempts
 
@@ -163,11 +164,12 @@ public final class HTTPTransport: Sendable {
     }
 
     /// Waits until the governor lets the request go, or gives up when the wait is longer
-    /// than the policy accepts.
-    private func waitForTurn(label: String, cancellation: CancellationFlag?) throws(PluginCallError) {
+    /// than the policy accepts; returns the moment the turn was taken.
+    private func waitForTurn(label: String, cancellation: CancellationFlag?) throws(PluginCallError) -> Date {
         while true {
-            let wait = governor.reserve()
-            if wait <= 0 { return }
+            let now = Date()
+            let wait = governor.reserve(now: now)
+            if wait <= 0 { return now }
             if wait > retry.maxServerWait { throw rateLimited(label) }
             logger.debug("\(connection): waiting \(String(format: "%.1f", wait)) s for the rate limit")
             try pause(wait, cancellation: cancellation)

@@ -60,7 +60,7 @@ public final class RateLimitGovernor: @unchecked Sendable {
             // Once the server has reported its budget, that budget rules.
             for limit in declared where windows.isEmpty {
                 let recent = sent.filter { now.timeIntervalSince($0) < limit.period }
-                if recent.count >= limit.limit, let oldest = recent.first {
+                if recent.count >= limit.limit, let oldest = recent.min() {
                     wait = max(wait, limit.period - now.timeIntervalSince(oldest))
                 }
             }
@@ -68,6 +68,16 @@ public final class RateLimitGovernor: @unchecked Sendable {
             for name in windows.keys { windows[name]?.remaining -= 1 }
             if !declared.isEmpty { sent.append(now) }
             return 0
+        }
+    }
+
+    /// Moves a request's place in the declared windows from when its turn was taken to
+    /// when it finished: the server counts it when it arrived, somewhere in between, so
+    /// a window measured from the finish never lets the next request arrive early (a
+    /// slow network or a busy machine would otherwise cost a 429).
+    public func settle(reservedAt: Date, now: Date = Date()) {
+        lock.withLock {
+            if let index = sent.firstIndex(of: reservedAt) { sent[index] = now }
         }
     }
 

@@ -101,6 +101,13 @@ struct ExactEntity: Sendable {
             record["WarehouseCode"] = division.get("inventory/Warehouses", warehouse)?["Code"]
             record["CurrentStock"] = record["CurrentStock"] ?? Decimal(0)
         },
+        ExactEntity(path: "logistics/SupplierItem", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
+            try division.requireExisting("logistics/Items", record["Item"], field: "Item")
+            try division.requireExisting("crm/Accounts", record["Supplier"], field: "Supplier")
+            record["ItemCode"] = division.get("logistics/Items", record["Item"] as? String ?? "")?["Code"]
+            record["MainSupplier"] = record["MainSupplier"] ?? false
+            record["PurchaseCurrency"] = record["PurchaseCurrency"] ?? "EUR"
+        },
         // Writable here so that tests can record a payment; in Exact receivables follow
         // from invoices and bank entries.
         ExactEntity(path: "cashflow/Receivables", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in

@@ -22,10 +22,9 @@ public final class OptiplySandbox: @unchecked Sendable {
 
     public let options: Options
     let lock = NSLock()
-    private var products: [Int: [String: Any]] = [:]
-    private var sellOrders: [Int: [String: Any]] = [:]
-    private var sellOrderLines: [Int: [String: Any]] = [:]
-    private var nextID = ["products": 1, "sellOrders": 1, "sellOrderLines": 1]
+    /// The resources by type, then id.
+    private var collections: [String: [Int: [String: Any]]] = [:]
+    private var nextID: [String: Int] = [:]
     private var accessTokens: [String: Date] = [:]
     private var refreshTokens: Set<String> = []
     private var calls: [String: Int] = [:]
@@ -135,75 +134,106 @@ public final class OptiplySandbox: @unchecked Sendable {
                               "expires_in": self.options.tokenLifetime, "scope": "read write"])
             }
         }
-        router.get("/v1/products") { request, _ -> Response in
-            if let denied = self.denied(request) { return denied }
-            self.count(request)
-            return self.list(request, "products", self.lock.withLock { self.products })
-        }
-        router.post("/v1/products") { request, _ -> Response in
-            if let denied = self.denied(request) { return denied }
-            self.count(request)
-            guard let attributes = try await self.attributes(request, type: "products") else {
-                return Self.errors(400, "Bad Request", "expected {\"data\": {\"type\": \"products\", \"attributes\": {...}}}")
+        for type in Self.types {
+            router.get("/v1/\(type)") { request, _ -> Response in
+                if let denied = self.denied(request) { return denied }
+                self.count(request)
+                return self.list(request, type, self.lock.withLock { self.collections[type] ?? [:] })
             }
-            return self.lock.withLock { () -> Response in
-                guard let name = attributes["name"] as? String, !name.isEmpty else { return Self.errors(422, "Unprocessable Entity", "name: must not be blank") }
-                guard let sku = attributes["skuCode"] as? String, !sku.isEmpty else { return Self.errors(422, "Unprocessable Entity", "skuCode: must not be blank") }
-                if self.products.values.contains(where: { $0["skuCode"] as? String == sku }) {
-                    return Self.errors(409, "Conflict", "a product with skuCode \(sku) already exists")
+            router.post("/v1/\(type)") { request, _ -> Response in
+                if let denied = self.denied(request) { return denied }
+                self.count(request)
+                guard let attributes = try await self.attributes(request, type: type) else {
+                    return Self.errors(400, "Bad Request", "expected {\"data\": {\"type\": \"\(type)\", \"attributes\": {...}}}")
                 }
-                let id = self.nextID["products"]!
-                self.nextID["products"] = id + 1
-                var product = attributes
-                product["stockLevel"] = product["stockLevel"] ?? Decimal(0)
-                product["unlimitedStock"] = product["unlimitedStock"] ?? false
-                product["status"] = product["status"] ?? "ENABLED"
-                product["updatedAt"] = Date.ISO8601FormatStyle().format(Date())
-                self.products[id] = product
-                return Self.document(["data": Self.resource("products", id, product)], status: 201)
+                return self.lock.withLock { () -> Response in
+                    if type == "sellOrders" { return self.placeSellOrder(attributes) }
+                    if let problem = self.problem(type, attributes, id: nil) { return problem }
+                    var resource = attributes
+                    if type == "products" {
+                        resource["stockLevel"] = resource["stockLevel"] ?? Decimal(0)
+                        resource["unlimitedStock"] = resource["unlimitedStock"] ?? false
+                        resource["status"] = resource["status"] ?? "ENABLED"
+                    }
+                    let id = self.insert(type, resource)
+                    return Self.document(["data": Self.resource(type, id, resource)], status: 201)
+                }
             }
-        }
-        router.patch("/v1/products/:id") { request, context -> Response in
-            if let denied = self.denied(request) { return denied }
-            self.count(request)
-            let id = context.parameters.get("id").flatMap(Int.init) ?? 0
-            guard let attributes = try await self.attributes(request, type: "products") else {
-                return Self.errors(400, "Bad Request", "expected {\"data\": {\"type\": \"products\", \"attributes\": {...}}}")
+            router.patch("/v1/\(type)/:id") { request, context -> Response in
+                if let denied = self.denied(request) { return denied }
+                self.count(request)
+                let id = context.parameters.get("id").flatMap(Int.init) ?? 0
+                guard let attributes = try await self.attributes(request, type: type) else {
+                    return Self.errors(400, "Bad Request", "expected {\"data\": {\"type\": \"\(type)\", \"attributes\": {...}}}")
+                }
+                return self.lock.withLock { () -> Response in
+                    guard var resource = self.collections[type]?[id] else { return Self.errors(404, "Not Found", "\(type) \(id) does not exist") }
+                    for (key, value) in attributes where !Self.fixed.contains(key) { resource[key] = value }
+                    resource["updatedAt"] = Date.ISO8601FormatStyle().format(Date())
+                    if let problem = self.problem(type, resource, id: id) { return problem }
+                    self.collections[type]?[id] = resource
+                    return Self.document(["data": Self.resource(type, id, resource)])
+                }
             }
-            return self.lock.withLock { () -> Response in
-                guard var product = self.products[id] else { return Self.errors(404, "Not Found", "product \(id) does not exist") }
-                for (key, value) in attributes where key != "skuCode" { product[key] = value }
-                product["updatedAt"] = Date.ISO8601FormatStyle().format(Date())
-                self.products[id] = product
-                return Self.document(["data": Self.resource("products", id, product)])
-            }
-        }
-        router.get("/v1/sellOrders") { request, _ -> Response in
-            if let denied = self.denied(request) { return denied }
-            self.count(request)
-            return self.list(request, "sellOrders", self.lock.withLock { self.sellOrders })
-        }
-        router.post("/v1/sellOrders") { request, _ -> Response in
-            if let denied = self.denied(request) { return denied }
-            self.count(request)
-            guard let attributes = try await self.attributes(request, type: "sellOrders") else {
-                return Self.errors(400, "Bad Request", "expected {\"data\": {\"type\": \"sellOrders\", \"attributes\": {...}}}")
-            }
-            return self.lock.withLock { self.placeSellOrder(attributes) }
         }
         router.get("/_sandbox/optiply/:collection") { _, context -> Response in
             self.lock.withLock {
-                let (type, rows) = switch context.parameters.get("collection") {
-                case "sellOrders": ("sellOrders", self.sellOrders)
-                case "sellOrderLines": ("sellOrderLines", self.sellOrderLines)
-                default: ("products", self.products)
-                }
-                return .json(rows.sorted { $0.key < $1.key }.map { Self.resource(type, $0.key, $0.value) })
+                let type = context.parameters.get("collection") ?? ""
+                return .json((self.collections[type] ?? [:]).sorted { $0.key < $1.key }.map { Self.resource(type, $0.key, $0.value) })
             }
         }
         router.get("/_sandbox/optiply-stats") { _, _ -> Response in
             self.lock.withLock { .json(["calls": self.calls, "sign_ins": self.signIns]) }
         }
+    }
+
+    /// The resource types of the API.
+    static let types = ["products", "suppliers", "supplierProducts", "sellOrders"]
+    /// Attributes a PATCH cannot change.
+    static let fixed: Set<String> = ["skuCode", "productId", "supplierId", "remoteId"]
+
+    private func insert(_ type: String, _ attributes: [String: Any]) -> Int {
+        let id = nextID[type, default: 1]
+        nextID[type] = id + 1
+        var resource = attributes
+        resource["updatedAt"] = Date.ISO8601FormatStyle().format(Date())
+        collections[type, default: [:]][id] = resource
+        return id
+    }
+
+    private func exists(_ type: String, _ value: Any?) -> Bool {
+        guard let id = (value as? Decimal).map({ NSDecimalNumber(decimal: $0).intValue }) else { return false }
+        return collections[type]?[id] != nil
+    }
+
+    private func taken(_ type: String, _ id: Int?, where matches: ([String: Any]) -> Bool) -> Bool {
+        (collections[type] ?? [:]).contains { $0.key != id && matches($0.value) }
+    }
+
+    /// What is wrong with a resource of `type` (nil: nothing): required attributes,
+    /// references to existing resources, unique keys.
+    private func problem(_ type: String, _ resource: [String: Any], id: Int?) -> Response? {
+        func refuse(_ detail: String) -> Response { Self.errors(422, "Unprocessable Entity", detail) }
+        switch type {
+        case "products":
+            guard (resource["name"] as? String).map({ !$0.isEmpty }) == true else { return refuse("name: must not be blank") }
+            guard let sku = resource["skuCode"] as? String, !sku.isEmpty else { return refuse("skuCode: must not be blank") }
+            if taken(type, id, where: { $0["skuCode"] as? String == sku }) { return Self.errors(409, "Conflict", "a product with skuCode \(sku) already exists") }
+        case "suppliers":
+            guard (resource["name"] as? String).map({ !$0.isEmpty }) == true else { return refuse("name: must not be blank") }
+            if let remote = resource["remoteId"] as? String, taken(type, id, where: { $0["remoteId"] as? String == remote }) {
+                return Self.errors(409, "Conflict", "a supplier with remoteId \(remote) already exists")
+            }
+        case "supplierProducts":
+            guard exists("products", resource["productId"]) else { return refuse("productId: product does not exist") }
+            guard exists("suppliers", resource["supplierId"]) else { return refuse("supplierId: supplier does not exist") }
+            let pair = ("\(resource["productId"]!)", "\(resource["supplierId"]!)")
+            if taken(type, id, where: { ("\($0["productId"] ?? "")", "\($0["supplierId"] ?? "")") == pair }) {
+                return Self.errors(409, "Conflict", "the supplier already has a supplier product for product \(pair.0)")
+            }
+        default: break
+        }
+        return nil
     }
 
     /// A sell order needs `placed`, `totalValue` and lines naming existing products;
@@ -216,25 +246,22 @@ public final class OptiplySandbox: @unchecked Sendable {
             return Self.errors(422, "Unprocessable Entity", "orderLines: at least one line is required")
         }
         for line in lines {
-            let product = (line["productId"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? -1
-            guard products[product] != nil else { return Self.errors(422, "Unprocessable Entity", "orderLines.productId: product \(product) does not exist") }
+            guard exists("products", line["productId"]) else {
+                return Self.errors(422, "Unprocessable Entity", "orderLines.productId: product \(line["productId"] ?? "") does not exist")
+            }
             guard line["quantity"] is Decimal else { return Self.errors(422, "Unprocessable Entity", "orderLines.quantity is required") }
         }
-        if let remote = attributes["remoteId"] as? String, sellOrders.values.contains(where: { $0["remoteId"] as? String == remote }) {
+        if let remote = attributes["remoteId"] as? String, taken("sellOrders", nil, where: { $0["remoteId"] as? String == remote }) {
             return Self.errors(409, "Conflict", "a sell order with remoteId \(remote) already exists")
         }
-        let id = nextID["sellOrders"]!
-        nextID["sellOrders"] = id + 1
         var order = attributes
         order.removeValue(forKey: "orderLines")
-        sellOrders[id] = order
+        let id = insert("sellOrders", order)
         for line in lines {
-            let lineID = nextID["sellOrderLines"]!
-            nextID["sellOrderLines"] = lineID + 1
             var stored = line
             stored["sellOrderId"] = id
-            sellOrderLines[lineID] = stored
+            _ = insert("sellOrderLines", stored)
         }
-        return Self.document(["data": Self.resource("sellOrders", id, order)], status: 201)
+        return Self.document(["data": Self.resource("sellOrders", id, collections["sellOrders"]?[id] ?? order)], status: 201)
     }
 }
