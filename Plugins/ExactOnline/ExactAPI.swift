@@ -76,23 +76,12 @@ struct ExactAPI {
         let select = (wanted.keys.sorted() + ["ID"]).joined(separator: ",")
         guard let current = try first(entitySet, filter: "ID eq guid'\(id)'", select: select) else { return nil }
         let changed = wanted.filter { field, value in
-            let have = Self.comparable(current[field]), want = Self.comparable(value)
+            let have = current[field]?.comparableText ?? "", want = value.comparableText
             return field == "Email" ? have.lowercased() != want.lowercased() : have != want
         }
         guard !changed.isEmpty else { return false }
         try update(entitySet, id: id, changed)
         return true
-    }
-
-    /// A field's value as text to compare: trimmed text, numbers as plain decimals
-    /// (`12.5` and `12.50` alike), booleans as true/false, nothing as "".
-    static func comparable(_ value: JSONValue?) -> String {
-        switch value {
-        case .string(let text)?: text.trimmingCharacters(in: .whitespaces)
-        case .int, .decimal: decimal(value).map { $0.value.description } ?? ""
-        case .bool(let flag)?: flag ? "true" : "false"
-        default: ""
-        }
     }
 
     /// An OData string literal: quoted, with every quote doubled (`'O''Brien'`).

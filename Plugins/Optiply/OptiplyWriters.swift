@@ -40,22 +40,11 @@ struct OptiplyProducts {
             try remember(sku: product.sku, id: id)
             return .created(id)
         }
-        let changed = attributes.filter { name, value in Self.comparable(existing.attributes[name]) != Self.comparable(value) }
+        let changed = attributes.filter { name, value in (existing.attributes[name]?.comparableText ?? "") != value.comparableText }
         try remember(sku: product.sku, id: existing.id)
         guard !changed.isEmpty else { return .unchanged(existing.id) }
         try api.update("products", id: existing.id, changed)
         return .updated(existing.id)
-    }
-
-    /// A value as text to compare: decimals as plain numbers, absent as null.
-    static func comparable(_ value: JSONValue?) -> String {
-        switch value {
-        case .string(let text)?: text
-        case .int(let number)?: Decimal(number).description
-        case .decimal(let text)?: DecimalNumber(text)?.value.description ?? text
-        case .bool(let flag)?: String(flag)
-        default: "null"
-        }
     }
 }
 
@@ -125,7 +114,7 @@ struct OptiplySupplierWriter {
         let id: String
         if let existing = try api.first("suppliers", filter: ["remoteId": supplier.sourceKey]) {
             id = existing.id
-            let differing = attributes.filter { existing.attributes[$0.key] != $0.value }
+            let differing = attributes.filter { (existing.attributes[$0.key]?.comparableText ?? "") != $0.value.comparableText }
             if !differing.isEmpty {
                 try api.update("suppliers", id: id, differing)
                 changed = true
@@ -136,7 +125,7 @@ struct OptiplySupplierWriter {
             created = true
         }
         let current = Dictionary(try api.all("supplierProducts", filter: ["supplierId": id]).map {
-            (OptiplyProducts.comparable($0.attributes["productId"]), $0)
+            ($0.attributes["productId"]?.comparableText ?? "", $0)
         }, uniquingKeysWith: { first, _ in first })
         var missing: [String] = []
         for supplied in supplier.products {
@@ -152,7 +141,7 @@ struct OptiplySupplierWriter {
                 "preferred": .bool(supplied.preferred),
             ]
             if let existing = current[product] {
-                let differing = wanted.filter { OptiplyProducts.comparable(existing.attributes[$0.key]) != OptiplyProducts.comparable($0.value) }
+                let differing = wanted.filter { (existing.attributes[$0.key]?.comparableText ?? "") != $0.value.comparableText }
                 if !differing.isEmpty {
                     try api.update("supplierProducts", id: existing.id, differing)
                     changed = true

@@ -80,4 +80,18 @@ extension JSONValue {
     public var jsonText: String {
         (try? JSONEncoder.koppel.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
+
+    /// The value as text to tell whether a remote field already holds what would be
+    /// sent: text trimmed, numbers as plain decimals (`12.5` and `12.50` alike), booleans
+    /// as true/false, JSON for arrays and objects, "" for null.
+    public var comparableText: String {
+        switch self {
+        case .string(let text): text.trimmingCharacters(in: .whitespaces)
+        case .int(let number): Decimal(number).description
+        case .decimal(let text): DecimalNumber(text)?.value.description ?? text
+        case .bool(let flag): flag ? "true" : "false"
+        case .array, .object: jsonText
+        case .null: ""
+        }
+    }
 }
