@@ -53,6 +53,42 @@ struct ExactAPI {
         }
     }
 
+    /// The longest OData `or` chain sent in one call: keeps the query string, encoded,
+    /// well under the 2,048 characters IIS accepts by default (about 40 numbers or 20
+    /// GUIDs a call).
+    static let chainLength = 1_000
+
+    /// Every record of `entitySet` whose `field` is one of `literals` (OData literals such
+    /// as `guid'…'` or numbers), as many a call as `chainLength` allows, each call also
+    /// bound by the query's own `$filter`.
+    func each(
+        _ entitySet: String, where field: String, isAnyOf literals: [String], query: [String: String],
+        record: (Record) throws(ConnectorError) -> Void
+    ) throws(ConnectorError) {
+        var terms = Array(Set(literals)).sorted().map { "\(field) eq \($0)" }[...]
+        while !terms.isEmpty {
+            var chain = terms.removeFirst()
+            while let next = terms.first, chain.count + next.count + 4 <= Self.chainLength {
+                chain += " or " + terms.removeFirst()
+            }
+            var chunkQuery = query
+            chunkQuery["$filter"] = [query["$filter"], "(\(chain))"].compactMap { $0 }.joined(separator: " and ")
+            try each(entitySet, query: chunkQuery, record: record)
+        }
+    }
+
+    /// A GUID as an OData literal.
+    static func guid(_ id: String) -> String { "guid'\(id)'" }
+
+    /// The records a header expanded (`$expand`) under `property`, in either of the
+    /// shapes Exact uses (a list, or `{"results": [...]}`).
+    static func expanded(_ record: Record, _ property: String) -> [Record] {
+        var values: [JSONValue] = []
+        if case .array(let list)? = record[property] { values = list }
+        if case .object(let wrapped)? = record[property], case .array(let list)? = wrapped["results"] { values = list }
+        return values.compactMap { if case .object(let line) = $0 { line } else { nil } }
+    }
+
     /// Creates a record (with its deep-inserted lines) and returns it as Exact stored it.
     /// Sending it twice would create two: the request is not idempotent, so a lost answer
     /// is reported as uncertain by the host and reconciled before any new attempt.

@@ -125,22 +125,40 @@ struct ExactDirectory {
     /// product). An existing product gets the shop's description only when the flow says
     /// `update_items`, so what a merchant wrote in Exact stays.
     func item(code: String, description: String, isProduct: Bool) throws(ConnectorError) -> String {
-        var created = false
-        let item = try id("item:\(code)", "logistics/Items", code: code) { () throws(ConnectorError) -> String in
-            created = true
-            let created = try api.create("logistics/Items", [
-                "Code": .string(code), "Description": .string(description), "IsSalesItem": true, "IsStockItem": .bool(isProduct),
-            ])
-            guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
-            if isProduct, let warehouse = settings.warehouse {
-                _ = try api.create("inventory/ItemWarehouses", ["Item": .string(id), "Warehouse": .string(try warehouseID(code: warehouse))])
-            }
-            return id
+        guard let item = try existingItem(code: code) else {
+            return try createItem(code: code, fields: ["Description": .string(description)], isProduct: isProduct)
         }
-        if !created, isProduct, settings.updateItems == true {
+        if isProduct, settings.updateItems == true {
             _ = try api.updateChanged("logistics/Items", id: item, ["Description": .string(description)])
         }
         return item
+    }
+
+    /// The item with this code: remembered, or found once; nil when Exact has none.
+    func existingItem(code: String) throws(ConnectorError) -> String? {
+        if let id = try remembered("item:\(code)") { return id }
+        guard let found = try api.first("logistics/Items", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue
+        else { return nil }
+        try remember("item:\(code)", found)
+        return found
+    }
+
+    /// Creates a sales item with `fields`; a product is a stock item, linked to the
+    /// connection's warehouse (with its opening stock, when given). Remembered by code.
+    func createItem(code: String, fields: [String: JSONValue], isProduct: Bool, openingStock: DecimalNumber? = nil) throws(ConnectorError) -> String {
+        var body = fields
+        body["Code"] = .string(code)
+        body["IsSalesItem"] = true
+        body["IsStockItem"] = .bool(isProduct)
+        let created = try api.create("logistics/Items", body)
+        guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
+        if isProduct, let warehouse = settings.warehouse {
+            var link: [String: JSONValue] = ["Item": .string(id), "Warehouse": .string(try warehouseID(code: warehouse))]
+            if let openingStock { link["CurrentStock"] = openingStock.json }
+            _ = try api.create("inventory/ItemWarehouses", link)
+        }
+        try remember("item:\(code)", id)
+        return id
     }
 
     /// The GUID of the G/L account with this code (lines name G/L accounts by GUID).
@@ -150,8 +168,7 @@ struct ExactDirectory {
         }
     }
 
-    /// The GUID of the warehouse with this code.
-    func warehouseID(code: String) throws(ConnectorError) -> String {
+    private func warehouseID(code: String) throws(ConnectorError) -> String {
         try id("warehouse:\(code)", "inventory/Warehouses", code: code) { () throws(ConnectorError) -> String in
             throw .invalidData("warehouse \(code) does not exist in Exact Online division \(api.division)")
         }

@@ -1,26 +1,6 @@
 import Foundation
 import KoppelPluginSDK
 
-/// The record a flow hands to the `items` stream: a canonical product, plus the flow's
-/// `_options` and `_update` (the fields an update may change).
-struct ItemRecord: Decodable {
-    var product: Product
-    var options: ExactSettings?
-    var update: [String]?
-
-    enum CodingKeys: String, CodingKey {
-        case options = "_options"
-        case update = "_update"
-    }
-
-    init(from decoder: Decoder) throws {
-        product = try Product(from: decoder)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        options = try container.decodeIfPresent(ExactSettings.self, forKey: .options)
-        update = try container.decodeIfPresent([String].self, forKey: .update)
-    }
-}
-
 /// Writes products to Exact items, keyed by SKU (the item's `Code`).
 ///
 /// A new item gets every field; an item Exact already has (written before, or found by
@@ -35,13 +15,13 @@ struct ExactItemWriter {
 
     static let updatableFields = ["name", "description", "short_description", "price", "ean", "vat", "attributes"]
 
-    func write(_ record: ItemRecord, knownID: String?) throws(ConnectorError) -> WriteResult {
-        let product = record.product
+    /// Writes `product`; on an update, only the fields of `updatable` (nil: all).
+    func write(_ product: Product, updatable: [String]?, knownID: String?) throws(ConnectorError) -> WriteResult {
         guard product.kind == .simple else {
             return .skipped("\(product.sku) is a \(product.kind.rawValue) product; Exact items are written for simple products only")
         }
         guard !product.sku.isEmpty else { throw .invalidData("product \(product.sourceKey) has no SKU to key an Exact item by") }
-        let updatable = record.update ?? Self.updatableFields
+        let updatable = updatable ?? Self.updatableFields
         if let unknown = updatable.first(where: { !Self.updatableFields.contains($0) }) {
             throw .invalidData("update: \"\(unknown)\" is not an item field; use any of \(Self.updatableFields.joined(separator: ", "))")
         }
@@ -52,14 +32,12 @@ struct ExactItemWriter {
             if wanted.isEmpty { return .unchanged(id) }
             return try api.updateChanged("logistics/Items", id: id, wanted).map { $0 ? .updated(id) : .unchanged(id) }
         }
+        let directory = ExactDirectory(api: api, settings: settings)
         if let id = knownID, let result = try update(id) { return result }
-        if let id = try existing(code: product.sku), id != knownID, let result = try update(id) { return result }
-        return .created(try create(product, fields: fields))
-    }
-
-    /// The item with this code, if Exact has one.
-    private func existing(code: String) throws(ConnectorError) -> String? {
-        try api.first("logistics/Items", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue
+        if let id = try directory.existingItem(code: product.sku), id != knownID, let result = try update(id) { return result }
+        var body = fields.values.reduce(into: [String: JSONValue]()) { $0.merge($1) { _, new in new } }
+        if let unit = product.unit { body["Unit"] = .string(unit) }
+        return .created(try directory.createItem(code: product.sku, fields: body, isProduct: true, openingStock: product.stockQuantity))
     }
 
     /// Exact's fields for a product, grouped by the name a flow lists under `update:`.
@@ -93,24 +71,5 @@ struct ExactItemWriter {
             throw .invalidData("\(product.sku) has a price including VAT but no VAT rate to take the VAT off with")
         }
         return DecimalNumber(incl.value * 100 / (100 + rate.value)).rounded(2)
-    }
-
-    /// Creates the item as a sales and stock item, with its opening stock in the
-    /// connection's warehouse when one is set.
-    private func create(_ product: Product, fields: [String: [String: JSONValue]]) throws(ConnectorError) -> String {
-        var body = fields.values.reduce(into: [String: JSONValue]()) { $0.merge($1) { _, new in new } }
-        body["Code"] = .string(product.sku)
-        body["IsSalesItem"] = true
-        body["IsStockItem"] = true
-        if let unit = product.unit { body["Unit"] = .string(unit) }
-        let created = try api.create("logistics/Items", body)
-        guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
-        if let code = settings.warehouse {
-            let warehouse = try ExactDirectory(api: api, settings: settings).warehouseID(code: code)
-            var link: [String: JSONValue] = ["Item": .string(id), "Warehouse": .string(warehouse)]
-            if let quantity = product.stockQuantity { link["CurrentStock"] = quantity.json }
-            _ = try api.create("inventory/ItemWarehouses", link)
-        }
-        return id
     }
 }

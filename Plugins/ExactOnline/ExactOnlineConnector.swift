@@ -183,20 +183,20 @@ public final class ExactOnlineConnector: Connector {
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
         let api = try api(host)
+        let settings = config.settings.overridden(by: try request.mappingOptions(as: ExactSettings.self))
         if request.stream == "items" {
-            let record = try request.record(as: ItemRecord.self)
-            return try ExactItemWriter(api: api, settings: config.settings.overridden(by: record.options)).write(record, knownID: request.targetKey)
+            return try ExactItemWriter(api: api, settings: settings)
+                .write(try request.record(as: Product.self), updatable: try request.updateFields(), knownID: request.targetKey)
         }
         if request.stream == "accounts" {
             let customer = try request.record(as: Customer.self)
-            return try ExactDirectory(api: api, settings: config.settings).write(customer, knownID: request.targetKey)
+            return try ExactDirectory(api: api, settings: settings).write(customer, knownID: request.targetKey)
         }
         guard let flavour = ExactFlavour(rawValue: request.stream) else {
             throw .invalidData("exact-online has no writable stream \(request.stream)")
         }
-        let record = try request.record(as: OrderDocumentRecord.self)
-        let writer = ExactSalesDocumentWriter(api: api, flavour: flavour, settings: config.settings.overridden(by: record.options))
-        return try writer.write(record, reconcile: request.reconcile)
+        let writer = ExactSalesDocumentWriter(api: api, flavour: flavour, settings: settings)
+        return try writer.write(try request.record(as: OrderDocumentRecord.self), reconcile: request.reconcile)
     }
 }
 

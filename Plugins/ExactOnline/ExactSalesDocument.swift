@@ -37,23 +37,20 @@ enum ExactFlavour: String, CaseIterable {
     var usesItems: Bool { self != .salesEntries }
 }
 
-/// The record a flow hands to a sales document stream: a canonical order, plus what the
-/// flow's mapping added (`payment_condition` from a value map, `_options`).
+/// The record a flow hands to a sales document stream: a canonical order, plus the
+/// `payment_condition` a value map of the flow's mapping added.
 struct OrderDocumentRecord: Decodable {
     var order: Order
     var paymentCondition: String?
-    var options: ExactSettings?
 
     enum CodingKeys: String, CodingKey {
         case paymentCondition = "payment_condition"
-        case options = "_options"
     }
 
     init(from decoder: Decoder) throws {
         order = try Order(from: decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         paymentCondition = try container.decodeIfPresent(String.self, forKey: .paymentCondition)
-        options = try container.decodeIfPresent(ExactSettings.self, forKey: .options)
     }
 }
 

@@ -19,7 +19,7 @@ struct ExactSalesInvoiceReader {
         if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
         var page: [ExactAPI.Record] = []
         try api.each("salesinvoice/SalesInvoices", query: query, record: { page.append($0) }, onPage: { () throws(ConnectorError) in
-            let accounts = try ExactSalesOrderReader(api: api, statuses: nil).accounts(page.compactMap { ExactReader.text($0, "OrderedBy") })
+            let accounts = try ExactSalesOrderReader.accounts(page.compactMap { ExactReader.text($0, "OrderedBy") }, api: api)
             for record in page {
                 guard let modified = ExactAPI.date(record["Modified"]) else { continue }
                 try api.host.emit(Self.invoice(record, modified: modified, accounts: accounts))
@@ -50,12 +50,6 @@ struct ExactSalesInvoiceReader {
 
     /// The sales order the invoice bills, from the first line that names one.
     private static func salesOrder(of record: ExactAPI.Record) -> String? {
-        var lines: [JSONValue] = []
-        if case .array(let list)? = record["SalesInvoiceLines"] { lines = list }
-        if case .object(let wrapped)? = record["SalesInvoiceLines"], case .array(let list)? = wrapped["results"] { lines = list }
-        for case .object(let line) in lines {
-            if let order = ExactReader.text(line, "SalesOrder") { return order }
-        }
-        return nil
+        ExactAPI.expanded(record, "SalesInvoiceLines").lazy.compactMap { ExactReader.text($0, "SalesOrder") }.first
     }
 }

@@ -20,9 +20,6 @@ struct ExactSalesOrderReader {
 
     typealias Record = ExactAPI.Record
 
-    /// Records named in one OData `or` chain (keeps the URL well under Exact's limit).
-    static let batch = 20
-
     static let select = "OrderID,OrderNumber,YourRef,OrderDate,Status,Currency,OrderedBy,OrderedByName,"
         + "OrderedByContactPersonFullName,DeliverTo,AmountFCExclVat,VATAmount,AmountFC,PaymentCondition,Description,Modified,SalesOrderLines"
     static let accountSelect = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Modified"
@@ -63,30 +60,32 @@ struct ExactSalesOrderReader {
         var paidInvoices: [String] = []
         let filter = (["IsFullyPaid eq true"] + [since].compactMap { $0 }).joined(separator: " and ")
         try api.each("cashflow/Receivables", query: ["$filter": filter, "$select": "InvoiceNumber"], record: { receivable in
-            if let number = Self.number(receivable["InvoiceNumber"]), !paidInvoices.contains(number) { paidInvoices.append(number) }
+            if let number = Self.number(receivable["InvoiceNumber"]) { paidInvoices.append(number) }
         })
         var orderNumbers: [String] = []
-        for chunk in paidInvoices.chunked(Self.batch) {
-            let filter = "(" + chunk.map { "InvoiceNumber eq \($0)" }.joined(separator: " or ") + ")"
-            try api.each("salesinvoice/SalesInvoices", query: ["$filter": filter, "$select": "InvoiceNumber,OrderNumber"], record: { invoice in
-                if let number = Self.number(invoice["OrderNumber"]), !orderNumbers.contains(number) { orderNumbers.append(number) }
-            })
-        }
+        try api.each("salesinvoice/SalesInvoices", where: "InvoiceNumber", isAnyOf: paidInvoices, query: ["$select": "InvoiceNumber,OrderNumber"], record: { invoice in
+            if let number = Self.number(invoice["OrderNumber"]) { orderNumbers.append(number) }
+        })
+        // Emitted a page at a time: a first read may bring the whole paid history.
         var emitted: Set<String> = []
-        for chunk in orderNumbers.chunked(Self.batch) {
-            var page: [Record] = []
-            try api.each("salesorder/SalesOrders", query: query(["(" + chunk.map { "OrderNumber eq \($0)" }.joined(separator: " or ") + ")"]),
-                         record: { page.append($0) })
+        var page: [Record] = []
+        func flush() throws(ConnectorError) {
             try emit(page, seen: { _ in })
             emitted.formUnion(page.compactMap { ExactReader.text($0, "OrderID") })
+            page.removeAll()
         }
+        try api.each("salesorder/SalesOrders", where: "OrderNumber", isAnyOf: orderNumbers, query: query([]), record: { order throws(ConnectorError) in
+            page.append(order)
+            if page.count >= 60 { try flush() }
+        })
+        try flush()
         return emitted
     }
 
     /// Emits one page of orders with their accounts and payment state.
     private func emit(_ page: [Record], seen: (Date) -> Void) throws(ConnectorError) {
         guard !page.isEmpty else { return }
-        let accounts = try self.accounts(page.flatMap { [ExactReader.text($0, "OrderedBy"), ExactReader.text($0, "DeliverTo")] }.compactMap { $0 })
+        let accounts = try Self.accounts(page.flatMap { [ExactReader.text($0, "OrderedBy"), ExactReader.text($0, "DeliverTo")] }.compactMap { $0 }, api: api)
         let payments = try self.payments(page.compactMap { Self.number($0["OrderNumber"]) })
         for record in page {
             guard let modified = ExactAPI.date(record["Modified"]) else { continue }
@@ -96,15 +95,12 @@ struct ExactSalesOrderReader {
         }
     }
 
-    /// The accounts with these GUIDs, by GUID.
-    func accounts(_ ids: [String]) throws(ConnectorError) -> [String: Record] {
+    /// The accounts with these GUIDs, by GUID in lower case.
+    static func accounts(_ ids: [String], api: ExactAPI) throws(ConnectorError) -> [String: Record] {
         var found: [String: Record] = [:]
-        for chunk in Array(Set(ids)).sorted().chunked(Self.batch) {
-            let filter = chunk.map { "ID eq guid'\($0)'" }.joined(separator: " or ")
-            try api.each("crm/Accounts", query: ["$filter": filter, "$select": Self.accountSelect], record: { account in
-                if let id = ExactReader.text(account, "ID") { found[id.lowercased()] = account }
-            })
-        }
+        try api.each("crm/Accounts", where: "ID", isAnyOf: ids.map(ExactAPI.guid), query: ["$select": Self.accountSelect], record: { account in
+            if let id = ExactReader.text(account, "ID") { found[id.lowercased()] = account }
+        })
         return found
     }
 
@@ -112,25 +108,20 @@ struct ExactSalesOrderReader {
     /// unpaid orders are absent.
     private func payments(_ orderNumbers: [String]) throws(ConnectorError) -> [String: Date] {
         var invoicesOfOrder: [String: [String]] = [:]
-        for chunk in orderNumbers.chunked(Self.batch) {
-            let filter = "(" + chunk.map { "OrderNumber eq \($0)" }.joined(separator: " or ") + ")"
-            try api.each("salesinvoice/SalesInvoices", query: ["$filter": filter, "$select": "InvoiceNumber,OrderNumber"], record: { invoice in
-                if let order = Self.number(invoice["OrderNumber"]), let number = Self.number(invoice["InvoiceNumber"]) {
-                    invoicesOfOrder[order, default: []].append(number)
-                }
-            })
-        }
+        try api.each("salesinvoice/SalesInvoices", where: "OrderNumber", isAnyOf: orderNumbers, query: ["$select": "InvoiceNumber,OrderNumber"], record: { invoice in
+            if let order = Self.number(invoice["OrderNumber"]), let number = Self.number(invoice["InvoiceNumber"]) {
+                invoicesOfOrder[order, default: []].append(number)
+            }
+        })
         var receivables: [String: (paid: Bool, modified: Date)] = [:]
-        for chunk in invoicesOfOrder.values.flatMap({ $0 }).chunked(Self.batch) {
-            let filter = "(" + chunk.map { "InvoiceNumber eq \($0)" }.joined(separator: " or ") + ")"
-            try api.each("cashflow/Receivables", query: ["$filter": filter, "$select": "InvoiceNumber,IsFullyPaid,Modified"], record: { receivable in
-                guard let number = Self.number(receivable["InvoiceNumber"]) else { return }
-                let paid = receivable["IsFullyPaid"] == .bool(true)
-                let modified = ExactAPI.date(receivable["Modified"]) ?? .distantPast
-                let earlier = receivables[number]
-                receivables[number] = (paid && (earlier?.paid ?? true), max(modified, earlier?.modified ?? .distantPast))
-            })
-        }
+        try api.each("cashflow/Receivables", where: "InvoiceNumber", isAnyOf: invoicesOfOrder.values.flatMap { $0 },
+                     query: ["$select": "InvoiceNumber,IsFullyPaid,Modified"], record: { receivable in
+            guard let number = Self.number(receivable["InvoiceNumber"]) else { return }
+            let paid = receivable["IsFullyPaid"] == .bool(true)
+            let modified = ExactAPI.date(receivable["Modified"]) ?? .distantPast
+            let earlier = receivables[number]
+            receivables[number] = (paid && (earlier?.paid ?? true), max(modified, earlier?.modified ?? .distantPast))
+        })
         var paidAt: [String: Date] = [:]
         for (order, invoices) in invoicesOfOrder {
             let states = invoices.map { receivables[$0] }
@@ -203,11 +194,7 @@ struct ExactSalesOrderReader {
     /// computed them.
     static func lines(_ record: Record, property: String) -> [OrderLine] {
         let text = ExactReader.text
-        var lineRecords: [JSONValue] = []
-        if case .array(let list)? = record[property] { lineRecords = list }
-        if case .object(let wrapped)? = record[property], case .array(let list)? = wrapped["results"] { lineRecords = list }
-        return lineRecords.compactMap { value in
-            guard case .object(let line) = value else { return nil }
+        return ExactAPI.expanded(record, property).map { line in
             let amount = ExactAPI.decimal(line["AmountFC"]) ?? .zero
             let vat = ExactAPI.decimal(line["VATAmount"]) ?? ExactAPI.decimal(line["VATAmountFC"]) ?? .zero
             let percentage = ExactAPI.decimal(line["VATPercentage"]).map { DecimalNumber($0.value * 100).rounded(2) } ?? .zero
@@ -216,12 +203,5 @@ struct ExactSalesOrderReader {
                 quantity: ExactAPI.decimal(line["Quantity"]) ?? 1, unitPrice: ExactAPI.decimal(line["UnitPrice"]) ?? amount,
                 vatRate: percentage, vatAmount: vat, total: amount)
         }
-    }
-}
-
-extension Array {
-    /// The elements in runs of at most `size`.
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }

@@ -14,8 +14,6 @@ struct ExactStockReader {
     /// The warehouse code read when not `global`; nil means the main warehouse.
     let warehouse: String?
 
-    /// Items whose rows one sum request fetches (keeps the URL well under Exact's limit).
-    static let itemsPerSumRequest = 20
     static let select = "ID,Item,ItemCode,Warehouse,WarehouseCode,CurrentStock,Modified"
 
     struct Row {
@@ -63,19 +61,15 @@ struct ExactStockReader {
 
     /// Emits the sum over all warehouses of each of `items` (GUIDs).
     private func emitSums(of items: [String]) throws(ConnectorError) {
-        for start in stride(from: 0, to: items.count, by: Self.itemsPerSumRequest) {
-            let chunk = items[start..<min(start + Self.itemsPerSumRequest, items.count)]
-            let filter = chunk.map { "Item eq guid'\($0)'" }.joined(separator: " or ")
-            var rows: [String: [Row]] = [:]
-            try api.each("inventory/ItemWarehouses", query: ["$filter": filter, "$select": Self.select], record: { record in
-                if let row = Row(record) { rows[row.item, default: []].append(row) }
-            })
-            for item in chunk {
-                guard let itemRows = rows[item], let first = itemRows.first else { continue }
-                try api.host.emit(StockLevel(
-                    sourceKey: first.sku, updatedAt: itemRows.map(\.modified).max() ?? first.modified, sku: first.sku,
-                    warehouse: nil, quantity: itemRows.reduce(DecimalNumber.zero) { $0 + $1.quantity }))
-            }
+        var rows: [String: [Row]] = [:]
+        try api.each("inventory/ItemWarehouses", where: "Item", isAnyOf: items.map(ExactAPI.guid), query: ["$select": Self.select], record: { record in
+            if let row = Row(record) { rows[row.item, default: []].append(row) }
+        })
+        for item in items {
+            guard let itemRows = rows[item], let first = itemRows.first else { continue }
+            try api.host.emit(StockLevel(
+                sourceKey: first.sku, updatedAt: itemRows.map(\.modified).max() ?? first.modified, sku: first.sku,
+                warehouse: nil, quantity: itemRows.reduce(DecimalNumber.zero) { $0 + $1.quantity }))
         }
     }
 

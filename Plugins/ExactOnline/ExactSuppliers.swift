@@ -6,8 +6,8 @@ import KoppelPluginSDK
 /// time, main supplier).
 ///
 /// A supplier is emitted whole whenever its account or any of its item links changed
-/// since the cursor: both are asked what changed, and each changed supplier is then read
-/// with all its links, a few suppliers per call, so an unchanged supplier costs nothing.
+/// since the cursor: both are asked what changed, and the changed suppliers are then read
+/// with all their links, a few suppliers per call, so an unchanged supplier costs nothing.
 struct ExactSupplierReader {
     let api: ExactAPI
 
@@ -15,34 +15,27 @@ struct ExactSupplierReader {
     static let linkSelect = "ID,Item,ItemCode,Supplier,SupplierCode,PurchasePrice,PurchaseCurrency,MinimumQuantity,PurchaseLeadTime,MainSupplier,Modified"
 
     func read(conditions: [String], seen: (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void) throws(ConnectorError) {
-        var changed: [String] = []
-        func note(_ id: String?) {
-            if let id = id?.lowercased(), !changed.contains(id) { changed.append(id) }
-        }
+        var changed: Set<String> = []
         let accountFilter = (["IsSupplier eq true"] + conditions).joined(separator: " and ")
-        try api.each("crm/Accounts", query: ["$filter": accountFilter, "$select": "ID"], record: { note(ExactReader.text($0, "ID")) })
+        try api.each("crm/Accounts", query: ["$filter": accountFilter, "$select": "ID"], record: { account in
+            if let id = ExactReader.text(account, "ID") { changed.insert(id.lowercased()) }
+        })
         var linkQuery = ["$select": "Supplier"]
         if !conditions.isEmpty { linkQuery["$filter"] = conditions.joined(separator: " and ") }
-        try api.each("logistics/SupplierItem", query: linkQuery, record: { note(ExactReader.text($0, "Supplier")) })
-        for chunk in changed.chunked(ExactSalesOrderReader.batch) {
-            var accounts: [String: ExactAPI.Record] = [:]
-            try api.each("crm/Accounts", query: [
-                "$filter": chunk.map { "ID eq guid'\($0)'" }.joined(separator: " or "), "$select": Self.accountSelect,
-            ], record: { account in
-                if let id = ExactReader.text(account, "ID") { accounts[id.lowercased()] = account }
-            })
-            var links: [String: [ExactAPI.Record]] = [:]
-            try api.each("logistics/SupplierItem", query: [
-                "$filter": chunk.map { "Supplier eq guid'\($0)'" }.joined(separator: " or "), "$select": Self.linkSelect,
-            ], record: { link in
-                if let supplier = ExactReader.text(link, "Supplier") { links[supplier.lowercased(), default: []].append(link) }
-            })
-            for id in chunk {
-                guard let account = accounts[id] else { continue }  // deleted since
-                let supplier = Self.supplier(account, links: links[id] ?? [])
-                try api.host.emit(supplier)
-                seen(supplier.updatedAt)
-            }
+        try api.each("logistics/SupplierItem", query: linkQuery, record: { link in
+            if let id = ExactReader.text(link, "Supplier") { changed.insert(id.lowercased()) }
+        })
+        let suppliers = changed.map(ExactAPI.guid)
+        var accounts: [ExactAPI.Record] = []
+        try api.each("crm/Accounts", where: "ID", isAnyOf: suppliers, query: ["$select": Self.accountSelect], record: { accounts.append($0) })
+        var links: [String: [ExactAPI.Record]] = [:]
+        try api.each("logistics/SupplierItem", where: "Supplier", isAnyOf: suppliers, query: ["$select": Self.linkSelect], record: { link in
+            if let supplier = ExactReader.text(link, "Supplier") { links[supplier.lowercased(), default: []].append(link) }
+        })
+        for account in accounts {  // a supplier deleted since is not among them
+            let supplier = Self.supplier(account, links: links[(ExactReader.text(account, "ID") ?? "").lowercased()] ?? [])
+            try api.host.emit(supplier)
+            seen(supplier.updatedAt)
         }
         try checkpoint()
     }

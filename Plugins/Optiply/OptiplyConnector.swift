@@ -25,6 +25,7 @@ public final class OptiplyConnector: Connector {
             "type": "object",
             "properties": [
                 "base_url": ["type": "string", "format": "uri"],
+                "token_url": ["type": "string", "format": "uri"],
                 "client_id": ["type": "string"],
                 "client_secret": ["type": "string", "secret": true],
                 "username": ["type": "string"],
@@ -33,7 +34,8 @@ public final class OptiplyConnector: Connector {
             "required": ["base_url"],
             "additionalProperties": false,
         ],
-        auth: .init(scheme: .oauth2, tokenURL: "{base_url}/oauth/token", grant: "password")
+        // Optiply issues tokens on its dashboard host, not the API's; `token_url` overrides.
+        auth: .init(scheme: .oauth2, tokenURL: "https://dashboard.optiply.com/api/auth/oauth/token", grant: "password")
     )
 
     public init(config: Config, host: PluginHost) throws(ConnectorError) {}

@@ -9,9 +9,12 @@ public final class WinstoreConnector: Connector {
         var baseURL: String
         /// Place every order on this Winstore customer number instead of one per buyer.
         var defaultCustomer: String?
+        /// Whether the shop's product prices are entered including VAT.
+        var pricesIncludeTax: Bool?
         enum CodingKeys: String, CodingKey {
             case baseURL = "base_url"
             case defaultCustomer = "default_customer"
+            case pricesIncludeTax = "prices_include_tax"
         }
     }
 
@@ -28,6 +31,7 @@ public final class WinstoreConnector: Connector {
                 "base_url": ["type": "string", "format": "uri"],
                 "api_key": ["type": "string", "secret": true],
                 "default_customer": ["type": "string"],
+                "prices_include_tax": ["type": "boolean"],
             ],
             "required": ["base_url"],
             "additionalProperties": false,
@@ -65,15 +69,21 @@ public final class WinstoreConnector: Connector {
             return try api.page("products", query: query, page: page).rows
         }, emit: { product throws(ConnectorError) in
             if let until = request.until, product.updated >= until { return }
-            try host.emit(try product.canonical())
+            try host.emit(try product.canonical(pricesIncludeTax: config.pricesIncludeTax ?? false))
         }, pageDone: { latest throws(ConnectorError) in
             if !backfill, let latest { try host.checkpoint(Cursor(updatedAfter: WinstoreAPI.format(latest))) }
         })
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
-        let record = try request.record(as: WinstoreOrderRecord.self)
-        return try WinstoreOrderWriter(api: WinstoreAPI(host: host), defaultCustomer: config.defaultCustomer).write(record)
+        /// A flow's `mapping: options: { default_customer: … }` overrides the connection's.
+        struct Options: Decodable {
+            var defaultCustomer: String?
+            enum CodingKeys: String, CodingKey { case defaultCustomer = "default_customer" }
+        }
+        let options = try request.mappingOptions(as: Options.self)
+        return try WinstoreOrderWriter(api: WinstoreAPI(host: host), defaultCustomer: options?.defaultCustomer ?? config.defaultCustomer)
+            .write(try request.record(as: WinstoreOrderRecord.self))
     }
 }
 

@@ -1,28 +1,20 @@
 import Foundation
 import KoppelPluginSDK
 
-/// The record a flow hands to the `orders` stream: a canonical order, plus what the
-/// flow's mapping added: `payment_method` and `payment_term` from value maps, and
-/// `_options` (`default_customer`: book every order on this Winstore customer number).
+/// The record a flow hands to the `orders` stream: a canonical order, plus the
+/// `payment_term` a value map of the flow's mapping added (`payment_method` is the
+/// order's own field, which a value map may rewrite).
 struct WinstoreOrderRecord: Decodable {
-    struct Options: Decodable {
-        var defaultCustomer: String?
-        enum CodingKeys: String, CodingKey { case defaultCustomer = "default_customer" }
-    }
-
     var order: Order
     var paymentTerm: String?
-    var options: Options?
 
     enum CodingKeys: String, CodingKey {
         case paymentTerm = "payment_term"
-        case options = "_options"
     }
 
     init(from decoder: Decoder) throws {
         order = try Order(from: decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        options = try container.decodeIfPresent(Options.self, forKey: .options)
         // A value map may give a term as a number (`30`) or as text.
         if let days = try? container.decodeIfPresent(Int.self, forKey: .paymentTerm) {
             paymentTerm = String(days)
@@ -39,7 +31,7 @@ struct WinstoreOrderRecord: Decodable {
 /// with its contact person, or a person); then the order is placed.
 struct WinstoreOrderWriter {
     let api: WinstoreAPI
-    /// The connection's default customer number, which a flow's option overrides.
+    /// Place every order on this Winstore customer number instead of one per buyer.
     let defaultCustomer: String?
 
     private struct Identified: Decodable {
@@ -51,7 +43,7 @@ struct WinstoreOrderWriter {
         let existing: [Identified] = try api.all("orders", query: ["reference": order.number])
         if let found = existing.first { return .found(String(found.id)) }
         try requireProducts(order)
-        let customer = try customerID(for: order, defaultCustomer: record.options?.defaultCustomer ?? defaultCustomer)
+        let customer = try customerID(for: order)
         var body: [String: JSONValue] = [
             "reference": .string(order.number),
             "customer_id": .int(Int64(customer)),
@@ -106,7 +98,7 @@ struct WinstoreOrderWriter {
     }
 
     /// The Winstore customer the order is placed for.
-    private func customerID(for order: Order, defaultCustomer: String?) throws(ConnectorError) -> Int {
+    private func customerID(for order: Order) throws(ConnectorError) -> Int {
         if let number = defaultCustomer {
             let found: [WinstoreCustomer] = try api.all("customers", query: ["number": number])
             guard let customer = found.first else {

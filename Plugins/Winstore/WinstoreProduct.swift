@@ -1,7 +1,8 @@
 import Foundation
 import KoppelPluginSDK
 
-/// A Winstore product as the API returns it. Prices are excluding VAT, as text.
+/// A Winstore product as the API returns it. The price is text, excluding or including VAT
+/// as the shop is set up (the connection's `prices_include_tax`).
 struct WinstoreProduct: Decodable {
     struct Attribute: Decodable {
         var name: String
@@ -34,7 +35,7 @@ struct WinstoreProduct: Decodable {
 
     /// The product as a canonical product. A variable product keeps its kind, so a target
     /// that holds simple products only can say why it leaves it out.
-    func canonical() throws(ConnectorError) -> Product {
+    func canonical(pricesIncludeTax: Bool) throws(ConnectorError) -> Product {
         guard let updated = WinstoreAPI.date(updatedAt) else {
             throw .invalidData("Winstore product \(id) has an unreadable updated_at \"\(updatedAt)\"")
         }
@@ -53,7 +54,8 @@ struct WinstoreProduct: Decodable {
         for attribute in self.attributes ?? [] { attributes[attribute.name] = attribute.value }
         return Product(
             sourceKey: String(id), updatedAt: updated, sku: sku, ean: ean.flatMap { $0.isEmpty ? nil : $0 }, kind: kind, name: name,
-            description: description, shortDescription: shortDescription, priceExclVAT: try decimal(price, "price"),
+            description: description, shortDescription: shortDescription,
+            priceExclVAT: pricesIncludeTax ? nil : try decimal(price, "price"), priceInclVAT: pricesIncludeTax ? try decimal(price, "price") : nil,
             vatRate: try decimal(vatRate, "vat_rate"), currency: currency ?? "EUR", stockQuantity: stock.map { DecimalNumber(Decimal($0)) },
             attributes: attributes)
     }

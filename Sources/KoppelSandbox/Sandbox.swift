@@ -79,7 +79,7 @@ public final class Sandbox: @unchecked Sendable {
             Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token)]),
             Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_key", options.winstore.apiKey)]),
             Endpoint(name: "optiply", baseURL: optiplyURL, credentials: [
-                ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
+                ("token_url", "\(optiplyURL)/oauth/token"), ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
                 ("username", options.optiply.username), ("password", options.optiply.password),
             ]),
         ]

@@ -30,7 +30,7 @@ final class ExactOptiplyTests: XCTestCase {
               settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID) }
             optiply:
               plugin: optiply
-              settings: { base_url: "\(optiplyURL)", client_id: \(options.optiply.clientID), username: "\(options.optiply.username)" }
+              settings: { base_url: "\(optiplyURL)", token_url: "\(optiplyURL)/oauth/token", client_id: \(options.optiply.clientID), username: "\(options.optiply.username)" }
             """
         try deployment.fixture.write(load: ["exact-online", "optiply"], connections: connections, flows: flows)
     }

@@ -23,11 +23,14 @@ final class WinstoreExactTests: XCTestCase {
 
     var winstoreURL: String { deployment.endpoint("winstore").baseURL }
 
+    /// Extra Winstore settings (`prices_include_tax: true`).
+    var winstoreSettings = ""
+
     var connections: String {
         """
         winstore:
           plugin: winstore
-          settings: { base_url: "\(winstoreURL)" }
+          settings: { base_url: "\(winstoreURL)"\(winstoreSettings) }
         exact:
           plugin: exact-online
           settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID), warehouse: "1" }
@@ -272,6 +275,39 @@ final class WinstoreExactTests: XCTestCase {
         XCTAssertEqual(placed.count, 42)
         XCTAssertEqual(placed.filter { $0["reference"] as? String == String(late.number) }.count, 1)
         XCTAssertEqual(try shop("customers").count, 10)
+
+        // With a default customer in the flow's options, a new buyer's order is placed
+        // on that customer and no customer is made.
+        let defaultCustomer = try XCTUnwrap(try shop("customers").first { $0["email"] as? String == "koper0@example.nl" })
+        try deploy(flows: """
+            orders:
+              from: exact.sales_orders
+              to: winstore.orders
+              filter: { status: [paid] }
+              mapping: { options: { default_customer: \(defaultCustomer["number"] as! String) } }
+            """)
+        let newBuyer = try XCTUnwrap(deployment.exactCreate("crm/Accounts", ["Name": "Nieuwe Klant", "Email": "nieuw@example.nl", "Country": "NL"])["ID"] as? String)
+        accounts.append((newBuyer, nil, "nieuw@example.nl"))
+        try place(accounts.count - 1, skus: ["WS-0002"], paid: true, invoiced: true)
+        let onDefault = try deployment.sync("orders")
+        XCTAssertTrue(onDefault.stdout.contains("written 1,"), onDefault.stdout)
+        let placedOnDefault = try XCTUnwrap(try shop("orders").first { $0["reference"] as? String == String(orders.last!.number) })
+        XCTAssertEqual(placedOnDefault["customer_id"] as? Int, defaultCustomer["id"] as? Int)
+        XCTAssertEqual(try shop("customers").count, 10)
+    }
+
+    func testPricesEnteredIncludingVATReachExactExcludingIt() throws {
+        winstoreSettings = ", prices_include_tax: true"
+        try deploy(flows: "products: { from: winstore.products, to: exact.items }")
+        let run = try deployment.sync("products")
+        XCTAssertTrue(run.stdout.contains("written 100,"), run.stdout + run.stderr)
+        let items = Dictionary(uniqueKeysWithValues: try deployment.exactRecords("logistics/Items").map { ($0["Code"] as! String, $0) })
+        for product in try shop("products") {
+            let incl = decimal(product["price"]), rate = decimal(product["vat_rate"])
+            var excl = incl * 100 / (100 + rate), rounded = Decimal()
+            NSDecimalRound(&rounded, &excl, 2, .plain)
+            XCTAssertEqual(decimal(items[product["sku"] as! String]?["StandardSalesPrice"]), rounded, product["sku"] as! String)
+        }
     }
 
     func decimal(_ value: Any?) -> Decimal {

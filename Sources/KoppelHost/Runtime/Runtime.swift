@@ -111,12 +111,13 @@ public final class Runtime: @unchecked Sendable {
     }
 
     /// The token manager of an OAuth 2 connection; one per connection per process, so
-    /// that refreshes are single-flight.
+    /// that refreshes are single-flight. A connection's `token_url` setting, where its
+    /// plugin offers one, takes the place of the manifest's token URL.
     public func tokenManager(_ name: String) throws -> OAuth2TokenManager {
         if let manager = lock.withLock({ tokenManagers[name] }) { return manager }
-        let (_, plugin) = try connection(name)
+        let (config, plugin) = try connection(name)
         let auth = plugin.manifest.auth
-        guard plugin.manifest.authScheme == "oauth2", let tokenTemplate = auth.tokenURL else {
+        guard plugin.manifest.authScheme == "oauth2", let tokenTemplate = config.settings["token_url"]?.stringValue ?? auth.tokenURL else {
             throw RuntimeError.notOAuth2(connection: name, scheme: plugin.manifest.authScheme)
         }
         guard let base = try baseURL(name) else { throw RuntimeError.noBaseURL(connection: name, setting: plugin.manifest.baseURL.setting) }

@@ -143,6 +143,36 @@ public struct WriteRequest: Sendable {
             throw .invalidData("the \(stream) record \(idempotencyKey) is not valid: \(describe(error))")
         }
     }
+
+    /// What the flow's mapping adds beside the record: `options` (handed over as
+    /// `_options`) and `update` (`_update`: the fields an update may change).
+    private struct MappingAdditions<Options: Decodable>: Decodable {
+        var options: Options?
+        var update: [String]?
+        enum CodingKeys: String, CodingKey {
+            case options = "_options"
+            case update = "_update"
+        }
+    }
+
+    /// The flow's `mapping: options:` decoded as `Options`, nil when the flow sets none.
+    public func mappingOptions<Options: Decodable>(as type: Options.Type) throws(ConnectorError) -> Options? {
+        do {
+            return try JSONDecoder.koppel.decode(MappingAdditions<Options>.self, from: recordJSON).options
+        } catch {
+            throw .invalidData("the flow's mapping options for \(stream): \(describe(error))")
+        }
+    }
+
+    /// The fields the flow's `mapping: update:` lets an update change; nil when the flow
+    /// lists none (every field).
+    public func updateFields() throws(ConnectorError) -> [String]? {
+        do {
+            return try JSONDecoder.koppel.decode(MappingAdditions<JSONValue>.self, from: recordJSON).update
+        } catch {
+            throw .invalidData("the flow's mapping update for \(stream): \(describe(error))")
+        }
+    }
 }
 
 /// The outcome of a write.
