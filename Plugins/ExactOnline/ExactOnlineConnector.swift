@@ -113,6 +113,8 @@ public final class ExactOnlineConnector: Connector {
     ]
 
     let config: Config
+    /// Documents already in Exact, read in bulk for reconciling writes.
+    private let booked = BookedDocuments()
 
     public init(config: Config, host: PluginHost) throws(ConnectorError) {
         if config.region == nil && config.baseURL == nil {
@@ -195,7 +197,7 @@ public final class ExactOnlineConnector: Connector {
         guard let flavour = ExactFlavour(rawValue: request.stream) else {
             throw .invalidData("exact-online has no writable stream \(request.stream)")
         }
-        let writer = ExactSalesDocumentWriter(api: api, flavour: flavour, settings: settings)
+        let writer = ExactSalesDocumentWriter(api: api, flavour: flavour, settings: settings, booked: booked)
         return try writer.write(try request.record(as: OrderDocumentRecord.self), reconcile: request.reconcile)
     }
 }

@@ -54,20 +54,79 @@ struct OrderDocumentRecord: Decodable {
     }
 }
 
+extension ExactFlavour {
+    /// The document's own date, which the writer sets to the order's date.
+    var dateProperty: String {
+        switch self {
+        case .salesInvoices: "InvoiceDate"
+        case .salesOrders: "OrderDate"
+        case .salesEntries: "EntryDate"
+        }
+    }
+}
+
+/// The documents of each flavour that Exact already holds, by `YourRef`, read in bulk for
+/// the dates that reconciling writes ask about. A first run (a new state file, or a
+/// merchant coming from another connector) reconciles every order; one paged read of a
+/// period's `YourRef`s costs a page per 60 documents instead of a lookup per order. It
+/// lives as long as the connection is open (one run) and forgets everything after a
+/// create whose outcome is unknown.
+final class BookedDocuments: @unchecked Sendable {
+    private struct Known {
+        var ids: [String: String] = [:]
+        /// Documents dated from here on have been read.
+        var from: Date
+    }
+
+    private let lock = NSLock()
+    private var known: [ExactFlavour: Known] = [:]
+
+    /// Orders may be booked a little before their shop's UTC date (time zones), never days.
+    static let margin: TimeInterval = 2 * 86_400
+
+    /// The document booked for order `number` (placed at `date`), reading the documents
+    /// dated from shortly before it that were not read yet.
+    func find(_ number: String, placedAt date: Date, flavour: ExactFlavour, api: ExactAPI) throws(ConnectorError) -> String? {
+        let from = date.addingTimeInterval(-Self.margin)
+        let current = lock.withLock { known[flavour] }
+        if current.map({ from < $0.from }) ?? true {
+            var filter = "\(flavour.dateProperty) ge \(ExactAPI.datetime(from))"
+            if let current { filter += " and \(flavour.dateProperty) lt \(ExactAPI.datetime(current.from))" }
+            var read: [String: String] = [:]
+            try api.each(flavour.entitySet, query: ["$filter": filter, "$select": "\(flavour.key),YourRef"]) { record throws(ConnectorError) in
+                if let ref = record["YourRef"]?.stringValue, let id = record[flavour.key]?.stringValue { read[ref] = id }
+            }
+            lock.withLock {
+                var updated = known[flavour] ?? Known(from: from)
+                updated.ids.merge(read) { old, _ in old }
+                updated.from = min(updated.from, from)
+                known[flavour] = updated
+            }
+        }
+        return lock.withLock { known[flavour]?.ids[number] }
+    }
+
+    /// A document this connection created.
+    func remember(_ number: String, id: String, flavour: ExactFlavour) {
+        lock.withLock { known[flavour]?.ids[number] = id }
+    }
+
+    /// After a create whose answer was lost: what was read may be incomplete.
+    func forget(_ flavour: ExactFlavour) {
+        _ = lock.withLock { known.removeValue(forKey: flavour) }
+    }
+}
+
 /// Books an order as a sales invoice, sales order or sales entry.
 struct ExactSalesDocumentWriter {
     let api: ExactAPI
     let flavour: ExactFlavour
     let settings: ExactSettings
-
-    /// The document already booked for this order number, if any.
-    func existing(number: String) throws(ConnectorError) -> String? {
-        try api.first(flavour.entitySet, filter: "YourRef eq \(ExactAPI.quote(number))", select: flavour.key)?[flavour.key]?.stringValue
-    }
+    let booked: BookedDocuments
 
     func write(_ record: OrderDocumentRecord, reconcile: Bool) throws(ConnectorError) -> WriteResult {
         let order = record.order
-        if reconcile, let found = try existing(number: order.number) { return .found(found) }
+        if reconcile, let found = try booked.find(order.number, placedAt: order.createdAt, flavour: flavour, api: api) { return .found(found) }
         let directory = ExactDirectory(api: api, settings: settings)
         let account = try directory.account(for: order)
         let lines = try documentLines(order, directory: directory)
@@ -91,8 +150,15 @@ struct ExactSalesDocumentWriter {
             header["Customer"] = .string(account)
             header["EntryDate"] = ExactAPI.dateValue(order.createdAt)
         }
-        let created = try api.create(flavour.entitySet, header)
+        let created: ExactAPI.Record
+        do {
+            created = try api.create(flavour.entitySet, header)
+        } catch {
+            if case .uncertain = error { booked.forget(flavour) }
+            throw error
+        }
         guard let id = created[flavour.key]?.stringValue else { throw .internal("Exact Online returned a document without \(flavour.key)") }
+        booked.remember(order.number, id: id, flavour: flavour)
         return .created(id)
     }
 

@@ -75,7 +75,7 @@ public struct DemoDeployment: Sendable {
         try yaml.write(toFile: deployment.configFile, atomically: true, encoding: .utf8)
 
         try MasterKey.generate().write(to: "\(directory)/master.key")
-        let runtime = try Runtime.open(configFile: deployment.configFile, environment: [:], logger: logger)
+        let runtime = try Runtime.open(configFile: deployment.configFile, createState: true, environment: [:], logger: logger)
         let vault = try runtime.vault()
         let connected = Set(runtime.deployment.connections.map(\.name))
         if connected.contains("shop") {

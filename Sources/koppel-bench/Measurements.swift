@@ -55,6 +55,7 @@ struct Measurements: Sendable {
               bench: { from: source.records, to: target.records }
             """.write(toFile: "\(directory)/koppel.yaml", atomically: true, encoding: .utf8)
         let config = ["-c", "\(directory)/koppel.yaml"]
+        _ = try koppel(["init"] + config, in: directory)
         let first = try koppel(["sync", "bench"] + config, in: directory)
         let written = Self.count("written", in: first.output)
         let again = try koppel(["sync", "bench", "--since", "1970-01-01"] + config, in: directory)

@@ -89,7 +89,7 @@ struct DemoCommand: AsyncParsableCommand {
                 in: directory, sandbox: sandbox, pluginDirectory: Self.pluginDirectory, flows: Self.flowsYAML,
                 extra: "server: { listen: \"\(listen)\" }", logger: logger)
         }
-        let runtime = try reporting { try Runtime.open(configFile: demo.configFile, redactor: redactor, logger: logger) }
+        let runtime = try reporting { try Runtime.open(configFile: demo.configFile, createState: true, redactor: redactor, logger: logger) }
         say("Deployment written to \(demo.configFile); secrets sealed in its vault; Exact Online signed in.\n")
 
         for flow in Self.flows {

@@ -15,12 +15,13 @@ struct DeploymentOptions: ParsableArguments {
         config ?? ProcessInfo.processInfo.environment["KOPPEL_CONFIG"] ?? "koppel.yaml"
     }
 
-    /// Sets up logging (to stderr, secrets redacted) and opens the deployment.
-    func runtime() throws -> Runtime {
+    /// Sets up logging (to stderr, secrets redacted) and opens the deployment; its state
+    /// file must exist unless `createState`.
+    func runtime(createState: Bool = false) throws -> Runtime {
         let redactor = SecretRedactor()
         let logger = Log.bootstrap(redactor: redactor, verbose: verbose)
         do {
-            return try Runtime.open(configFile: configFile, redactor: redactor, logger: logger)
+            return try Runtime.open(configFile: configFile, createState: createState, redactor: redactor, logger: logger)
         } catch {
             throw CLIError(message: "\(error)", code: .validationFailure)
         }

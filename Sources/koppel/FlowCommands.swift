@@ -68,9 +68,24 @@ struct SyncCommand: ParsableCommand {
         }
         progress.finish()
         print(summary(report, dryRun: dryRun))
-        if report.failed > 0 {
-            print("\(report.failed) records were parked: see `koppel failed \(flow.name)`, fix the cause, then `koppel replay \(flow.name) --all-failed`")
+        if !dryRun, let open = try reporting(.failure, { try outstanding(runtime) }) { print(open) }
+    }
+
+    /// The last line after a run that left records behind: how many are parked, how many
+    /// wait for a retry and when, and the command for each.
+    func outstanding(_ runtime: Runtime) throws -> String? {
+        let counts = try runtime.store.ledgerCounts(flow: flow)
+        var parts: [String] = []
+        if let parked = counts[.failed], parked > 0 {
+            parts.append("\(parked) record(s) parked: see `koppel failed \(flow)`, fix the cause, then `koppel replay \(flow) --all-failed`")
         }
+        let waiting = (counts[.uncertain] ?? 0) + (counts[.pending] ?? 0)
+        if waiting > 0 {
+            let next = try runtime.store.ledgerEntries(flow: flow, states: [.uncertain], limit: 10_000).compactMap(\.nextRetryAt).min()
+            let when = next.map { " (next attempt \(timeFormat.string(from: $0)))" } ?? ""
+            parts.append("\(waiting) record(s) not delivered yet, waiting for a retry\(when): `koppel sync \(flow) --retry-now` retries them now")
+        }
+        return parts.isEmpty ? nil : "not done: " + parts.joined(separator: "; ")
     }
 
     func summary(_ r: FlowRunner.Report, dryRun: Bool) -> String {

@@ -8,7 +8,7 @@ struct Koppel: AsyncParsableCommand {
         abstract: "Koppel moves orders, customers, products and stock between webshops, Exact Online and more.",
         version: "0.1.0",
         subcommands: [
-            SyncCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self, FailedCommand.self, ReplayCommand.self, LogCommand.self,
+            InitCommand.self, SyncCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self, FailedCommand.self, ReplayCommand.self, LogCommand.self,
             CheckCommand.self, AuthCommand.self, SecretsCommand.self, PluginsCommand.self, SandboxCommand.self, DemoCommand.self,
         ]
     )

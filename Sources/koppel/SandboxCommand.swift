@@ -13,7 +13,7 @@ struct SandboxCommand: AsyncParsableCommand {
             Starts real HTTP servers on loopback that behave like the remote APIs, seeded with \
             the same generated shop data for the same --seed, and prints their base URLs and \
             credentials. Faults are shares of requests, e.g. \
-            --faults 5xx=0.1,slow=0.05,reset=0.02,drop-after-commit=0.05,429=0.05,token=0.1. \
+            --faults 5xx=0.1,slow=0.05,reset=0.02,drop-after-commit=0.05,commit-then-5xx=0.05,429=0.05,token=0.1. \
             Runs until Ctrl-C.
             """)
 

@@ -29,11 +29,8 @@ struct SecretsCommand: ParsableCommand {
                 let (_, plugin) = try runtime.connection(connection)
                 let value = try readSecret(prompt: "\(name) for \(connection): ")
                 guard !value.isEmpty else { throw CLIError(message: "no value on standard input; nothing stored", code: .validationFailure) }
-                let keyFile = runtime.deployment.vault.keyFile
                 if case VaultError.noMasterKey? = (Result { try runtime.masterKey() }).error {
-                    let key = MasterKey.generate()
-                    try key.write(to: keyFile)
-                    print("created the master key \(key.id) in \(keyFile); back it up: without it the secrets cannot be read")
+                    try createMasterKey(runtime)
                 }
                 try runtime.vault().set(connection: connection, name: name, value: value)
                 let known = plugin.manifest.secretSettings + ["oauth2_tokens"]
@@ -91,9 +88,7 @@ struct SecretsCommand: ParsableCommand {
                 guard !FileManager.default.fileExists(atPath: path) else {
                     throw CLIError(message: "\(path) exists already; it was left as it is", code: .failure)
                 }
-                let key = MasterKey.generate()
-                try key.write(to: path)
-                print("created the master key \(key.id) in \(path); back it up: without it the secrets cannot be read")
+                try createMasterKey(runtime)
             }
         }
     }
@@ -147,4 +142,20 @@ func readSecret(prompt: String) throws -> String {
     if text.hasSuffix("\n") { text.removeLast() }
     if text.hasSuffix("\r") { text.removeLast() }
     return text
+}
+
+/// Creates the deployment's master key file, unless the vault already holds secrets
+/// sealed with another key: a new key over them would leave the vault with two keys,
+/// the old secrets unreadable and no rotation possible.
+private func createMasterKey(_ runtime: Runtime) throws {
+    let keyFile = runtime.deployment.vault.keyFile
+    let sealed = try runtime.store.sealedSecrets()
+    if let first = sealed.first {
+        throw CLIError(
+            message: "the master key file \(keyFile) is missing, but the vault holds \(sealed.count) secret(s) sealed with key \(first.keyID); restore that key file (or set KOPPEL_MASTER_KEY to that key). Nothing was stored and no new key was made",
+            code: .validationFailure)
+    }
+    let key = MasterKey.generate()
+    try key.write(to: keyFile)
+    print("created the master key \(key.id) in \(keyFile); back it up: without it the secrets cannot be read")
 }

@@ -30,6 +30,12 @@ struct DeploymentFixture {
             \(flows.isEmpty ? "" : "flows:\n" + flows.indented(2))
             \(extra)
             """.write(toFile: configFile, atomically: true, encoding: .utf8)
+        try createState()
+    }
+
+    /// Creates the state file at `stateFile`, as `koppel init` does, if there is none.
+    func createState() throws {
+        if !FileManager.default.fileExists(atPath: stateFile) { _ = try SQLiteStateStore(path: stateFile, create: true) }
     }
 
     /// The environment for child processes: the master key, no inherited config.

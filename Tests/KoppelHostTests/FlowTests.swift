@@ -41,6 +41,7 @@ final class FlowTests: XCTestCase {
                 schedule: every 1m
             \(mapping)
             """.write(toFile: fixture.configFile, atomically: true, encoding: .utf8)
+        try fixture.createState()
     }
 
     /// The idempotency keys in the target's file, in order.

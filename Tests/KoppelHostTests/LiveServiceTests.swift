@@ -327,4 +327,118 @@ final class LiveServiceTests: XCTestCase {
         XCTAssertEqual(failing?["parked"] as? Int, 5)
         XCTAssertTrue((failing?["reason"] as? String ?? "").contains("KASSA"), "\(failing ?? [:])")
     }
+
+    /// The server as an attacker on the network or in the operator's browser meets it:
+    /// unsigned deliveries are refused and counted without filling the log, the dashboard
+    /// answers only to its own names and forms, and an oversized delivery ends its
+    /// connection instead of being read to its end.
+    func testUnsignedDeliveriesOtherSitesAndOversizedBodiesAreTurnedAwayCheaply() throws {
+        try writeDeployment(flows: String(format: Self.invoiceFlow, "webhook"))
+        try startService()
+
+        let forged = Data(#"{"id": 1, "number": "1"}"#.utf8)
+        let statuses = (0..<300).map { deliver(forged, signature: "forged", deliveryID: "forged-\($0)").status }
+        XCTAssertEqual(Set(statuses), [401])
+        let warnings = try deployment.fixture.runtime().store.activities(ActivityQuery(connection: "shop", kinds: [.warning], limit: 1_000))
+        let refusals = warnings.filter { $0.message.contains("refused a webhook delivery") }
+        XCTAssertEqual(refusals.count, 1, "every refused delivery was written to the activity log: \(warnings.map(\.message))")
+        XCTAssertEqual(service?.outputSoFar.components(separatedBy: "refused a webhook delivery").count, 2, "every refusal was logged")
+        XCTAssertTrue(try get("/metrics").contains(#"koppel_webhook_deliveries_total{connection="shop",outcome="refused"} 300"#))
+
+        // A page whose own name was pointed at 127.0.0.1 (DNS rebinding) gets nothing.
+        func status(_ method: String, _ path: String, _ headers: [(String, String)]) -> (Int, String) {
+            guard case .response(let r) = deployment.client.send(OutboundRequest(method: method, url: server + path, headers: headers, idempotent: true, timeout: 10)) else { return (0, "") }
+            return (r.status, String(decoding: r.body, as: UTF8.self))
+        }
+        XCTAssertEqual(status("GET", "/", []).0, 200)
+        XCTAssertEqual(status("GET", "/", [("Host", "localhost:\(port)")]).0, 200)
+        let rebound = status("GET", "/flows/invoices", [("Host", "rebind.example:\(port)")])
+        XCTAssertEqual(rebound.0, 403)
+        XCTAssertTrue(rebound.1.contains("set server.public_url"), rebound.1)
+        XCTAssertEqual(status("GET", "/metrics", [("Host", "rebind.example:\(port)")]).0, 403)
+        let crossSite = status("POST", "/flows/invoices/replay", [("Origin", "http://rebind.example"), ("Content-Type", "application/x-www-form-urlencoded")])
+        XCTAssertEqual(crossSite.0, 403)
+        XCTAssertTrue(crossSite.1.contains("posted from another site"), crossSite.1)
+        XCTAssertTrue(service?.outputSoFar.contains("refused a dashboard request for host \"rebind.example:\(port)\"") == true)
+
+        // 5 of a promised 10 MiB: answered 413, and the connection closed at once.
+        let answer = try RawHTTP.send(
+            host: "127.0.0.1", port: port,
+            head: "POST /webhooks/shop HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\nContent-Length: \(10 << 20)\r\n\r\n",
+            body: Data(repeating: 0x20, count: 5 << 20), timeout: 10)
+        XCTAssertTrue(answer.text.hasPrefix("HTTP/1.1 413"), answer.text)
+        XCTAssertTrue(answer.closedByServer, "the connection stayed open after the 413")
+        XCTAssertEqual(status("GET", "/healthz", []).0, 200)
+    }
+
+    /// `koppel run` listens on an IPv6 address given as `[::1]:port`.
+    func testTheServerListensOnAnIPv6Address() throws {
+        try writeDeployment(flows: String(format: Self.invoiceFlow, "manual"))
+        let running = try TestSupport.start(TestSupport.koppel, ["run", "--listen", "[::1]:\(port)"], environment: deployment.fixture.environment)
+        service = running
+        var answered = 0
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && running.process.isRunning {
+            if case .response(let r) = deployment.client.send(OutboundRequest(method: "GET", url: "http://[::1]:\(port)/", headers: [], idempotent: true, timeout: 2)) {
+                answered = r.status
+                break
+            }
+            usleep(50_000)
+        }
+        XCTAssertEqual(answered, 200, running.outputSoFar)
+        let invalid = try deployment.fixture.koppel(["run", "--listen", "[::1:\(port)"])
+        XCTAssertNotEqual(invalid.status, 0)
+        XCTAssertTrue(invalid.stderr.contains("is not host:port"), invalid.stderr)
+    }
+}
+
+/// A raw HTTP/1.1 exchange over a socket, for what an HTTP client library hides: whether
+/// the server closed the connection.
+enum RawHTTP {
+    struct Answer {
+        var text: String
+        var closedByServer: Bool
+    }
+
+    /// Sends `head` and as much of `body` as the server takes, then reads until the
+    /// server closes the connection or `timeout` passes.
+    static func send(host: String, port: Int, head: String, body: Data, timeout: TimeInterval) throws -> Answer {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("no socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestFailure("could not connect to \(host):\(port)") }
+        var wait = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var ignore = sigaction()
+        ignore.__sigaction_handler.sa_handler = SIG_IGN
+        sigaction(SIGPIPE, &ignore, nil)
+        let payload = Data(head.utf8) + body
+        var offset = 0
+        while offset < payload.count {
+            let sent = payload.withUnsafeBytes { Foundation.send(fd, $0.baseAddress! + offset, min(65_536, payload.count - offset), 0) }
+            if sent <= 0 { break }  // the server stopped reading (or closed): the answer tells
+            offset += sent
+        }
+        var received = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { return Answer(text: String(decoding: received, as: UTF8.self), closedByServer: true) }
+            if count < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
+                return Answer(text: String(decoding: received, as: UTF8.self), closedByServer: errno == ECONNRESET)
+            }
+            received.append(contentsOf: buffer[0..<count])
+        }
+        return Answer(text: String(decoding: received, as: UTF8.self), closedByServer: false)
+    }
 }

@@ -125,6 +125,9 @@ final class MijnwebwinkelExactTests: XCTestCase {
             example = example.replacingOccurrences(of: line, with: replacement)
         }
         try example.write(toFile: deployment.fixture.configFile, atomically: true, encoding: .utf8)
+        let initialised = try deployment.fixture.koppel(["init"])
+        XCTAssertEqual(initialised.status, 0, initialised.stderr)
+        XCTAssertTrue(initialised.stdout.hasPrefix("created the state file"), initialised.stdout)
         try signIn()
         let status = try deployment.fixture.koppel(["status"])
         XCTAssertTrue(status.stdout.contains("cron \"0 2 * * *\" Europe/Amsterdam"), status.stdout + status.stderr)

@@ -56,18 +56,23 @@ final class PluginRefusalTests: XCTestCase {
         XCTAssertEqual(error.description, "\(path): has no koppel_plugin_entry symbol; it is not a Koppel plugin (export it with C linkage)")
     }
 
-    func testWorldWritableFileAndDirectoryAreRefused() throws {
+    func testFileAndDirectoryWritableByGroupOrOthersAreRefused() throws {
         let path = try TestSupport.buildCExample(into: directory)
         XCTAssertNoThrow(try PluginLoader(directories: []).load(path: path))
 
-        chmod(path, 0o757)
-        XCTAssertEqual(refusal(path), .worldWritable(path: path, directory: false))
-        XCTAssertTrue(refusal(path)?.description.contains("the file is world-writable") == true)
+        for mode: mode_t in [0o757, 0o775] {
+            chmod(path, mode)
+            XCTAssertEqual(refusal(path), .writableByOthers(path: path, directory: false), String(mode, radix: 8))
+            XCTAssertTrue(refusal(path)?.description.contains("the file can be written by its group or by others") == true)
+        }
         chmod(path, 0o755)
 
-        chmod(directory, 0o777)
-        defer { chmod(directory, 0o700) }
-        XCTAssertEqual(refusal(path), .worldWritable(path: path, directory: true))
+        for mode: mode_t in [0o777, 0o770] {
+            chmod(directory, mode)
+            XCTAssertEqual(refusal(path), .writableByOthers(path: path, directory: true), String(mode, radix: 8))
+        }
+        chmod(directory, 0o700)
+        XCTAssertNoThrow(try PluginLoader(directories: []).load(path: path))
     }
 
     func testInvalidManifestIsRefusedWithItsJSONPath() throws {

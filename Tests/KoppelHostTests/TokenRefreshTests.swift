@@ -74,6 +74,25 @@ final class TokenRefreshTests: XCTestCase {
         let check = try fixture.koppel(["check", "exact"])
         XCTAssertEqual(check.status, 1)
         XCTAssertTrue(check.stdout.contains("refused the refresh token (invalid_grant: Old refresh token used.); sign in again with `koppel auth exact`"), check.stdout)
+        XCTAssertEqual(oauth.state.current.staleRefreshTokens.count, 1)
+
+        // A refused sign-in needs a person: four more processes ask, none of them sends the
+        // dead refresh token again, and each says why and what to do.
+        let fixture = self.fixture!
+        let checks = Shared<[TestSupport.Output]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            if let output = try? fixture.koppel(["check", "exact"]) { checks.with { $0.append(output) } }
+        }
+        XCTAssertEqual(checks.current.map(\.status), [1, 1, 1, 1])
+        for output in checks.current {
+            XCTAssertTrue(output.stdout.contains("is paused: its refresh token was refused at "), output.stdout)
+            XCTAssertTrue(output.stdout.contains("Koppel asks no more until you sign in again with `koppel auth exact`"), output.stdout)
+        }
+        XCTAssertEqual(oauth.state.current.staleRefreshTokens.count, 1, "the refused refresh token was sent again")
+
+        // Signing in again (the consent's code exchanged) ends the pause.
+        try fixture.runtime().tokenManager("exact").exchange(code: FakeOAuthServer.code, redirectURI: "http://127.0.0.1/callback")
+        XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout, "exact: ok\n")
     }
 
     func testAuthorizationCodeFlowStoresTokens() throws {

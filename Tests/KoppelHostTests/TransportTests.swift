@@ -156,7 +156,7 @@ final class TransportTests: XCTestCase {
     func testEveryCallIsInTheActivityLog() throws {
         let directory = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteStateStore(path: "\(directory)/state.sqlite")
+        let store = try SQLiteStateStore(path: "\(directory)/state.sqlite", create: true)
         let activity = ActivityRecorder(store: store, redactor: SecretRedactor(), logger: Logger(label: "test"))
         log.with { $0.script["audit"] = [503] }
         _ = try transport(activity: activity).perform(PluginHTTPRequest(path: "/scripted/audit", query: ["$filter": "Code eq 'A&B'"])).get()

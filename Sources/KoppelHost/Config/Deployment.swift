@@ -180,20 +180,28 @@ public struct StateSettings: Sendable, Equatable {
     public var path: String
     /// Activity log entries older than this many days are deleted.
     public var activityRetentionDays: Int
+    /// How long a flow's lease lasts unrenewed. A running flow renews it four times in
+    /// that span, however slow its calls; a process that dies (or hangs) without
+    /// renewing gives the flow to another process after this long.
+    public var leaseSeconds: TimeInterval
 
     init(base: String) {
         path = (base as NSString).appendingPathComponent("koppel.sqlite")
         activityRetentionDays = 30
+        leaseSeconds = 120
     }
 
     static func read(_ at: ConfigReader.Located, reader: ConfigReader, base: String) -> StateSettings? {
-        guard let keys = reader.mapping(at, allowed: ["path", "activity_retention_days"]) else { return nil }
+        guard let keys = reader.mapping(at, allowed: ["path", "activity_retention_days", "lease_seconds"]) else { return nil }
         var settings = StateSettings(base: base)
         if let node = keys["path"], let path = reader.string(node) {
             settings.path = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
         }
         if let node = keys["activity_retention_days"], let days = reader.integer(node, minimum: 1) {
             settings.activityRetentionDays = days
+        }
+        if let node = keys["lease_seconds"], let seconds = reader.integer(node, minimum: 1) {
+            settings.leaseSeconds = TimeInterval(seconds)
         }
         return settings
     }
@@ -236,11 +244,22 @@ public struct ServerSettings: Sendable, Equatable {
 
     init() {}
 
-    /// Parses `host:port`; nil when it is not that.
+    /// Parses `host:port`, or `[ipv6]:port` (`[::1]:8720`, `[::]:8720`); nil when it is
+    /// neither.
     public static func address(_ text: String) -> (host: String, port: Int)? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port), !parts[0].isEmpty else { return nil }
-        return (String(parts[0]), port)
+        let host: Substring, portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.range(of: "]:") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close.lowerBound]
+            portText = text[close.upperBound...]
+            guard host.contains(":"), host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+        } else {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { return nil }
+            (host, portText) = (parts[0], parts[1])
+        }
+        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else { return nil }
+        return (String(host), port)
     }
 
     /// These settings listening on `text` (`host:port`) instead; nil when it is not that.
@@ -253,7 +272,26 @@ public struct ServerSettings: Sendable, Equatable {
     }
 
     /// True when only this machine can connect.
-    public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) }
+    public var isLoopback: Bool { Self.loopbackNames.contains(host) }
+
+    static let loopbackNames: Set<String> = ["127.0.0.1", "localhost", "::1"]
+
+    /// The names (with their ports) browsers may use to reach the dashboard: loopback's,
+    /// the listen address's, and `public_url`'s. Nil when any name is accepted: a server
+    /// listening on every address with no public URL, where the token guards it.
+    public var acceptedHosts: Set<String>? {
+        var names = Self.loopbackNames
+        if !["0.0.0.0", "::"].contains(host) { names.insert(host) } else if publicURL == nil { return nil }
+        var accepted = Set(names.flatMap { name in
+            let bracketed = name.contains(":") ? "[\(name)]" : name
+            return [bracketed, "\(bracketed):\(port)"]
+        })
+        if let publicURL, let url = URLComponents(string: publicURL), let publicHost = url.host {
+            accepted.insert(publicHost.lowercased())
+            if let publicPort = url.port { accepted.insert("\(publicHost.lowercased()):\(publicPort)") }
+        }
+        return accepted
+    }
 
     /// The URL the dashboard is reached at.
     public var baseURL: String { publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
@@ -266,7 +304,7 @@ public struct ServerSettings: Sendable, Equatable {
                 settings.host = host
                 settings.port = port
             } else {
-                reader.report(node, "\"\(text)\" is not host:port, such as 127.0.0.1:8720 or 0.0.0.0:8720")
+                reader.report(node, "\"\(text)\" is not host:port, such as 127.0.0.1:8720, 0.0.0.0:8720 or [::1]:8720")
             }
         }
         if let node = keys["public_url"], let text = reader.string(node) {

@@ -6,6 +6,11 @@ public enum EngineError: Error, Equatable, Sendable, CustomStringConvertible {
     case cancelled(flow: String)
     case readFailed(flow: String, reason: String)
     case unknownRecord(flow: String, key: String)
+    /// Another process took the flow over while this run was busy; this run wrote
+    /// nothing after that.
+    case leaseLost(flow: String, reason: String)
+    /// The state file failed (damaged, full, unreadable): the run stopped.
+    case stateFailed(flow: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +26,10 @@ public enum EngineError: Error, Equatable, Sendable, CustomStringConvertible {
             "flow \(flow): reading the source failed: \(reason)"
         case .unknownRecord(let flow, let key):
             "flow \(flow) has no parked record \(key) (see `koppel failed \(flow)`)"
+        case .leaseLost(let flow, let reason):
+            "flow \(flow) stopped: \(reason); the process that holds the flow now continues it"
+        case .stateFailed(let flow, let reason):
+            "flow \(flow) failed: \(reason)"
         }
     }
 }

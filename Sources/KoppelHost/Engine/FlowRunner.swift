@@ -67,7 +67,9 @@ public final class FlowRunner {
     private var store: any StateStore { runtime.store }
     private var report = Report()
     private var pendingCursor: Data?
-    private var leaseRenewed = Date()
+    /// The flow's lease as this run took it; every ledger write is fenced by it.
+    private var fence: LeaseFence?
+    private var heartbeat: LeaseHeartbeat?
     private var options = Options()
     private var runStarted = Date()
     private var target: PluginConnection?
@@ -82,6 +84,36 @@ public final class FlowRunner {
     }
 
     private lazy var lease = Lease(name: "flow:\(flow.name)", store: store)
+
+    /// How long the flow's lease lasts without renewal; the heartbeat renews it four
+    /// times in that span for as long as the run goes on, however slow its calls are.
+    private var leaseTTL: TimeInterval { runtime.deployment.state.leaseSeconds }
+
+    /// Takes the flow's lease and keeps it alive until `body` returns.
+    private func underLease<T>(_ body: () throws -> T) throws -> T {
+        guard try lease.acquire(ttl: leaseTTL), let fence = lease.fence else { throw EngineError.flowBusy(flow: flow.name) }
+        self.fence = fence
+        let heartbeat = LeaseHeartbeat(lease: lease, ttl: leaseTTL)
+        self.heartbeat = heartbeat
+        defer {
+            heartbeat.stop()
+            self.heartbeat = nil
+            self.fence = nil
+            lease.release()
+        }
+        return try body()
+    }
+
+    /// Runs a state-store operation of the run; the store's own failures become the
+    /// run's, naming the state file.
+    private func state<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StateStoreError {
+            if case .leaseLost = error { throw EngineError.leaseLost(flow: flow.name, reason: error.description) }
+            throw EngineError.stateFailed(flow: flow.name, reason: error.description)
+        }
+    }
 
     /// Runs the flow once. Throws when the run could not start or had to stop; records
     /// that fail are parked and do not stop it.
@@ -103,6 +135,7 @@ public final class FlowRunner {
             let source = try runtime.open(connection: flow.source.connection, cancellation: cancellation)
             try openTarget()
             report.recovered = try store.markPendingUncertain(flow: flow.name)
+            try reconcileIfFirstRun()
             while true {
                 let waiting = try store.webhookInbox(flow: flow.name, limit: 100)
                 if waiting.isEmpty { return }
@@ -112,7 +145,7 @@ public final class FlowRunner {
                         try source.webhook(
                             stream: flow.source.stream, headers: delivery.headers, body: delivery.body,
                             options: flow.readOptions == .object([:]) ? nil : flow.readOptions.json,
-                            onRecord: { [self] data in try process(data) })
+                            onRecord: { [self] data in try stopping { try process(data) } })
                     } catch {
                         if let stop = stopReason { throw stop }
                         let error = error as? PluginCallError ?? PluginCallError(.internal, "\(error)")
@@ -135,14 +168,20 @@ public final class FlowRunner {
     private func recordedRun(_ options: Options, _ body: () throws -> Void) throws -> Report {
         self.options = options
         report = Report()
-        guard try lease.acquire(ttl: 120) else { throw EngineError.flowBusy(flow: flow.name) }
-        defer { lease.release() }
+        return try underLease { try recordedRunUnderLease(body) }
+    }
+
+    private func recordedRunUnderLease(_ body: () throws -> Void) throws -> Report {
         let started = Date()
         runStarted = started
-        if !options.dryRun { report.run = try store.startRun(flow: flow.name, at: started) }
+        if !options.dryRun {
+            // Holding the lease, any run still marked running belongs to a dead process.
+            try store.closeInterruptedRuns(flow: flow.name, at: started)
+            report.run = try store.startRun(flow: flow.name, at: started)
+        }
         var outcome: Error?
         do {
-            try body()
+            try state(body)
         } catch {
             outcome = error
         }
@@ -172,6 +211,7 @@ public final class FlowRunner {
         if !options.dryRun {
             report.recovered = try store.markPendingUncertain(flow: flow.name)
             try retryDue()
+            try reconcileIfFirstRun()
         }
         let cursor = options.since == nil ? try store.cursor(flow: flow.name, stream: flow.source.stream) : nil
         let since = options.since ?? (cursor == nil ? flow.startDate : nil)
@@ -179,12 +219,13 @@ public final class FlowRunner {
             try source.read(
                 stream: flow.source.stream, cursor: cursor, since: since, until: options.until,
                 options: flow.readOptions == .object([:]) ? nil : flow.readOptions.json,
-                onRecord: { [self] data in try process(data) },
+                onRecord: { [self] data in try stopping { try process(data) } },
                 onCheckpoint: { [self] data in
                     if options.since == nil && !options.dryRun { pendingCursor = data }
                 })
         } catch {
-            // A handler's own error (auth, rate limit, cancellation) says more than the read's.
+            // A handler's own error (auth, rate limit, a lost lease, the state file) says
+            // more than the read's.
             if let stop = stopReason { throw stop }
             if error.status == .cancelled || cancellation.isCancelled { throw EngineError.cancelled(flow: flow.name) }
             if error.status == .auth {
@@ -193,13 +234,44 @@ public final class FlowRunner {
             throw EngineError.readFailed(flow: flow.name, reason: error.message)
         }
         if let pendingCursor, !options.dryRun {
-            try store.setCursor(pendingCursor, flow: flow.name, stream: flow.source.stream)
+            try checkLease()
+            try state { try store.setCursor(pendingCursor, flow: flow.name, stream: flow.source.stream) }
             self.pendingCursor = nil
         }
+        if options.since == nil && !options.dryRun {
+            try store.setFlowValue("yes", flow: flow.name, key: Self.firstReadCompleteKey)
+        }
+    }
+
+    /// The flow value set once a regular run read its source to the end.
+    static let firstReadCompleteKey = "first_read_complete"
+
+    /// Until a regular run has read the whole source once with this state file, every
+    /// record the ledger does not know is looked up in the target before it is written:
+    /// with a lost or new state file, or after a switch from another connector, what the
+    /// target already has is found instead of written twice.
+    private func reconcileIfFirstRun() throws {
+        guard !options.reconcileUnknown, try store.flowValue(flow: flow.name, key: Self.firstReadCompleteKey) == nil else { return }
+        options.reconcileUnknown = true
+        runtime.activity.record(ActivityEntry(
+            at: Date(), kind: .info, flow: flow.name, run: report.run,
+            message: "first run with this state file: every record is looked up in \(flow.target) before it is written, so nothing it already has is sent twice"))
     }
 
     /// Set when a record's handling must stop the whole read.
     private var stopReason: EngineError?
+
+    /// Runs a record handler inside a plugin's read: an error that must end the run
+    /// (the state file failed, the lease was lost) is kept as the stop reason, so that
+    /// it is reported as itself rather than as the read having been stopped.
+    private func stopping(_ body: () throws -> Void) throws {
+        do {
+            try state(body)
+        } catch let error as EngineError {
+            if stopReason == nil { stopReason = error }
+            throw error
+        }
+    }
 
     /// Re-delivers uncertain records whose retry time has come, reconciling first.
     private func retryDue() throws {
@@ -223,8 +295,10 @@ public final class FlowRunner {
     /// and delivered again, reconciling first.
     public func replay(keys: [String]?) throws -> Report {
         report = Report()
-        guard try lease.acquire(ttl: 120) else { throw EngineError.flowBusy(flow: flow.name) }
-        defer { lease.release() }
+        return try underLease { try state { try replayUnderLease(keys: keys) } }
+    }
+
+    private func replayUnderLease(keys: [String]?) throws -> Report {
         try openTarget()
         var entries = try store.ledgerEntries(flow: flow.name, states: [.failed], limit: 100_000)
         if let keys {
@@ -244,9 +318,13 @@ public final class FlowRunner {
     private func checkStop() throws {
         if let stopReason { throw stopReason }
         if cancellation.isCancelled { throw EngineError.cancelled(flow: flow.name) }
-        if Date().timeIntervalSince(leaseRenewed) > 30 {
-            leaseRenewed = Date()
-            _ = try lease.acquire(ttl: 120)
+        try checkLease()
+    }
+
+    /// Stops the run when the heartbeat found the lease in other hands.
+    private func checkLease() throws {
+        if heartbeat?.lost == true {
+            throw EngineError.leaseLost(flow: flow.name, reason: "another process took the flow's lease while this run was busy")
         }
     }
 
@@ -300,7 +378,7 @@ public final class FlowRunner {
         } catch {
             entry.state = .failed
             entry.lastError = "not mapped: \(error.description)"
-            if !options.dryRun { try store.putLedgerEntry(entry) }
+            if !options.dryRun { try store.putLedgerEntry(entry, fence: fence) }
             report.failed += 1
             activity(.failed, key, "not mapped: \(error.description)")
             return
@@ -311,7 +389,10 @@ public final class FlowRunner {
             options.wouldWrite?(key, mapped)
             return
         }
-        try store.putLedgerEntry(entry)
+        // The last moment before the write: the lease must still be ours (fenced in the
+        // same transaction that marks the record pending).
+        try checkLease()
+        try store.putLedgerEntry(entry, fence: fence)
         guard let target else { return }
         let outcome: WriteOutcome
         do {
@@ -329,7 +410,7 @@ public final class FlowRunner {
         entry.nextRetryAt = nil
         entry.updatedAt = Date()
         let cursor = pendingCursor.map { CursorUpdate(flow: flow.name, stream: flow.source.stream, cursor: $0) }
-        try store.commitDelivery(entry, cursor: cursor)
+        try store.commitDelivery(entry, cursor: cursor, fence: fence)
         pendingCursor = nil
         switch outcome.action {
         case .updated: report.updated += 1
@@ -357,7 +438,7 @@ public final class FlowRunner {
             // It may or may not have arrived: the next attempt reconciles first.
             entry.state = .uncertain
             entry.nextRetryAt = Date().addingTimeInterval(min(3600, 30 * pow(2, Double(min(entry.attempts, 7)))))
-            try store.putLedgerEntry(entry)
+            try store.putLedgerEntry(entry, fence: fence)
             activity(.warning, key, "not delivered yet (\(error.status)): \(error.message); retried on a later run")
             switch error.status {
             case .auth: stopReason = .authRequired(flow: flow.name, connection: flow.target.connection, reason: error.message)
@@ -370,7 +451,7 @@ public final class FlowRunner {
             entry.state = .failed
             entry.nextRetryAt = nil
             entry.lastError = runtime.redactor.redact("refused by \(flow.target): \(error.message)")
-            try store.putLedgerEntry(entry)
+            try store.putLedgerEntry(entry, fence: fence)
             report.failed += 1
             activity(.failed, key, entry.lastError ?? "")
         }

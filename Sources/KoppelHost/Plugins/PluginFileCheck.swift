@@ -1,20 +1,20 @@
 import Foundation
 
 /// The checks made on a plugin file before it is mapped into the host: it exists, is a
-/// regular file owned by root or the current user, neither it nor its directory is
-/// world-writable, and it is an ELF shared object for this machine.
+/// regular file owned by root or the current user, neither it nor its directory can be
+/// written by its group or by others, and it is an ELF shared object for this machine.
 enum PluginFileCheck {
     static func verify(_ path: String) throws(PluginLoadError) {
         var info = stat()
         guard stat(path, &info) == 0 else { throw .notFound(path: path) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw .notAFile(path: path) }
-        if info.st_mode & S_IWOTH != 0 { throw .worldWritable(path: path, directory: false) }
+        if info.st_mode & (S_IWOTH | S_IWGRP) != 0 { throw .writableByOthers(path: path, directory: false) }
         if info.st_uid != 0 && info.st_uid != geteuid() { throw .foreignOwner(path: path, owner: info.st_uid) }
 
         let directory = (path as NSString).deletingLastPathComponent
         var dirInfo = stat()
-        if stat(directory.isEmpty ? "." : directory, &dirInfo) == 0, dirInfo.st_mode & S_IWOTH != 0 {
-            throw .worldWritable(path: path, directory: true)
+        if stat(directory.isEmpty ? "." : directory, &dirInfo) == 0, dirInfo.st_mode & (S_IWOTH | S_IWGRP) != 0 {
+            throw .writableByOthers(path: path, directory: true)
         }
         try verifyELF(path)
     }

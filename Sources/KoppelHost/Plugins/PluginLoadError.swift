@@ -3,7 +3,7 @@
 public enum PluginLoadError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(path: String)
     case notAFile(path: String)
-    case worldWritable(path: String, directory: Bool)
+    case writableByOthers(path: String, directory: Bool)
     case foreignOwner(path: String, owner: UInt32)
     case notSharedObject(path: String, detail: String)
     case wrongArchitecture(path: String, plugin: String, host: String)
@@ -23,10 +23,10 @@ public enum PluginLoadError: Error, Equatable, Sendable, CustomStringConvertible
             "\(path): no such file"
         case .notAFile(let path):
             "\(path): not a regular file"
-        case .worldWritable(let path, let directory):
+        case .writableByOthers(let path, let directory):
             directory
-                ? "\(path): refused because its directory is world-writable; anyone could replace the plugin (chmod o-w the directory)"
-                : "\(path): refused because the file is world-writable; anyone could change the plugin (chmod o-w it)"
+                ? "\(path): refused because its directory can be written by its group or by others, who could replace the plugin (chmod go-w the directory)"
+                : "\(path): refused because the file can be written by its group or by others, who could change the plugin (chmod go-w it)"
         case .foreignOwner(let path, let owner):
             "\(path): refused because it is owned by uid \(owner), neither root nor the user running Koppel"
         case .notSharedObject(let path, let detail):

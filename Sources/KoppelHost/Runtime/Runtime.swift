@@ -22,11 +22,16 @@ public final class Runtime: @unchecked Sendable {
     private var governors: [String: RateLimitGovernor] = [:]
 
     /// Reads the deployment, opens the state store, loads and checks the plugins, and
-    /// checks every connection's settings against its plugin.
-    public static func open(configFile: String, environment: [String: String] = ProcessInfo.processInfo.environment, redactor: SecretRedactor = SecretRedactor(), logger: Logger) throws -> Runtime {
+    /// checks every connection's settings against its plugin. The state file must exist
+    /// unless `createState` (`koppel init`): one that silently started anew would deliver
+    /// everything again.
+    public static func open(
+        configFile: String, createState: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment,
+        redactor: SecretRedactor = SecretRedactor(), logger: Logger
+    ) throws -> Runtime {
         let (deployment, plugins) = try Deployment.load(
             file: configFile, loadPlugins: { try PluginLoader(directories: $0.directories).load(named: $0.load) }, manifest: \.manifest)
-        let store = try SQLiteStateStore(path: deployment.state.path)
+        let store = try SQLiteStateStore(path: deployment.state.path, create: createState)
         return Runtime(deployment: deployment, store: store, plugins: plugins, environment: environment, redactor: redactor, logger: logger)
     }
 

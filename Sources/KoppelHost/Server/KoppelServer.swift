@@ -58,12 +58,25 @@ public struct KoppelServer: Sendable {
 
     /// The Hummingbird application; run it (or add it to a service group) to serve.
     public func application() -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: ServerContext.self)
         router.get("/healthz") { _, _ in "ok\n" }
         router.post("/webhooks/:connection") { request, context -> Response in
             let connection = context.parameters.get("connection") ?? ""
             var request = request
-            let body = Data(buffer: try await request.collectBody(upTo: 4 << 20))
+            let body: Data
+            do {
+                body = Data(buffer: try await request.collectBody(upTo: Self.largestWebhook))
+            } catch is NIOTooManyBytesError {
+                // Answered, then the connection is closed: the rest of the body is not read
+                // (Hummingbird would read it to its end to keep the connection). Nothing more
+                // is read now; the whole connection closes once the answer is on its way.
+                let channel = context.channel
+                try? await channel.close(mode: .input)
+                channel.eventLoop.scheduleTask(in: .milliseconds(100)) { channel.close(mode: .all, promise: nil) }
+                self.runtime.metrics.webhookDelivery(connection: connection, outcome: "too_large")
+                return Self.text(
+                    "a webhook delivery is at most \(Self.largestWebhook >> 20) MiB\n", status: .contentTooLarge, closing: true)
+            }
             let headers = Dictionary(request.headers.map { ($0.name.canonicalName, $0.value) }) { first, _ in first }
             let intake = self.intake
             let outcome = await Blocking.run { intake.receive(connection: connection, headers: headers, body: body) }
@@ -75,7 +88,9 @@ public struct KoppelServer: Sendable {
             }
             return Self.text(text, status: HTTPResponse.Status(code: outcome.httpStatus))
         }
-        let protected = router.group().add(middleware: TokenMiddleware(token: token))
+        let protected = router.group()
+            .add(middleware: OriginCheckMiddleware(acceptedHosts: settings.acceptedHosts))
+            .add(middleware: TokenMiddleware(token: token))
         protected.get("/metrics") { _, _ -> Response in
             Self.text(self.runtime.metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
@@ -124,14 +139,32 @@ public struct KoppelServer: Sendable {
         return HMAC<SHA256>.isValidAuthenticationCode(HMAC<SHA256>.authenticationCode(for: Data(a.utf8), using: key), authenticating: Data(b.utf8), using: key)
     }
 
-    static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
-        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    /// The largest webhook body read.
+    static let largestWebhook = 4 << 20
+
+    static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8", closing: Bool = false) -> Response {
+        var headers: HTTPFields = [.contentType: contentType]
+        if closing { headers[.connection] = "close" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func html(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+/// The request context of Koppel's server: Hummingbird's basics plus the client's
+/// connection, so that an oversized delivery's connection can be closed.
+public struct ServerContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The client's connection.
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 

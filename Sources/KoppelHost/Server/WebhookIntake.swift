@@ -30,6 +30,10 @@ public struct WebhookIntake: Sendable {
 
     let runtime: Runtime
     let wake: @Sendable (String) -> Void
+    /// Refused deliveries are counted (metrics) on every request, but noted in the
+    /// activity log and the log at most once a minute per connection: anyone can send
+    /// unsigned requests, and they must not fill the disk or drown the log.
+    let refusals = RefusalNotes(interval: 60)
 
     /// `wake` is called with each flow's name that has a new delivery waiting.
     public init(runtime: Runtime, wake: @escaping @Sendable (String) -> Void) {
@@ -74,13 +78,13 @@ public struct WebhookIntake: Sendable {
             return .refused("the webhook secret is not available")
         }
         guard let secret, !secret.isEmpty else {
-            note(name, "refused a webhook delivery: no webhook secret is stored; run koppel secrets set \(name) \(rule.secretSetting)", kind: .warning)
+            noteRefusal(name, "refused a webhook delivery: no webhook secret is stored; run koppel secrets set \(name) \(rule.secretSetting)", headers, body)
             return .refused("no webhook secret is configured")
         }
         do {
             try WebhookSignature(rule: rule, secret: secret).verify(headers: headers, body: body)
         } catch {
-            note(name, "refused a webhook delivery (401): \(error.description)", kind: .warning, detail: summary(headers, body))
+            noteRefusal(name, "refused a webhook delivery (401): \(error.description)", headers, body)
             return .refused(error.description)
         }
         let flows = runtime.deployment.flows.filter {
@@ -120,11 +124,44 @@ public struct WebhookIntake: Sendable {
         if kind == .warning { runtime.logger.warning("\(connection): \(message)") }
     }
 
-    /// What a refused delivery was, for the activity row (never its signature).
+    /// Notes a refused delivery, unless one was noted for this connection within the
+    /// interval; the next note says how many were refused meanwhile.
+    private func noteRefusal(_ connection: String, _ message: String, _ headers: [String: String], _ body: Data) {
+        guard let unnoted = refusals.shouldNote(connection) else { return }
+        let more = unnoted > 0 ? " (and \(unnoted) more refused since the last note)" : ""
+        note(connection, message + more, kind: .warning, detail: summary(headers, body))
+    }
+
+    /// What a refused delivery was, for the activity row (never its signature or body;
+    /// the sender's header values cut short).
     private func summary(_ headers: [String: String], _ body: Data) -> String? {
         let picked = headers.filter { ["user-agent", "content-type", "x-wc-webhook-topic", "x-wc-webhook-delivery-id"].contains($0.key) }
-        var detail: [String: Any] = picked
+        var detail: [String: Any] = picked.mapValues { String($0.prefix(120)) }
         detail["bytes"] = body.count
         return (try? JSONSerialization.data(withJSONObject: detail, options: .sortedKeys)).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// Per connection: whether a refusal should be noted now, at most once per interval.
+final class RefusalNotes: @unchecked Sendable {
+    private let interval: TimeInterval
+    private let lock = NSLock()
+    private var lastNoted: [String: Date] = [:]
+    private var unnoted: [String: Int] = [:]
+
+    init(interval: TimeInterval) {
+        self.interval = interval
+    }
+
+    /// Nil when this refusal is only counted; else how many went unnoted before it.
+    func shouldNote(_ connection: String, now: Date = Date()) -> Int? {
+        lock.withLock {
+            if let last = lastNoted[connection], now.timeIntervalSince(last) < interval {
+                unnoted[connection, default: 0] += 1
+                return nil
+            }
+            lastNoted[connection] = now
+            return unnoted.removeValue(forKey: connection) ?? 0
+        }
     }
 }

@@ -8,9 +8,16 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     public let path: String
     private let pool: DatabasePool
 
-    /// Opens (creating if needed) the state file and brings its schema up to date.
-    public init(path: String) throws {
+    /// Opens the state file and brings its schema up to date. Without `create`, a missing
+    /// or empty file is refused (`StateStoreError.missing`): a state file that silently
+    /// starts anew would deliver everything again. Every open runs SQLite's
+    /// `quick_check`, so a damaged file is named before anything is read from it.
+    public init(path: String, create: Bool = false) throws {
         self.path = path
+        if !create {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+            guard let size, size > 0 else { throw StateStoreError.missing(path: path) }
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "koppel-state"
@@ -18,11 +25,46 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         // loss the last commits may be lost, which the ledger's reconcile covers.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if create && !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        pool = try Self.open(path: path, configuration: configuration)
-        try Self.migrate(pool)
+        do {
+            pool = try Self.open(path: path, configuration: configuration)
+            let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            guard check == ["ok"] else {
+                throw StateStoreError.damaged(path: path, reason: "SQLite's quick_check found: " + check.prefix(3).joined(separator: "; "))
+            }
+            if !create, try pool.read({ try Self.migrator.appliedIdentifiers($0).isEmpty }) {
+                throw StateStoreError.missing(path: path)
+            }
+            try Self.migrate(pool)
+        } catch let error as DatabaseError {
+            throw Self.classify(error, path: path)
+        }
+        // The file holds customers' data and the sealed vault: owner only.
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            chmod(path + suffix, 0o600)
+        }
+    }
+
+    /// SQLite's error as a state-store error that names the file.
+    static func classify(_ error: DatabaseError, path: String) -> StateStoreError {
+        switch error.resultCode {
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            .damaged(path: path, reason: error.message ?? "\(error.resultCode)")
+        default:
+            .failed(path: path, reason: "\(error.message ?? "\(error.resultCode)") (SQLite \(error.resultCode))")
+        }
+    }
+
+    /// Reads in a transaction; SQLite's errors come out naming the file.
+    private func reading<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch let error as DatabaseError { throw Self.classify(error, path: path) }
+    }
+
+    /// Writes in a transaction; SQLite's errors come out naming the file.
+    private func writing<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch let error as DatabaseError { throw Self.classify(error, path: path) }
     }
 
     /// Applies the migrations. Two processes opening a new file at once may both try;
@@ -103,36 +145,39 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
                     flow TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (flow, key));
                 """)
         }
+        migrator.registerMigration("3-lease-fencing") { db in
+            try db.execute(sql: "ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
     // MARK: Vault
 
     public func sealedSecrets() throws -> [SealedSecret] {
-        try pool.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM vault ORDER BY connection, name").map(Self.secret)
         }
     }
 
     public func sealedSecret(connection: String, name: String) throws -> SealedSecret? {
-        try pool.read { db in
+        try reading { db in
             try Row.fetchOne(db, sql: "SELECT * FROM vault WHERE connection = ? AND name = ?", arguments: [connection, name]).map(Self.secret)
         }
     }
 
     public func putSealedSecret(_ secret: SealedSecret) throws {
-        try pool.write { db in try Self.insert(secret, db) }
+        try writing { db in try Self.insert(secret, db) }
     }
 
     public func deleteSecret(connection: String, name: String) throws -> Bool {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "DELETE FROM vault WHERE connection = ? AND name = ?", arguments: [connection, name])
             return db.changesCount > 0
         }
     }
 
     public func replaceSealedSecrets(_ secrets: [SealedSecret]) throws {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "DELETE FROM vault")
             for secret in secrets { try Self.insert(secret, db) }
         }
@@ -151,19 +196,19 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     // MARK: Plugin state
 
     public func pluginValue(connection: String, key: String) throws -> String? {
-        try pool.read { db in
+        try reading { db in
             try String.fetchOne(db, sql: "SELECT value FROM plugin_state WHERE connection = ? AND key = ?", arguments: [connection, key])
         }
     }
 
     public func setPluginValue(_ value: String, connection: String, key: String) throws {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "INSERT OR REPLACE INTO plugin_state (connection, key, value) VALUES (?, ?, ?)", arguments: [connection, key, value])
         }
     }
 
     public func removePluginValue(connection: String, key: String) throws {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "DELETE FROM plugin_state WHERE connection = ? AND key = ?", arguments: [connection, key])
         }
     }
@@ -171,13 +216,13 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     // MARK: Cursors and ledger
 
     public func cursor(flow: String, stream: String) throws -> Data? {
-        try pool.read { db in
+        try reading { db in
             try Data.fetchOne(db, sql: "SELECT cursor FROM cursors WHERE flow = ? AND stream = ?", arguments: [flow, stream])
         }
     }
 
     public func setCursor(_ cursor: Data, flow: String, stream: String) throws {
-        try pool.write { db in
+        try writing { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO cursors (flow, stream, cursor, updated_at) VALUES (?, ?, ?, ?)",
                 arguments: [flow, stream, cursor, Self.millis(Date())])
@@ -185,7 +230,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry? {
-        try pool.read { db in
+        try reading { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM ledger WHERE flow = ? AND source_key = ?"), arguments: [flow, sourceKey]
             ).map(Self.ledger)
@@ -200,8 +245,21 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
             record: row["record"], updatedAt: Self.date(row["updated_at"]))
     }
 
-    public func putLedgerEntry(_ entry: LedgerEntry) throws {
-        try pool.write { db in try Self.insert(entry, db) }
+    public func putLedgerEntry(_ entry: LedgerEntry, fence: LeaseFence?) throws {
+        try writing { db in
+            if let fence { try Self.check(fence, db) }
+            try Self.insert(entry, db)
+        }
+    }
+
+    /// Refuses the transaction unless `fence` still holds its lease.
+    private static func check(_ fence: LeaseFence, _ db: Database) throws {
+        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT holder, token FROM leases WHERE name = ?"), arguments: [fence.name])
+        let holder: String? = row?["holder"]
+        let token: Int64? = row?["token"]
+        guard holder == fence.holder, token == fence.token else {
+            throw StateStoreError.leaseLost(lease: fence.name, holder: fence.holder, now: holder == fence.holder ? nil : holder)
+        }
     }
 
     private static func insert(_ entry: LedgerEntry, _ db: Database) throws {
@@ -218,8 +276,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
             ])
     }
 
-    public func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?) throws {
-        try pool.write { db in
+    public func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?, fence: LeaseFence?) throws {
+        try writing { db in
+            if let fence { try Self.check(fence, db) }
             try Self.insert(entry, db)
             if let cursor {
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO cursors (flow, stream, cursor, updated_at) VALUES (?, ?, ?, ?)").execute(
@@ -234,7 +293,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         var arguments: [(any DatabaseValueConvertible)?] = [flow]
         arguments += states.map(\.rawValue).sorted()
         arguments.append(limit)
-        return try pool.read { db in
+        return try reading { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM ledger WHERE flow = ? AND state IN (\(marks)) ORDER BY updated_at, source_key LIMIT ?",
                 arguments: StatementArguments(arguments)
@@ -243,14 +302,14 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func markPendingUncertain(flow: String) throws -> Int {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "UPDATE ledger SET state = 'uncertain' WHERE flow = ? AND state = 'pending'", arguments: [flow])
             return db.changesCount
         }
     }
 
     public func ledgerCounts(flow: String) throws -> [LedgerEntry.State: Int] {
-        try pool.read { db in
+        try reading { db in
             var counts: [LedgerEntry.State: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM ledger WHERE flow = ? GROUP BY state", arguments: [flow]) {
                 if let state = LedgerEntry.State(rawValue: row["state"]) { counts[state] = row["n"] }
@@ -262,7 +321,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     // MARK: Activity and runs
 
     public func appendActivity(_ entry: ActivityEntry) throws -> Int64 {
-        try pool.write { db in
+        try writing { db in
             try db.cachedStatement(sql: "INSERT INTO activity (at, kind, flow, connection, run, record, message, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(
                 arguments: [Self.millis(entry.at), entry.kind.rawValue, entry.flow, entry.connection, entry.run, entry.record, entry.message, entry.detail])
             return db.lastInsertedRowID
@@ -282,7 +341,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         arguments.append(query.limit)
         let sql = "SELECT * FROM activity \(whereClause) ORDER BY id DESC LIMIT ?"
-        return try pool.read { db in
+        return try reading { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                 ActivityEntry(
                     id: row["id"], at: Self.date(row["at"]), kind: ActivityEntry.Kind(rawValue: row["kind"]) ?? .info,
@@ -293,29 +352,42 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func pruneActivities(before date: Date) throws -> Int {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "DELETE FROM activity WHERE at < ?", arguments: [Self.millis(date)])
             return db.changesCount
         }
     }
 
     public func startRun(flow: String, at: Date) throws -> Int64 {
-        try pool.write { db in
+        try writing { db in
             try db.execute(sql: "INSERT INTO runs (flow, started_at, status) VALUES (?, ?, 'running')", arguments: [flow, Self.millis(at)])
             return db.lastInsertedRowID
         }
     }
 
     public func finishRun(_ run: RunRecord) throws {
-        try pool.write { db in
+        try writing { db in
             try db.execute(
                 sql: "UPDATE runs SET finished_at = ?, status = ?, read = ?, written = ?, skipped = ?, failed = ?, error = ? WHERE id = ?",
                 arguments: [run.finishedAt.map(Self.millis), run.status.rawValue, run.read, run.written, run.skipped, run.failed, run.error, run.id])
         }
     }
 
+    public func closeInterruptedRuns(flow: String, at: Date) throws -> Int {
+        try writing { db in
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = 'interrupted', finished_at = ?,
+                        error = 'the process running it ended without finishing it (killed or crashed); the next run continued it'
+                    WHERE flow = ? AND status = 'running'
+                    """,
+                arguments: [Self.millis(at), flow])
+            return db.changesCount
+        }
+    }
+
     public func runs(flow: String, limit: Int) throws -> [RunRecord] {
-        try pool.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE flow = ? ORDER BY id DESC LIMIT ?", arguments: [flow, limit]).map { row in
                 RunRecord(
                     id: row["id"], flow: row["flow"], startedAt: Self.date(row["started_at"]),
@@ -327,38 +399,52 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
 
     // MARK: Leases
 
-    public func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Bool {
+    public func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Int64? {
         let now = Date()
-        return try pool.write { db in
+        return try writing { db in
             try db.execute(
                 sql: """
-                    INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                    INSERT INTO leases (name, holder, expires_at, token) VALUES (?, ?, ?, 1)
+                    ON CONFLICT (name) DO UPDATE SET
+                        token = CASE WHEN leases.holder = excluded.holder THEN leases.token ELSE leases.token + 1 END,
+                        holder = excluded.holder, expires_at = excluded.expires_at
                     WHERE leases.holder = excluded.holder OR leases.expires_at < ?
                     """,
                 arguments: [name, holder, Self.millis(now.addingTimeInterval(ttl)), Self.millis(now)])
+            guard db.changesCount > 0 else { return nil }
+            return try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE name = ?", arguments: [name])
+        }
+    }
+
+    public func renewLease(_ fence: LeaseFence, ttl: TimeInterval) throws -> Bool {
+        try writing { db in
+            try db.execute(
+                sql: "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND token = ?",
+                arguments: [Self.millis(Date().addingTimeInterval(ttl)), fence.name, fence.holder, fence.token])
             return db.changesCount > 0
         }
     }
 
     public func releaseLease(_ name: String, holder: String) throws {
-        try pool.write { db in
-            try db.execute(sql: "DELETE FROM leases WHERE name = ? AND holder = ?", arguments: [name, holder])
+        // The row stays, expired, so that the next holder's token is larger than this one's.
+        try writing { db in
+            try db.execute(sql: "UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?", arguments: [name, holder])
         }
     }
 
     public func leaseHolder(_ name: String) throws -> String? {
-        try pool.read { db in
+        try reading { db in
             try String.fetchOne(db, sql: "SELECT holder FROM leases WHERE name = ? AND expires_at >= ?", arguments: [name, Self.millis(Date())])
         }
     }
 
-    public func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Bool {
-        try pool.write { db in
+    public func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Int64? {
+        try writing { db in
             try db.execute(
-                sql: "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ? AND holder = ?",
+                sql: "UPDATE leases SET holder = ?, expires_at = ?, token = token + 1 WHERE name = ? AND holder = ?",
                 arguments: [holder, Self.millis(Date().addingTimeInterval(ttl)), name, previous])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return nil }
+            return try Int64.fetchOne(db, sql: "SELECT token FROM leases WHERE name = ?", arguments: [name])
         }
     }
 
@@ -368,7 +454,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     // MARK: Webhook inbox
 
     public func enqueueWebhook(_ delivery: WebhookInboxEntry, flows: [String]) throws -> Bool {
-        try pool.write { db in
+        try writing { db in
             if let id = delivery.deliveryID {
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO webhook_deliveries_seen (connection, delivery_id, received_at) VALUES (?, ?, ?)",
@@ -390,7 +476,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func webhookInbox(flow: String, limit: Int) throws -> [WebhookInboxEntry] {
-        try pool.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM webhook_inbox WHERE flow = ? ORDER BY id LIMIT ?", arguments: [flow, limit]).map { row in
                 let headers = (try? JSONSerialization.jsonObject(with: Data((row["headers"] as String).utf8))) as? [String: String] ?? [:]
                 return WebhookInboxEntry(
@@ -401,19 +487,19 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func removeWebhookInboxEntry(id: Int64) throws {
-        try pool.write { db in try db.execute(sql: "DELETE FROM webhook_inbox WHERE id = ?", arguments: [id]) }
+        try writing { db in try db.execute(sql: "DELETE FROM webhook_inbox WHERE id = ?", arguments: [id]) }
     }
 
     // MARK: Flow state
 
     public func flowValue(flow: String, key: String) throws -> String? {
-        try pool.read { db in
+        try reading { db in
             try String.fetchOne(db, sql: "SELECT value FROM flow_state WHERE flow = ? AND key = ?", arguments: [flow, key])
         }
     }
 
     public func setFlowValue(_ value: String?, flow: String, key: String) throws {
-        try pool.write { db in
+        try writing { db in
             if let value {
                 try db.execute(sql: "INSERT OR REPLACE INTO flow_state (flow, key, value) VALUES (?, ?, ?)", arguments: [flow, key, value])
             } else {

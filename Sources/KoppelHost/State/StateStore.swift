@@ -34,10 +34,13 @@ public protocol StateStore: Sendable {
     func setCursor(_ cursor: Data, flow: String, stream: String) throws
     /// A source record's ledger entry in a flow, or nil when it was never handled.
     func ledgerEntry(flow: String, sourceKey: String) throws -> LedgerEntry?
-    /// Stores or replaces a ledger entry.
-    func putLedgerEntry(_ entry: LedgerEntry) throws
-    /// Stores a ledger entry and, in the same transaction, the stream's cursor.
-    func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?) throws
+    /// Stores or replaces a ledger entry. With a fence, only while that lease is still
+    /// held under the same fencing token (checked in the same transaction); otherwise it
+    /// throws `StateStoreError.leaseLost` and stores nothing.
+    func putLedgerEntry(_ entry: LedgerEntry, fence: LeaseFence?) throws
+    /// Stores a ledger entry and, in the same transaction, the stream's cursor; fenced
+    /// as `putLedgerEntry`.
+    func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?, fence: LeaseFence?) throws
     /// Ledger entries of a flow in the given states, oldest first.
     func ledgerEntries(flow: String, states: Set<LedgerEntry.State>, limit: Int) throws -> [LedgerEntry]
     /// After a crash: every `pending` entry of the flow becomes `uncertain`. Returns how many.
@@ -57,6 +60,9 @@ public protocol StateStore: Sendable {
     func startRun(flow: String, at: Date) throws -> Int64
     /// Records the end of a run.
     func finishRun(_ run: RunRecord) throws
+    /// Closes the flow's runs still marked running as `interrupted` (their process was
+    /// killed or crashed); called by the flow's next run, under its lease. Returns how many.
+    @discardableResult func closeInterruptedRuns(flow: String, at: Date) throws -> Int
     /// The newest runs of a flow first.
     func runs(flow: String, limit: Int) throws -> [RunRecord]
 
@@ -81,14 +87,64 @@ public protocol StateStore: Sendable {
     // MARK: Leases
 
     /// Takes the named lease for `holder` until `ttl` from now, if it is free, expired or
-    /// already held by `holder`. Works across processes sharing the store.
-    func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Bool
+    /// already held by `holder`. Works across processes sharing the store. Returns the
+    /// fencing token: it grows each time the lease passes to another holder and stays
+    /// the same while one holder renews it. Nil when someone else holds it.
+    func acquireLease(_ name: String, holder: String, ttl: TimeInterval) throws -> Int64?
+    /// Extends the lease by `ttl` from now if `fence` still holds it (even when it
+    /// expired, as long as nobody took it since). False when it passed to someone else.
+    func renewLease(_ fence: LeaseFence, ttl: TimeInterval) throws -> Bool
     /// Gives the lease up if `holder` has it.
     func releaseLease(_ name: String, holder: String) throws
     /// Who holds the lease now, if anyone.
     func leaseHolder(_ name: String) throws -> String?
-    /// Takes the lease over from `previous` (a holder known to be gone).
-    func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Bool
+    /// Takes the lease over from `previous` (a holder known to be gone); the new
+    /// fencing token, or nil when `previous` no longer holds it.
+    func takeOverLease(_ name: String, from previous: String, holder: String, ttl: TimeInterval) throws -> Int64?
+}
+
+extension StateStore {
+    /// Stores or replaces a ledger entry without a lease (tools, tests).
+    public func putLedgerEntry(_ entry: LedgerEntry) throws { try putLedgerEntry(entry, fence: nil) }
+}
+
+/// A lease as one holder took it: writes made under it are refused once the lease
+/// has passed to another holder (another process took the flow over).
+public struct LeaseFence: Sendable, Equatable {
+    public var name: String
+    public var holder: String
+    public var token: Int64
+
+    public init(name: String, holder: String, token: Int64) {
+        self.name = name
+        self.holder = holder
+        self.token = token
+    }
+}
+
+/// Why the state store refused or failed an operation, naming the state file.
+public enum StateStoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A fenced write came after the lease passed to another holder.
+    case leaseLost(lease: String, holder: String, now: String?)
+    /// The state file is missing or empty where one was expected.
+    case missing(path: String)
+    /// The file exists but is not a Koppel state file, or is damaged.
+    case damaged(path: String, reason: String)
+    /// SQLite (or the server) failed: I/O, disk full, corruption found during use.
+    case failed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .leaseLost(let lease, let holder, let now):
+            "the lease \(lease) of \(holder) passed to \(now ?? "another process") before this write; stopped without writing"
+        case .missing(let path):
+            "no state file at \(path). If it was lost, restore its backup and run each flow once with `koppel sync FLOW --reconcile`; to start fresh, create a new one with `koppel init`: the first run of each flow then looks every record up in its target, so nothing already delivered is sent twice"
+        case .damaged(let path, let reason):
+            "the state file \(path) is damaged: \(reason). Restore its backup and run each flow once with `koppel sync FLOW --reconcile`; nothing was written"
+        case .failed(let path, let reason):
+            "the state file \(path) failed: \(reason)"
+        }
+    }
 }
 
 /// A verified webhook delivery waiting for its flow.
@@ -245,6 +301,8 @@ public struct ActivityQuery: Sendable {
 public struct RunRecord: Sendable, Equatable {
     public enum Status: String, Sendable {
         case running, succeeded, failed, cancelled
+        /// Its process ended without finishing it (killed, crashed); closed by the next run.
+        case interrupted
     }
 
     public var id: Int64

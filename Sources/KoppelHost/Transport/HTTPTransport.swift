@@ -26,10 +26,10 @@ public struct PluginHTTPRequest: Codable, Sendable {
 /// records every call (never its secrets) in the activity log.
 ///
 /// What it retries: requests that never left (no connection), 429s (after the wait the
-/// server names), 5xx answers; idempotent requests also after a timeout or a dropped
+/// server names); idempotent requests also after a 5xx, a timeout or a dropped
 /// connection. What it never does: send a non-idempotent request again when it may have
-/// been processed (a timeout or reset after sending, a 502/504 from a gateway). That is
-/// reported as `uncertain`, and the engine reconciles before writing again.
+/// been processed (a timeout or reset after sending, any 5xx). That is reported as
+/// `uncertain`, and the engine reconciles before writing again.
 public final class HTTPTransport: Sendable {
     public let connection: String
     public let baseURL: String
@@ -147,7 +147,7 @@ public final class HTTPTransport: Sendable {
                 case .final:
                     return response
                 case .unknownOutcome:
-                    throw PluginCallError(.uncertain, "\(label) got HTTP \(response.status) from a gateway; the server may have processed it, so it was not sent again")
+                    throw PluginCallError(.uncertain, "\(label) got HTTP \(response.status); the server may have processed it, so it was not sent again")
                 case .rateLimited:
                     if exhausted { throw rateLimited(label) }
                 case .retry:

@@ -27,13 +27,14 @@ public struct RetryPolicy: Sendable {
     }
 
     /// Whether a response status is worth another attempt, given whether the request may
-    /// be sent twice. 502 and 504 come from a gateway that may have passed the request
-    /// on, so for a non-idempotent request their outcome is unknown, not a failure.
+    /// be sent twice. Any 5xx may come after the server committed the work (a 500 or 503
+    /// from a server under load, a 502 or 504 from a gateway that passed the request on),
+    /// so for a non-idempotent request its outcome is unknown, not a failure: it is
+    /// reconciled, never sent again blindly.
     public static func classify(status: Int, idempotent: Bool) -> StatusClass {
         switch status {
         case 429: .rateLimited
-        case 502, 504: idempotent ? .retry : .unknownOutcome
-        case 500...599: .retry
+        case 500...599: idempotent ? .retry : .unknownOutcome
         default: .final
         }
     }

@@ -46,6 +46,9 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         var accessToken: String
         var refreshToken: String
         var expiresAt: Date
+        /// Set when the provider refused the refresh token: when and why. Such tokens are
+        /// not offered again; the connection waits for a person (`koppel auth`).
+        var refused: String?
     }
 
     /// The vault entry holding the connection's tokens.
@@ -62,6 +65,8 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     private let refreshLock = NSLock()
     private let cacheLock = NSLock()
     private var cached: Tokens?
+    /// Why the token endpoint's last answer refused the grant, if it did (under `refreshLock`).
+    private var lastRefusal: String?
 
     public init(
         client: Client, vault: Vault, store: any StateStore, http: CurlHTTPClient = CurlHTTPClient(),
@@ -140,7 +145,20 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     private func renew(_ tokens: Tokens?) throws(PluginCallError) -> Tokens {
         guard let account = client.account else {
             guard let tokens else { throw PluginCallError(.auth, "connection \(client.connection) is not signed in; \(reauthorize)") }
-            return try refresh(tokens.refreshToken)
+            // A refused refresh token stays refused: asking again burns the provider's
+            // token calls and can block the app (Exact allows 200 a day per user).
+            if let refused = tokens.refused {
+                throw PluginCallError(.auth, "connection \(client.connection) is paused: its refresh token was refused \(refused); Koppel asks no more until you \(reauthorize)")
+            }
+            do {
+                return try refresh(tokens.refreshToken)
+            } catch {
+                guard let refusal = lastRefusal else { throw error }
+                var dead = tokens
+                dead.refused = "at \(RFC3339.string(Date())) (\(refusal))"
+                try save(dead)
+                throw error
+            }
         }
         if let tokens, !tokens.refreshToken.isEmpty {
             do {
@@ -230,6 +248,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             method: "POST", url: client.tokenURL,
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
             body: Data(body.utf8), idempotent: false, timeout: 30)
+        lastRefusal = nil
         var outcome = http.send(request)
         for _ in 0..<3 {
             guard case .notSent = outcome else { break }
@@ -249,6 +268,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 if response.status >= 500 {
                     throw PluginCallError(.transient, "the token endpoint of \(client.connection) failed (\(detail))")
                 }
+                lastRefusal = detail
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")
             }
             // The password grant may come without a refresh token: the account signs in again.

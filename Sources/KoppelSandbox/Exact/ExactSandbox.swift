@@ -260,10 +260,25 @@ public final class ExactSandbox: @unchecked Sendable {
         guard let body, let object = SandboxJSON.object(Data(buffer: body)) else {
             throw ExactError(status: 400, message: "The request body is not a JSON object")
         }
-        return object.mapValues(normalize)
+        return normalize(object)
     }
 
-    /// Exact dates become Date, GUIDs lowercase.
+    /// Exact dates become Date, GUIDs lowercase. A property named `...Date` is an
+    /// Edm.DateTime (all 89 such properties in the entity reference are), so Exact
+    /// stores a plain `2026-03-05` or an ISO time sent for it as a date, as it does
+    /// `/Date(ms)/`, and filters on it by time.
+    static func normalize(_ object: [String: Any]) -> [String: Any] {
+        var normalized: [String: Any] = [:]
+        for (key, value) in object {
+            if key.hasSuffix("Date"), let text = value as? String, let date = ExactJSON.parseDate(text) {
+                normalized[key] = date
+            } else {
+                normalized[key] = normalize(value)
+            }
+        }
+        return normalized
+    }
+
     static func normalize(_ value: Any) -> Any {
         switch value {
         case let text as String:
@@ -271,7 +286,7 @@ public final class ExactSandbox: @unchecked Sendable {
             if text.count == 36, UUID(uuidString: text) != nil { return text.lowercased() }
             return text
         case let object as [String: Any]:
-            return object.mapValues(normalize)
+            return normalize(object)
         case let list as [Any]:
             return list.map(normalize)
         default:

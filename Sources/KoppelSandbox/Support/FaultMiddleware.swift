@@ -12,6 +12,12 @@ struct FaultMiddleware: RouterMiddleware {
     /// Thrown after the connection was cut, so nothing more is written.
     struct ConnectionCut: Error {}
 
+    static func serverError(_ text: String) -> Response {
+        Response(
+            status: Bool.random() ? .internalServerError : .serviceUnavailable, headers: [.contentType: "text/plain"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
     func handle(_ request: Request, context: SandboxContext, next: (Request, SandboxContext) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         guard !path.hasPrefix("/_sandbox") else { return try await next(request, context) }
@@ -20,9 +26,10 @@ struct FaultMiddleware: RouterMiddleware {
         case nil:
             return try await next(request, context)
         case .serverError:
-            return Response(
-                status: Bool.random() ? .internalServerError : .serviceUnavailable, headers: [.contentType: "text/plain"],
-                body: .init(byteBuffer: ByteBuffer(string: "sandbox fault: server error")))
+            return Self.serverError("sandbox fault: server error")
+        case .commitThenServerError:
+            _ = try await next(request, context)
+            return Self.serverError("sandbox fault: server error after the work was done")
         case .tokenFailure:
             return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain"],
                             body: .init(byteBuffer: ByteBuffer(string: "sandbox fault: token service unavailable")))

@@ -13,6 +13,9 @@ public struct FaultPlan: Sendable, Equatable {
     public var resets: Double = 0
     /// For POST, PUT and DELETE: do the work, then close the connection without answering.
     public var dropAfterCommit: Double = 0
+    /// For POST, PUT and DELETE: do the work, then answer 500 or 503 (a server under load
+    /// does; so does Exact Online).
+    public var commitThenServerErrors: Double = 0
     /// Answer 429 with Retry-After without doing anything.
     public var rateLimitBursts: Double = 0
     /// The token endpoint answers 503 without using the refresh token.
@@ -26,6 +29,7 @@ public struct FaultPlan: Sendable, Equatable {
         case slow
         case reset
         case dropAfterCommit = "drop-after-commit"
+        case commitThenServerError = "commit-then-5xx"
         case rateLimitBurst = "429"
         case tokenFailure = "token"
     }
@@ -35,7 +39,7 @@ public struct FaultPlan: Sendable, Equatable {
         public var description: String
     }
 
-    /// Parses `5xx=0.1,slow=0.05,reset=0.02,drop-after-commit=0.1,429=0.05,token=0.1`
+    /// Parses `5xx=0.1,slow=0.05,reset=0.02,drop-after-commit=0.1,commit-then-5xx=0.1,429=0.05,token=0.1`
     /// (any subset; `slow-delay=3` sets the delay in seconds).
     public init(parsing text: String) throws(ParseError) {
         for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
@@ -53,6 +57,7 @@ public struct FaultPlan: Sendable, Equatable {
             case .slow: slow = value
             case .reset: resets = value
             case .dropAfterCommit: dropAfterCommit = value
+            case .commitThenServerError: commitThenServerErrors = value
             case .rateLimitBurst: rateLimitBursts = value
             case .tokenFailure: tokenFailures = value
             case nil:
@@ -67,6 +72,7 @@ public struct FaultPlan: Sendable, Equatable {
         case .slow: slow
         case .reset: resets
         case .dropAfterCommit: dropAfterCommit
+        case .commitThenServerError: commitThenServerErrors
         case .rateLimitBurst: rateLimitBursts
         case .tokenFailure: tokenFailures
         }
@@ -123,7 +129,7 @@ public final class FaultInjector: @unchecked Sendable {
             let isWrite = ["POST", "PUT", "DELETE"].contains(method)
             let candidates: [FaultPlan.Kind] = isTokenEndpoint
                 ? [.tokenFailure]
-                : [.reset, .serverError, .rateLimitBurst, .slow] + (isWrite ? [.dropAfterCommit] : [])
+                : [.reset, .serverError, .rateLimitBurst, .slow] + (isWrite ? [.dropAfterCommit, .commitThenServerError] : [])
             for kind in candidates where plan.share(of: kind) > 0 {
                 if random.nextUnit() < plan.share(of: kind) {
                     injected[kind, default: 0] += 1
