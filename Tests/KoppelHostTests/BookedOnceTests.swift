@@ -103,6 +103,9 @@ final class BookedOnceTests: XCTestCase {
         let first = try deployment.sync("invoices")
         XCTAssertEqual(deployment.sandbox.faults.counts[.commitThenServerError], 3)
         XCTAssertTrue(first.stdout.contains("written 7"), first.stdout)
+        let lastLine = first.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(lastLine.hasPrefix("not done: 3 record(s) not delivered yet, waiting for a retry (next attempt "), lastLine)
+        XCTAssertTrue(lastLine.hasSuffix("`koppel sync invoices --retry-now` retries them now"), lastLine)
         XCTAssertEqual(try invoicesPerOrder().values.reduce(0, +), 10, "the three 5xx answers were sent again")
 
         let retry = try deployment.sync("invoices", ["--retry-now"])

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import KoppelHost
 import XCTest
 
@@ -184,5 +185,62 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(try flows.fixture.koppel(["sync", "items"]).status, 0)
         XCTAssertEqual(try flows.delivered().count, 2500)
         XCTAssertEqual(Set(try flows.delivered()).count, 2500)
+    }
+
+    /// A run killed with -9 cannot close its own record; the flow's next run does.
+    func testARunKilledMidwayIsClosedAsInterruptedByTheNextRun() throws {
+        try writeDeployment(count: 5000)
+        let running = try TestSupport.start(TestSupport.koppel, ["sync", "items"], environment: fixture.environment)
+        let deadline = Date().addingTimeInterval(30)
+        while (try? delivered().count) ?? 0 < 10 && Date() < deadline { usleep(10_000) }
+        kill(running.process.processIdentifier, SIGKILL)
+        _ = running.wait()
+        XCTAssertEqual(try fixture.runtime().store.runs(flow: "items", limit: 5).map(\.status), [.running])
+
+        XCTAssertEqual(try fixture.koppel(["sync", "items"]).status, 0)
+        let runs = try fixture.runtime().store.runs(flow: "items", limit: 5)
+        XCTAssertEqual(runs.map(\.status), [.succeeded, .interrupted])
+        XCTAssertTrue(runs[1].error?.contains("ended without finishing it") == true, "\(runs[1])")
+        XCTAssertNotNil(runs[1].finishedAt)
+        XCTAssertTrue(try fixture.koppel(["runs", "items"]).stdout.contains("interrupted"))
+        XCTAssertEqual(try delivered().count, 5000)
+    }
+
+    /// The state file failing in the middle of a run (here SQLite refusing one ledger
+    /// write) fails the run loudly, naming the file and SQLite's message; it is not
+    /// reported as a normal stop.
+    func testAStateFileThatFailsDuringARunFailsItNamingTheFile() throws {
+        try writeDeployment(count: 100)
+        let queue = try DatabaseQueue(path: fixture.stateFile)
+        try queue.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER failing_disk BEFORE INSERT ON ledger WHEN NEW.source_key = 'item-50'
+                BEGIN SELECT RAISE(ABORT, 'disk I/O error on the ledger page'); END
+                """)
+        }
+        try queue.close()
+
+        let run = try fixture.koppel(["sync", "items"])
+        XCTAssertNotEqual(run.status, 0, run.stdout)
+        XCTAssertTrue(run.stderr.contains("flow items failed: the state file \(fixture.stateFile) failed: disk I/O error on the ledger page"), run.stderr)
+        XCTAssertFalse(run.stderr.contains("was stopped"), run.stderr)
+        let last = try XCTUnwrap(try fixture.runtime().store.runs(flow: "items", limit: 1).first)
+        XCTAssertEqual(last.status, .failed)
+        XCTAssertTrue(last.error?.contains(fixture.stateFile) == true, "\(last)")
+        XCTAssertEqual(try delivered().count, 49, "records after the failure were delivered")
+    }
+
+    /// `koppel sync` ends with what is left to do when records are parked or wait for a retry.
+    func testSyncSaysOnItsLastLineWhatIsParkedOrWaiting() throws {
+        try writeDeployment(count: 3, mapping: "    mapping:\n      set: { name: \"\" }")
+        let first = try fixture.koppel(["sync", "items"])
+        let lastLine = first.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(lastLine.hasPrefix("not done: 3 record(s) parked"), first.stdout)
+        // A later run that parks nothing new still says so.
+        let second = try fixture.koppel(["sync", "items"])
+        XCTAssertTrue(second.stdout.split(separator: "\n").last?.hasPrefix("not done: 3 record(s) parked") == true, second.stdout)
+        try writeDeployment(count: 3)
+        XCTAssertEqual(try fixture.koppel(["replay", "items", "--all-failed"]).status, 0)
+        XCTAssertFalse(try fixture.koppel(["sync", "items"]).stdout.contains("not done"))
     }
 }

@@ -71,6 +71,25 @@ final class VaultTests: XCTestCase {
         }
     }
 
+    func testALostKeyFileIsNotReplacedByANewKeyOverSealedSecrets() throws {
+        var environment = fixture.environment
+        environment["KOPPEL_MASTER_KEY"] = nil
+        let keyFile = "\(fixture.directory)/state/master.key"
+        XCTAssertEqual(try fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: secret, environment: environment).status, 0)
+        let key = try MasterKey.parse(try String(contentsOfFile: keyFile, encoding: .utf8), source: "test")
+        try FileManager.default.removeItem(atPath: keyFile)
+
+        for command in [["secrets", "set", "exact", "client_secret"], ["secrets", "init-key"]] {
+            let refused = try fixture.koppel(command, stdin: "another-value", environment: environment)
+            XCTAssertNotEqual(refused.status, 0, command.joined(separator: " "))
+            XCTAssertTrue(refused.stderr.contains("the master key file \(keyFile) is missing, but the vault holds 1 secret(s) sealed with key \(key.id); restore that key file"), refused.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: keyFile), "a new key was written over the sealed secrets")
+        }
+        // Restored, the old key opens the vault as before.
+        try key.write(to: keyFile)
+        XCTAssertEqual(try fixture.runtime(masterKey: try key.base64()).vault().get(connection: "exact", name: "client_secret"), secret)
+    }
+
     func testKeyFileOthersCanReadIsRefused() throws {
         var environment = fixture.environment
         environment["KOPPEL_MASTER_KEY"] = nil
