@@ -125,7 +125,7 @@ struct ExactDirectory {
     /// product). An existing product gets the shop's description only when the flow says
     /// `update_items`, so what a merchant wrote in Exact stays.
     func item(code: String, description: String, isProduct: Bool) throws(ConnectorError) -> String {
-        guard let item = try existingItem(code: code) else {
+        guard let item = try existingItem(code: code, isProduct: isProduct) else {
             return try createItem(code: code, fields: ["Description": .string(description)], isProduct: isProduct)
         }
         if isProduct, settings.updateItems == true {
@@ -134,17 +134,21 @@ struct ExactDirectory {
         return item
     }
 
-    /// The item with this code: remembered, or found once; nil when Exact has none.
-    func existingItem(code: String) throws(ConnectorError) -> String? {
+    /// The item with this code: remembered, or found once; nil when Exact has none. A
+    /// product found (not remembered) is linked to the connection's warehouse first if
+    /// it is not yet: a creation interrupted between the item and its link is completed.
+    func existingItem(code: String, isProduct: Bool) throws(ConnectorError) -> String? {
         if let id = try remembered("item:\(code)") { return id }
         guard let found = try api.first("logistics/Items", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue
         else { return nil }
+        if isProduct { try linkToWarehouse(item: found, openingStock: nil, unlessLinked: true) }
         try remember("item:\(code)", found)
         return found
     }
 
     /// Creates a sales item with `fields`; a product is a stock item, linked to the
-    /// connection's warehouse (with its opening stock, when given). Remembered by code.
+    /// connection's warehouse (with its opening stock, when given). Remembered by code
+    /// once both exist, so that a retry after an interruption completes the link.
     func createItem(code: String, fields: [String: JSONValue], isProduct: Bool, openingStock: DecimalNumber? = nil) throws(ConnectorError) -> String {
         var body = fields
         body["Code"] = .string(code)
@@ -152,13 +156,23 @@ struct ExactDirectory {
         body["IsStockItem"] = .bool(isProduct)
         let created = try api.create("logistics/Items", body)
         guard let id = created["ID"]?.stringValue else { throw .internal("Exact Online returned an item without ID") }
-        if isProduct, let warehouse = settings.warehouse {
-            var link: [String: JSONValue] = ["Item": .string(id), "Warehouse": .string(try warehouseID(code: warehouse))]
-            if let openingStock { link["CurrentStock"] = openingStock.json }
-            _ = try api.create("inventory/ItemWarehouses", link)
-        }
+        if isProduct { try linkToWarehouse(item: id, openingStock: openingStock, unlessLinked: false) }
         try remember("item:\(code)", id)
         return id
+    }
+
+    /// Links a stock item to the connection's warehouse (if it names one); with
+    /// `unlessLinked`, only when Exact has no such link yet.
+    private func linkToWarehouse(item: String, openingStock: DecimalNumber?, unlessLinked: Bool) throws(ConnectorError) {
+        guard let warehouse = settings.warehouse else { return }
+        let warehouseID = try warehouseID(code: warehouse)
+        if unlessLinked {
+            let filter = "Item eq \(ExactAPI.guid(item)) and Warehouse eq \(ExactAPI.guid(warehouseID))"
+            if try api.first("inventory/ItemWarehouses", filter: filter, select: "ID") != nil { return }
+        }
+        var link: [String: JSONValue] = ["Item": .string(item), "Warehouse": .string(warehouseID)]
+        if let openingStock { link["CurrentStock"] = openingStock.json }
+        _ = try api.create("inventory/ItemWarehouses", link)
     }
 
     /// The GUID of the G/L account with this code (lines name G/L accounts by GUID).

@@ -34,7 +34,7 @@ struct ExactItemWriter {
         }
         let directory = ExactDirectory(api: api, settings: settings)
         if let id = knownID, let result = try update(id) { return result }
-        if let id = try directory.existingItem(code: product.sku), id != knownID, let result = try update(id) { return result }
+        if let id = try directory.existingItem(code: product.sku, isProduct: true), id != knownID, let result = try update(id) { return result }
         var body = fields.values.reduce(into: [String: JSONValue]()) { $0.merge($1) { _, new in new } }
         if let unit = product.unit { body["Unit"] = .string(unit) }
         return .created(try directory.createItem(code: product.sku, fields: body, isProduct: true, openingStock: product.stockQuantity))

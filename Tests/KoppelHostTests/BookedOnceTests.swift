@@ -12,7 +12,7 @@ final class BookedOnceTests: XCTestCase {
     var options: Sandbox.Options { deployment.options }
     var invoicesPath: String { "POST /api/v1/\(deployment.division)/salesinvoice/SalesInvoices" }
 
-    func start(orders: Int, leaseSeconds: Int? = nil) async throws {
+    func start(orders: Int, leaseSeconds: Int? = nil, warehouse: Bool = false) async throws {
         var options = Sandbox.Options()
         options.seed.orders = orders
         options.seed.customers = max(10, orders / 5)
@@ -28,7 +28,7 @@ final class BookedOnceTests: XCTestCase {
                   settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey) }
                 exact:
                   plugin: exact-online
-                  settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID) }
+                  settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID)\(warehouse ? ", warehouse: \"1\"" : "") }
                 """,
             flows: """
                 invoices:
@@ -116,6 +116,29 @@ final class BookedOnceTests: XCTestCase {
         let perOrder = try invoicesPerOrder()
         XCTAssertEqual(perOrder.count, 10)
         XCTAssertEqual(perOrder.values.filter { $0 != 1 }, [], "an order was booked twice: \(perOrder)")
+    }
+
+    /// An item whose warehouse link failed (the POST answered 500) is found by its code
+    /// on the retry, and the link is made then: no stock item stays without it.
+    func testAnItemCreationInterruptedBeforeItsWarehouseLinkIsCompletedOnTheRetry() async throws {
+        try await start(orders: 5, warehouse: true)
+        deployment.sandbox.faults.queue(.init(match: "POST /api/v1/\(deployment.division)/inventory/ItemWarehouses", fault: .serverError, count: 1))
+        let first = try deployment.sync("invoices")
+        XCTAssertEqual(deployment.sandbox.faults.counts[.serverError], 1)
+        XCTAssertTrue(first.stdout.contains("not delivered yet"), first.stdout)
+        let retry = try deployment.sync("invoices", ["--retry-now"])
+        XCTAssertEqual(retry.status, 0, retry.stdout + retry.stderr)
+        XCTAssertFalse(retry.stdout.contains("not done"), retry.stdout)
+
+        let stockItems = try deployment.exactRecords("logistics/Items").filter { ($0["IsStockItem"] as? Bool) == true || ($0["IsStockItem"] as? Int) == 1 }
+        XCTAssertFalse(stockItems.isEmpty)
+        let links = try deployment.exactRecords("inventory/ItemWarehouses")
+        for item in stockItems {
+            let id = item["ID"] as? String
+            XCTAssertEqual(links.filter { $0["Item"] as? String == id }.count, 1, "item \(item["Code"] ?? "?") has no single warehouse link")
+        }
+        XCTAssertEqual(try invoicesPerOrder().count, 5)
+        XCTAssertEqual(try invoicesPerOrder().values.filter { $0 != 1 }, [])
     }
 
     /// A deleted state file is not silently created anew. Started again on purpose, the
