@@ -194,6 +194,25 @@ final class LiveServiceTests: XCTestCase {
         XCTAssertTrue(metrics.contains(#"koppel_rate_limit_remaining{connection="exact"}"#), metrics)
     }
 
+    /// A delivered order whose invoice POST failed (Exact answered 500) is retried at
+    /// its own retry time, well before the safety poll 15 minutes away.
+    func testAWebhookRecordHeldUpByAFailureIsRetriedOnItsOwnSchedule() throws {
+        try writeDeployment(flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "webhook"))
+        try startService()
+        try wait("the 5 existing orders booked") { try invoiceRefs().count == 5 }
+        _ = try createWebhook()
+        deployment.sandbox.faults.queue(.init(match: "POST /api/v1/\(deployment.division)/salesinvoice/SalesInvoices", fault: .serverError, count: 1))
+        let number = try newOrder()
+        try wait(timeout: 10, "the invoice POST refused once") { deployment.sandbox.faults.counts[.serverError] == 1 }
+        XCTAssertFalse(try invoiceRefs().contains(number))
+        let waiting = try deployment.fixture.runtime().store.ledgerEntries(flow: "invoices", states: [.uncertain], limit: 10)
+        XCTAssertEqual(waiting.count, 1)
+        try wait(timeout: 45, "order \(number) booked by the retry") { try invoiceRefs().contains(number) }
+        let refs = try invoiceRefs()
+        XCTAssertEqual(refs.count, Set(refs).count, "an order was booked twice")
+        XCTAssertEqual(try deployment.fixture.runtime().store.ledgerEntries(flow: "invoices", states: [.uncertain], limit: 10).count, 0)
+    }
+
     func testAWebhookTheShopDisablesLosesNoOrderAndKoppelPollsUntilItIsBack() throws {
         try writeDeployment(flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "webhook, poll every 2s"))
         try startService()

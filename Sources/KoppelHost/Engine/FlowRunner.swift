@@ -273,6 +273,26 @@ public final class FlowRunner {
         }
     }
 
+    /// Retries the flow's waiting records whose time has come (reconciling each first),
+    /// as one run. A webhook flow calls it between its safety polls, so that a record a
+    /// passing failure held up is not left waiting for the next poll.
+    @discardableResult
+    public func retryWaiting() throws -> Report {
+        try recordedRun(Options()) {
+            try openTarget()
+            report.recovered = try store.markPendingUncertain(flow: flow.name)
+            try retryDue()
+        }
+    }
+
+    /// When the flow's earliest waiting record is due for its retry; nil when none waits.
+    public static func nextRetry(flow: String, store: any StateStore) throws -> Date? {
+        try store.ledgerEntries(flow: flow, states: [.uncertain], limit: 10_000)
+            .filter { $0.record != nil }
+            .map { $0.nextRetryAt ?? .distantPast }
+            .min()
+    }
+
     /// Re-delivers uncertain records whose retry time has come, reconciling first.
     private func retryDue() throws {
         let now = Date()
@@ -437,7 +457,8 @@ public final class FlowRunner {
         case .transient, .rateLimited, .uncertain, .auth, .cancelled:
             // It may or may not have arrived: the next attempt reconciles first.
             entry.state = .uncertain
-            entry.nextRetryAt = Date().addingTimeInterval(min(3600, 30 * pow(2, Double(min(entry.attempts, 7)))))
+            // 15 s after the first attempt, doubling up to an hour.
+            entry.nextRetryAt = Date().addingTimeInterval(min(3600, 15 * pow(2, Double(min(max(entry.attempts - 1, 0), 8)))))
             try store.putLedgerEntry(entry, fence: fence)
             activity(.warning, key, "not delivered yet (\(error.status)): \(error.message); retried on a later run")
             switch error.status {

@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// - Webhook flows deliver what the webhook intake stored as soon as it wakes them, and
 ///   poll as a safety net. A poll that writes records the webhook should have brought
 ///   (changed before the previous moment a delivery could have come) switches the flow
-///   to polling every minute, until deliveries come again.
+///   to polling every minute, until deliveries come again. A record held up by a passing
+///   failure is retried at its own retry time, not at the next poll.
 /// - Manual flows wait for `koppel sync`.
 ///
 /// On graceful shutdown it stops starting runs and asks the runs in flight to stop after
@@ -101,6 +102,7 @@ public final class Scheduler: Service, @unchecked Sendable {
         }
         if case .webhook = flow.schedule { lock.withLock { _ = webhooksWaiting.insert(flow.name) } }
         let wakeup = wakeups[flow.name] ?? Wakeup()
+        var retryDue = Date.distantFuture
         while !isStopping {
             if takeWaitingWebhooks(flow.name) {
                 if await !perform(flow, { try $0.deliverWebhooks() }).ran {
@@ -108,15 +110,30 @@ public final class Scheduler: Service, @unchecked Sendable {
                     lock.withLock { _ = webhooksWaiting.insert(flow.name) }
                     await wakeup.wait(seconds: 1)
                 }
+                retryDue = nextRetry(flow)
                 continue
             }
             if Date() >= due {
                 await poll(flow)
                 due = next(flow, after: Date()) ?? .distantFuture
+                retryDue = nextRetry(flow)
                 continue
             }
-            await wakeup.wait(seconds: min(max(due.timeIntervalSinceNow, 0.001), 3600))
+            if Date() >= retryDue {
+                await perform(flow) { try $0.retryWaiting() }
+                // Not sooner than a few seconds from now, whatever is still waiting.
+                retryDue = max(nextRetry(flow), Date().addingTimeInterval(5))
+                continue
+            }
+            await wakeup.wait(seconds: min(max(min(due, retryDue).timeIntervalSinceNow, 0.001), 3600))
         }
+    }
+
+    /// When a webhook flow should retry its waiting records (between polls, which retry
+    /// them anyway); never for other flows.
+    private func nextRetry(_ flow: FlowConfig) -> Date {
+        guard case .webhook = flow.schedule else { return .distantFuture }
+        return (try? FlowRunner.nextRetry(flow: flow.name, store: runtime.store)) ?? .distantFuture
     }
 
     /// One scheduled run; for a webhook flow, also the check that its webhook still works.
