@@ -20,23 +20,13 @@ final class BookedOnceTests: XCTestCase {
         options.exact.minutelyLimit = 1_000_000
         options.exact.dailyLimit = 10_000_000
         deployment = try await SandboxDeployment(options)
-        try deployment.fixture.write(
-            load: ["woocommerce", "exact-online"],
-            connections: """
-                shop:
-                  plugin: woocommerce
-                  settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey) }
-                exact:
-                  plugin: exact-online
-                  settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID)\(warehouse ? ", warehouse: \"1\"" : "") }
-                """,
-            flows: """
-                invoices:
-                  from: shop.orders
-                  to: exact.sales_invoices
-                  schedule: manual
-                  mapping: { options: { revenue_accounts: { NL: "8000", BE: "8020", DE: "8020" } } }
-                """)
+        try deployment.writeShopAndExact(flows: """
+            invoices:
+              from: shop.orders
+              to: exact.sales_invoices
+              schedule: manual
+              mapping: { options: { revenue_accounts: { NL: "8000", BE: "8020", DE: "8020" } } }
+            """, exactSettings: warehouse ? ", warehouse: \"1\"" : "")
         if let leaseSeconds {
             let text = try String(contentsOfFile: deployment.fixture.configFile, encoding: .utf8)
                 .replacingOccurrences(of: "  path: state/koppel.sqlite", with: "  path: state/koppel.sqlite\n  lease_seconds: \(leaseSeconds)")

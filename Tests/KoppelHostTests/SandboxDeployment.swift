@@ -36,6 +36,22 @@ final class SandboxDeployment {
         sandbox.endpoints.first { $0.name == name }!
     }
 
+    /// Writes a deployment of the sandbox's WooCommerce shop (connection `shop`) and its
+    /// Exact division (connection `exact`, with `exactSettings` added to its settings).
+    func writeShopAndExact(flows: String, exactSettings: String = "", extra: String = "") throws {
+        try fixture.write(
+            load: ["woocommerce", "exact-online"],
+            connections: """
+                shop:
+                  plugin: woocommerce
+                  settings: { base_url: "\(wooURL)", consumer_key: \(options.wooCommerce.consumerKey) }
+                exact:
+                  plugin: exact-online
+                  settings: { base_url: "\(exactURL)", division: \(division), client_id: \(options.exact.clientID)\(exactSettings) }
+                """,
+            flows: flows, extra: extra)
+    }
+
     /// Stores an Exact sign-in for `connection`: the client secret, and a refresh token
     /// from the sandbox's consent with an expired access token (the first call refreshes).
     func signInToExact(_ connection: String) throws {

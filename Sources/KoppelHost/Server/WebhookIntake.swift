@@ -30,9 +30,10 @@ public struct WebhookIntake: Sendable {
 
     let runtime: Runtime
     let wake: @Sendable (String) -> Void
-    /// Refused deliveries are counted (metrics) on every request, but noted in the
-    /// activity log and the log at most once a minute per connection: anyone can send
-    /// unsigned requests, and they must not fill the disk or drown the log.
+    /// Refused deliveries are counted (metrics) on every request, but each kind of
+    /// refusal is noted in the activity log and the log at most once a minute per
+    /// connection: anyone can send unsigned requests, and they must not fill the disk or
+    /// drown the log.
     let refusals = RefusalNotes(interval: 60)
 
     /// `wake` is called with each flow's name that has a new delivery waiting.
@@ -124,10 +125,10 @@ public struct WebhookIntake: Sendable {
         if kind == .warning { runtime.logger.warning("\(connection): \(message)") }
     }
 
-    /// Notes a refused delivery, unless one was noted for this connection within the
-    /// interval; the next note says how many were refused meanwhile.
+    /// Notes a refused delivery, unless the same refusal was noted for this connection
+    /// within the interval; the next note says how many came meanwhile.
     private func noteRefusal(_ connection: String, _ message: String, _ headers: [String: String], _ body: Data) {
-        guard let unnoted = refusals.shouldNote(connection) else { return }
+        guard let unnoted = refusals.shouldNote(connection + "\n" + message) else { return }
         let more = unnoted > 0 ? " (and \(unnoted) more refused since the last note)" : ""
         note(connection, message + more, kind: .warning, detail: summary(headers, body))
     }
@@ -142,7 +143,8 @@ public struct WebhookIntake: Sendable {
     }
 }
 
-/// Per connection: whether a refusal should be noted now, at most once per interval.
+/// Per kind of refusal (a connection and a reason): whether to note it now, at most
+/// once per interval.
 final class RefusalNotes: @unchecked Sendable {
     private let interval: TimeInterval
     private let lock = NSLock()
@@ -154,14 +156,14 @@ final class RefusalNotes: @unchecked Sendable {
     }
 
     /// Nil when this refusal is only counted; else how many went unnoted before it.
-    func shouldNote(_ connection: String, now: Date = Date()) -> Int? {
+    func shouldNote(_ kind: String, now: Date = Date()) -> Int? {
         lock.withLock {
-            if let last = lastNoted[connection], now.timeIntervalSince(last) < interval {
-                unnoted[connection, default: 0] += 1
+            if let last = lastNoted[kind], now.timeIntervalSince(last) < interval {
+                unnoted[kind, default: 0] += 1
                 return nil
             }
-            lastNoted[connection] = now
-            return unnoted.removeValue(forKey: connection) ?? 0
+            lastNoted[kind] = now
+            return unnoted.removeValue(forKey: kind) ?? 0
         }
     }
 }
