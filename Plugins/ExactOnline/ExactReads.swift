@@ -51,15 +51,19 @@ struct ExactReader {
         var modified: Date
     }
 
+    /// Before any record: where a first read starts.
+    static let beginning = Date(timeIntervalSince1970: 0)
+
     func read(_ request: ReadRequest) throws(ConnectorError) {
         let host = api.host
         let stored = try request.cursor(as: Cursor.self)
         var conditions: [String] = []
         // `ge`, not `gt`: a record committed later in the cursor's millisecond is still
         // read; the one read last time comes again and the ledger absorbs it.
-        if let after = request.since ?? stored?.modified {
-            conditions.append("Modified ge \(ExactAPI.datetime(after))")
-        }
+        // Always a filter on `Modified`: Exact refuses a collection read of these entity
+        // sets without one of their filter fields (R-FILTER-1), a first read included.
+        let after = request.since ?? stored?.modified ?? Self.beginning
+        conditions.append("Modified ge \(ExactAPI.datetime(after))")
         if let until = request.until { conditions.append("Modified lt \(ExactAPI.datetime(until))") }
         var latest = stored?.modified
         try emit(request.stream, conditions: conditions, scanPayments: true, seen: { modified in

@@ -21,7 +21,7 @@ struct ExactSalesOrderReader {
     typealias Record = ExactAPI.Record
 
     static let select = "OrderID,OrderNumber,YourRef,OrderDate,Status,Currency,OrderedBy,OrderedByName,"
-        + "OrderedByContactPersonFullName,DeliverTo,AmountFCExclVat,VATAmount,AmountFC,PaymentCondition,Description,Modified,SalesOrderLines"
+        + "OrderedByContactPersonFullName,DeliverTo,AmountFCExclVat,AmountFC,PaymentCondition,Description,Modified,SalesOrderLines"
     static let accountSelect = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Modified"
 
     private var statusCondition: String? {
@@ -162,7 +162,8 @@ struct ExactSalesOrderReader {
         if case .int(let code)? = record["Status"] { status = statuses[code] ?? .processing }
         if status != .cancelled, paidAt != nil { status = .paid }
         let net = ExactAPI.decimal(record["AmountFCExclVat"]) ?? lines.reduce(.zero) { $0 + $1.total }
-        let vat = ExactAPI.decimal(record["VATAmount"]) ?? lines.reduce(.zero) { $0 + $1.vatAmount }
+        // The header has no VAT amount of its own: the total less the total excluding VAT.
+        let vat = ExactAPI.decimal(record["AmountFC"]).map { $0 - net } ?? lines.reduce(.zero) { $0 + $1.vatAmount }
         let orderedBy = text(record, "OrderedBy") ?? ""
         let deliverTo = text(record, "DeliverTo")?.lowercased()
         let shipping = deliverTo == orderedBy.lowercased() ? nil : address(deliverTo.flatMap { accounts[$0] })

@@ -12,7 +12,7 @@ struct ExactSupplierReader {
     let api: ExactAPI
 
     static let accountSelect = "ID,Code,Name,Email,Phone,Modified"
-    static let linkSelect = "ID,Item,ItemCode,Supplier,SupplierCode,PurchasePrice,PurchaseCurrency,MinimumQuantity,PurchaseLeadTime,MainSupplier,Modified"
+    static let linkSelect = "ID,Item,ItemCode,Supplier,SupplierItemCode,PurchasePrice,Currency,MinimumQuantity,PurchaseLeadTime,MainSupplier,Modified"
 
     func read(conditions: [String], seen: (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void) throws(ConnectorError) {
         var changed: Set<String> = []
@@ -48,8 +48,8 @@ struct ExactSupplierReader {
             var leadTime: Int?
             if case .int(let days)? = link["PurchaseLeadTime"] { leadTime = Int(days) }
             return Supplier.SuppliedProduct(
-                sku: sku, supplierSKU: text(link, "SupplierCode"), purchasePrice: ExactAPI.decimal(link["PurchasePrice"]),
-                currency: text(link, "PurchaseCurrency"), minimumQuantity: ExactAPI.decimal(link["MinimumQuantity"]),
+                sku: sku, supplierSKU: text(link, "SupplierItemCode"), purchasePrice: ExactAPI.decimal(link["PurchasePrice"]),
+                currency: text(link, "Currency"), minimumQuantity: ExactAPI.decimal(link["MinimumQuantity"]),
                 leadTimeDays: leadTime, preferred: link["MainSupplier"] == .bool(true))
         }.sorted { $0.sku < $1.sku }
         return Supplier(

@@ -235,7 +235,7 @@ final class ExactOptiplyTests: XCTestCase {
             for (offset, supplier) in [suppliers[index % 3], suppliers[(index + 1) % 3]].prefix(index % 2 == 0 ? 2 : 1).enumerated() {
                 let price = Decimal(3 + index) + Decimal(offset) / 2
                 let link = try deployment.exactCreate("logistics/SupplierItem", [
-                    "Item": items[code]!, "Supplier": supplier, "SupplierCode": "S\(offset)-\(code)", "PurchasePrice": "\(price)",
+                    "Item": items[code]!, "Supplier": supplier, "SupplierItemCode": "S\(offset)-\(code)", "PurchasePrice": "\(price)",
                     "MinimumQuantity": 6, "PurchaseLeadTime": 3 + offset, "MainSupplier": offset == 0,
                 ])
                 links["\(code)|\(supplier)"] = (link["ID"] as! String, price)

@@ -91,7 +91,8 @@ final class SandboxTests: XCTestCase {
             XCTAssertEqual(try call("POST", accounts, headers: auth, json: ["Name": "Buyer \(i)", "Email": email, "Country": i % 2 == 0 ? "NL" : "BE"]).status, 201)
         }
         // Paging to the end through __next: 60 a page, every account once.
-        var url: String? = accounts + "?$select=ID,Name"
+        let all = "Modified ge datetime'2000-01-01T00:00:00'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        var url: String? = accounts + "?$select=ID,Name&$filter=\(all)"
         var ids: [String] = []
         var pages = 0
         while let next = url {
@@ -125,6 +126,48 @@ final class SandboxTests: XCTestCase {
         let broken = try call("GET", "\(accounts)?$filter=\("Name eq".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", headers: auth)
         XCTAssertEqual(broken.status, 400)
         XCTAssertNotNil(((broken.object["error"] as? [String: Any])?["message"] as? [String: Any])?["value"])
+    }
+
+    /// The message value of an Exact error answer.
+    func exactMessage(_ answer: Answer) -> String {
+        ((answer.object["error"] as? [String: Any])?["message"] as? [String: Any])?["value"] as? String ?? ""
+    }
+
+    /// R-FILTER-1: a collection GET of an entity set with mandatory filtering must filter
+    /// on one of its listed fields; Exact's message lists them. A GET by key needs none,
+    /// and entity sets without mandatory filtering need none.
+    func testExactRFILTER1MandatoryFilterIsRequired() throws {
+        let auth = [("Authorization", "Bearer \(try exactTokens()["access_token"]!)"), ("Accept", "application/json")]
+        let created = try call("POST", "\(exact)/api/v1/123456/crm/Accounts", headers: auth, json: ["Name": "Buyer"])
+        let id = try XCTUnwrap((created.object["d"] as? [String: Any])?["ID"] as? String)
+        for path in ["crm/Accounts?$select=ID", "logistics/Items?$select=ID,Code", "salesinvoice/SalesInvoices?$select=InvoiceID"] {
+            let refused = try call("GET", "\(exact)/api/v1/123456/\(path)", headers: auth)
+            XCTAssertEqual(refused.status, 400, path)
+            XCTAssertTrue(exactMessage(refused).hasPrefix("This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter parameter with one of the following fields in the url:"), exactMessage(refused))
+        }
+        XCTAssertTrue(exactMessage(try call("GET", "\(exact)/api/v1/123456/logistics/Items?$select=ID", headers: auth)).contains(",Code,"))
+        let name = "Name eq 'Buyer'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        XCTAssertEqual(try call("GET", "\(exact)/api/v1/123456/crm/Accounts?$select=ID&$filter=\(name)", headers: auth).status, 200)
+        XCTAssertEqual(try call("GET", "\(exact)/api/v1/123456/crm/Accounts(guid'\(id)')?$select=ID", headers: auth).status, 200)
+        XCTAssertEqual(try call("GET", "\(exact)/api/v1/123456/vat/VATCodes?$select=Code", headers: auth).status, 200)
+    }
+
+    /// R-SELECT-1: a property the entity does not have, in `$select`, `$filter`,
+    /// `$orderby` or a POST body, is refused with 400 in Exact's error shape.
+    func testExactRSELECT1UnknownPropertiesAreRefused() throws {
+        let auth = [("Authorization", "Bearer \(try exactTokens()["access_token"]!)"), ("Accept", "application/json")]
+        let orders = "\(exact)/api/v1/123456/salesorder/SalesOrders"
+        let modified = "Modified ge datetime'2000-01-01T00:00:00'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        XCTAssertEqual(try call("GET", "\(orders)?$select=OrderID,AmountFC&$filter=\(modified)", headers: auth).status, 200)
+        let select = try call("GET", "\(orders)?$select=OrderID,VATAmount&$filter=\(modified)", headers: auth)
+        XCTAssertEqual(select.status, 400)
+        XCTAssertEqual(exactMessage(select), "No property 'VATAmount' exists in type 'Exact.Web.Api.Models.SalesOrder' ($select).")
+        let badFilter = "Modfied ge datetime'2000-01-01T00:00:00'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        XCTAssertEqual(try call("GET", "\(orders)?$filter=\(badFilter)", headers: auth).status, 400)
+        XCTAssertEqual(try call("GET", "\(orders)?$filter=\(modified)&$orderby=Changed", headers: auth).status, 400)
+        let body = try call("POST", "\(exact)/api/v1/123456/crm/Accounts", headers: auth, json: ["Name": "Buyer", "NotAField": "x"])
+        XCTAssertEqual(body.status, 400)
+        XCTAssertEqual(exactMessage(body), "Error processing request stream. The property name 'NotAField' specified for type 'Exact.Web.Api.Models.Account' is not valid.")
     }
 
     func testExactDeepInsertChecksItemsAndComputesTotals() throws {

@@ -68,7 +68,6 @@ struct ExactEntity: Sendable {
             record["OrderNumber"] = record["OrderNumber"] ?? division.nextNumber("SalesOrders", from: 1)
             record["Status"] = record["Status"] ?? 12
             record["AmountFCExclVat"] = totals.net
-            record["VATAmount"] = totals.vat
             record["AmountFC"] = totals.net + totals.vat
             record["AmountDC"] = totals.net + totals.vat
             record["Currency"] = record["Currency"] ?? "EUR"
@@ -106,7 +105,7 @@ struct ExactEntity: Sendable {
             try division.requireExisting("crm/Accounts", record["Supplier"], field: "Supplier")
             record["ItemCode"] = division.get("logistics/Items", record["Item"] as? String ?? "")?["Code"]
             record["MainSupplier"] = record["MainSupplier"] ?? false
-            record["PurchaseCurrency"] = record["PurchaseCurrency"] ?? "EUR"
+            record["Currency"] = record["Currency"] ?? "EUR"
         },
         // Writable here so that tests can record a payment; in Exact receivables follow
         // from invoices and bank entries.

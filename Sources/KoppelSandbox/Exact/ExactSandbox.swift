@@ -124,7 +124,7 @@ public final class ExactSandbox: @unchecked Sendable {
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { _, last in last })
         let result: Result<(Int, Any?), ExactError> = division.lock.withLock {
             Result { () throws(ExactError) in
-                try self.perform(request.method.rawValue, path: path, key: key, query: query, body: body, division: division)
+                try self.perform(request.method.rawValue, path: path, key: key, query: query, body: body, division: division, strict: !inspecting)
             }
         }
         switch result {
@@ -136,7 +136,11 @@ public final class ExactSandbox: @unchecked Sendable {
         }
     }
 
-    private func perform(_ method: String, path: String, key: String?, query: [String: String], body: ByteBuffer?, division: ExactDivision) throws(ExactError) -> (Int, Any?) {
+    /// One request's work. `strict` (every API call; not the inspection door) applies the
+    /// reference's refusals: mandatory filters, unknown properties.
+    private func perform(
+        _ method: String, path: String, key: String?, query: [String: String], body: ByteBuffer?, division: ExactDivision, strict: Bool
+    ) throws(ExactError) -> (Int, Any?) {
         let header = ExactEntity.header(forLinePath: path)
         guard let entity = ExactEntity.named(path) ?? header else {
             throw ExactError(status: 404, message: "Resource not found: \(path)")
@@ -144,10 +148,12 @@ public final class ExactSandbox: @unchecked Sendable {
         let path = entity.path == path || header == nil ? entity.path : path
         switch method {
         case "GET":
+            if strict { try Self.checkQuery(path: path, key: key, query: query) }
             return (200, try read(entity: entity, linePath: header != nil ? path : nil, key: key, query: query, division: division))
         case "POST":
             guard entity.writable, header == nil, key == nil else { throw ExactError(status: 405, message: "Method not allowed on \(path)") }
             var record = try Self.decode(body)
+            if strict { try Self.checkBody(record, entity: entity) }
             record[entity.key] = (record[entity.key] as? String)?.lowercased() ?? ExactJSON.guid()
             record["Division"] = division.number
             let now = division.stamp()
@@ -169,6 +175,7 @@ public final class ExactSandbox: @unchecked Sendable {
                 throw ExactError(status: 404, message: "Record not found")
             }
             let changes = try Self.decode(body)
+            if strict { try Self.checkBody(changes, entity: entity) }
             for (field, value) in changes where field != entity.key && field != entity.lines?.property {
                 record[field] = value
             }
@@ -183,6 +190,39 @@ public final class ExactSandbox: @unchecked Sendable {
             return (204, nil)
         default:
             throw ExactError(status: 405, message: "Method not allowed")
+        }
+    }
+
+    /// R-FILTER-1 and R-SELECT-1 on a GET: a collection read must filter on one of the
+    /// entity's mandatory filter fields, and `$select`, `$filter` and `$orderby` may name
+    /// only properties the entity has.
+    static func checkQuery(path: String, key: String?, query: [String: String]) throws(ExactError) {
+        guard let reference = ExactReference.shared.entity(path) else { return }
+        var filtered: Set<String> = []
+        if let text = query["$filter"], !text.isEmpty {
+            do throws(ODataFilter.ParseError) {
+                filtered = try ODataFilter.parse(text).fields
+            } catch {
+                throw ExactError(status: 400, message: error.description)
+            }
+        }
+        let selected = (query["$select"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let ordered = (query["$orderby"] ?? "").split(separator: ",").compactMap { $0.split(separator: " ").first.map(String.init) }
+        for (names, option) in [(selected, "$select"), (filtered.sorted(), "$filter"), (ordered, "$orderby")] {
+            if let refusal = ExactReference.shared.unknownPropertyRefusal(reference, named: names, option: option) { throw refusal }
+        }
+        if key == nil, let refusal = ExactReference.shared.mandatoryFilterRefusal(reference, filtered: filtered) { throw refusal }
+    }
+
+    /// R-SELECT-1 on a POST or PUT body, its deep-inserted lines included.
+    static func checkBody(_ body: [String: Any], entity: ExactEntity) throws(ExactError) {
+        guard let reference = ExactReference.shared.entity(entity.path) else { return }
+        if let refusal = ExactReference.shared.unknownBodyPropertyRefusal(reference, body: body) { throw refusal }
+        guard let lines = entity.lines, let lineReference = ExactReference.shared.entity(lines.path) else { return }
+        var raw = body[lines.property]
+        if let wrapped = raw as? [String: Any] { raw = wrapped["results"] }
+        for line in raw as? [[String: Any]] ?? [] {
+            if let refusal = ExactReference.shared.unknownBodyPropertyRefusal(lineReference, body: line) { throw refusal }
         }
     }
 

@@ -1,0 +1,106 @@
+import Foundation
+
+/// What is known of each Exact Online entity set (`ExactReferenceData`, generated from
+/// the shared research by `scripts/generate-exact-reference`): its properties and their
+/// types, which may be set on POST and PUT, and the fields a GET must filter on. The
+/// fake refuses what Exact refuses by it, with Exact's wording where it is known.
+struct ExactReference: Sendable {
+    struct Property: Decodable, Sendable {
+        var name: String
+        var type: String?
+        var post: String?
+        var put: String?
+    }
+
+    struct Entity: Decodable, Sendable {
+        var path: String
+        var key: String?
+        var properties: [Property]
+        /// true: a GET of the collection must filter on one of `mandatoryFilterFields`;
+        /// false: none needed; nil: unknown, and the fake is strict (any property).
+        var mandatoryFilter: Bool?
+        var mandatoryFilterFields: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case path, key, properties
+            case mandatoryFilter = "mandatory_filter"
+            case mandatoryFilterFields = "mandatory_filter_fields"
+        }
+
+        /// The property names, as Exact spells them.
+        var names: Set<String> { Set(properties.map(\.name)) }
+
+        /// The model name Exact's messages use (`Exact.Web.Api.Models.Account`).
+        var modelName: String {
+            let last = path.split(separator: "/").last.map(String.init) ?? path
+            return "Exact.Web.Api.Models." + (last.hasSuffix("s") && !last.hasSuffix("ss") ? String(last.dropLast()) : last)
+        }
+    }
+
+    let entities: [String: Entity]
+
+    static let shared: ExactReference = {
+        struct File: Decodable { var entities: [Entity] }
+        do {
+            let file = try JSONDecoder().decode(File.self, from: Data(ExactReferenceData.json.utf8))
+            return ExactReference(entities: Dictionary(file.entities.map { ($0.path.lowercased(), $0) }) { first, _ in first })
+        } catch {
+            fatalError("ExactReferenceData.swift is not the reference JSON: \(error)")
+        }
+    }()
+
+    /// The entity set at `path` (matched without case, as Exact does: R-HOST-4).
+    func entity(_ path: String) -> Entity? { entities[path.lowercased()] }
+
+    /// R-FILTER-1: the refusal of a collection GET whose `$filter` names none of the
+    /// fields Exact requires, or nil when the GET may go on.
+    func mandatoryFilterRefusal(_ entity: Entity, filtered fields: Set<String>) -> ExactError? {
+        let required: [String]
+        switch entity.mandatoryFilter {
+        case false?: return nil
+        case true?: required = entity.mandatoryFilterFields
+        case nil: required = entity.properties.map(\.name)  // unknown: strict
+        }
+        guard Set(required).isDisjoint(with: fields) else { return nil }
+        return ExactError(
+            status: 400,
+            message: "This endpoint has mandatory filtering applied. A GET request for this endpoint must have a $filter parameter with one of the following fields in the url:\(required.joined(separator: ",")).")
+    }
+
+    /// R-SELECT-1: the refusal of a query naming a property the entity does not have.
+    /// Exact's exact wording for this is not known; the fake uses OData's.
+    func unknownPropertyRefusal(_ entity: Entity, named names: [String], option: String) -> ExactError? {
+        let known = entity.names
+        guard let unknown = names.first(where: { !known.contains($0) }) else { return nil }
+        return ExactError(status: 400, message: "No property '\(unknown)' exists in type '\(entity.modelName)' (\(option)).")
+    }
+
+    /// R-SELECT-1: the refusal of a POST or PUT body naming a property the entity does
+    /// not have (Exact's wording, likely).
+    func unknownBodyPropertyRefusal(_ entity: Entity, body: [String: Any]) -> ExactError? {
+        let known = entity.names
+        guard let unknown = body.keys.sorted().first(where: { !known.contains($0) && $0 != "__metadata" }) else { return nil }
+        return ExactError(
+            status: 400,
+            message: "Error processing request stream. The property name '\(unknown)' specified for type '\(entity.modelName)' is not valid.")
+    }
+}
+
+extension ODataFilter {
+    /// Every property the filter names (the first segment of a navigation path).
+    var fields: Set<String> {
+        switch self {
+        case .and(let a, let b), .or(let a, let b): a.fields.union(b.fields)
+        case .not(let a): a.fields
+        case .compare(let left, _, let right): Self.fields(in: [left, right])
+        case .function(_, let operands): Self.fields(in: operands)
+        }
+    }
+
+    private static func fields(in operands: [Operand]) -> Set<String> {
+        Set(operands.compactMap {
+            if case .field(let name) = $0 { return String(name.split(separator: "/").first ?? "") }
+            return nil
+        })
+    }
+}
