@@ -120,6 +120,24 @@ struct ExactAPI {
         return true
     }
 
+    /// A yes/no field: Edm.Boolean (`true`) or Edm.Byte (`1`), as Exact types its flags
+    /// (`Items.IsMakeItem` and `Warehouses.Main` are bytes).
+    static func flag(_ value: JSONValue?) -> Bool {
+        switch value {
+        case .bool(let flag)?: flag
+        case .int(let number)?: number != 0
+        case .string(let text)?: text == "1" || text.lowercased() == "true"
+        default: false
+        }
+    }
+
+    /// An account code as Exact stores it: 18 characters, right-aligned behind spaces
+    /// (R-FILTER-4); an equality filter must carry the spaces.
+    static func accountCode(_ code: String) -> String {
+        let trimmed = code.trimmingCharacters(in: .whitespaces)
+        return String(repeating: " ", count: max(0, 18 - trimmed.count)) + trimmed
+    }
+
     /// An OData string literal: quoted, with every quote doubled (`'O''Brien'`).
     static func quote(_ text: String) -> String {
         "'" + text.replacingOccurrences(of: "'", with: "''") + "'"

@@ -12,8 +12,9 @@ struct ExactDirectory {
     private func remembered(_ key: String) throws(ConnectorError) -> String? { try host.state.get(key) }
     private func remember(_ key: String, _ id: String) throws(ConnectorError) { try host.state.set(key, id) }
 
-    /// The GUID of the record of `entitySet` whose `Code` is `code`: remembered under
-    /// `key`, else looked up once; `missing` says what to do when there is none.
+    /// The GUID of the record of `entitySet` whose `Code` is `code` (as Exact stores it,
+    /// e.g. an account code padded): remembered under `key`, else looked up once;
+    /// `missing` says what to do when there is none.
     private func id(
         _ key: String, _ entitySet: String, code: String, missing: () throws(ConnectorError) -> String
     ) throws(ConnectorError) -> String {
@@ -47,7 +48,7 @@ struct ExactDirectory {
 
     /// The account with this code (a default debtor).
     func account(code: String) throws(ConnectorError) -> String {
-        try id("account:code:\(code)", "crm/Accounts", code: code) { () throws(ConnectorError) -> String in
+        try id("account:code:\(code)", "crm/Accounts", code: ExactAPI.accountCode(code)) { () throws(ConnectorError) -> String in
             throw .invalidData("the default debtor \(code) does not exist in Exact Online division \(api.division)")
         }
     }

@@ -160,7 +160,7 @@ struct ExactReader {
     static func product(_ record: ExactAPI.Record, modified: Date) -> Product {
         Product(
             sourceKey: text(record, "ID") ?? "", updatedAt: modified, sku: text(record, "Code") ?? "", ean: text(record, "Barcode"),
-            kind: record["IsMakeItem"] == .bool(true) ? .composition : .simple, name: text(record, "Description") ?? "", description: text(record, "ExtraDescription"),
+            kind: ExactAPI.flag(record["IsMakeItem"]) ? .composition : .simple, name: text(record, "Description") ?? "", description: text(record, "ExtraDescription"),
             priceExclVAT: ExactAPI.decimal(record["StandardSalesPrice"]), purchasePrice: ExactAPI.decimal(record["CostPriceStandard"]),
             stockQuantity: ExactAPI.decimal(record["Stock"]), unit: text(record, "Unit"))
     }

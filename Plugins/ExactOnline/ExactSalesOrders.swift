@@ -117,7 +117,7 @@ struct ExactSalesOrderReader {
         try api.each("cashflow/Receivables", where: "InvoiceNumber", isAnyOf: invoicesOfOrder.values.flatMap { $0 },
                      query: ["$select": "InvoiceNumber,IsFullyPaid,Modified"], record: { receivable in
             guard let number = Self.number(receivable["InvoiceNumber"]) else { return }
-            let paid = receivable["IsFullyPaid"] == .bool(true)
+            let paid = ExactAPI.flag(receivable["IsFullyPaid"])
             let modified = ExactAPI.date(receivable["Modified"]) ?? .distantPast
             let earlier = receivables[number]
             receivables[number] = (paid && (earlier?.paid ?? true), max(modified, earlier?.modified ?? .distantPast))

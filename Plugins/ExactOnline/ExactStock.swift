@@ -79,13 +79,7 @@ struct ExactStockReader {
         var warehouses: [(code: String, main: Bool)] = []
         try api.each("inventory/Warehouses", query: ["$select": "Code,Main"], record: { record in
             guard let code = ExactReader.text(record, "Code") else { return }
-            var main = false
-            switch record["Main"] {
-            case .bool(let flag)?: main = flag
-            case .int(let flag)?: main = flag == 1
-            default: break
-            }
-            warehouses.append((code, main))
+            warehouses.append((code, ExactAPI.flag(record["Main"])))
         })
         guard let chosen = warehouses.first(where: \.main) ?? warehouses.min(by: { $0.code < $1.code }) else {
             throw .invalidData("Exact Online division \(api.division) has no warehouses to read stock from")

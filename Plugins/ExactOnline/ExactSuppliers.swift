@@ -50,7 +50,7 @@ struct ExactSupplierReader {
             return Supplier.SuppliedProduct(
                 sku: sku, supplierSKU: text(link, "SupplierItemCode"), purchasePrice: ExactAPI.decimal(link["PurchasePrice"]),
                 currency: text(link, "Currency"), minimumQuantity: ExactAPI.decimal(link["MinimumQuantity"]),
-                leadTimeDays: leadTime, preferred: link["MainSupplier"] == .bool(true))
+                leadTimeDays: leadTime, preferred: ExactAPI.flag(link["MainSupplier"]))
         }.sorted { $0.sku < $1.sku }
         return Supplier(
             sourceKey: text(account, "ID") ?? "", updatedAt: modified, code: text(account, "Code"), name: text(account, "Name") ?? "",

@@ -152,6 +152,33 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try call("GET", "\(exact)/api/v1/123456/vat/VATCodes?$select=Code", headers: auth).status, 200)
     }
 
+    /// R-FILTER-4: an account code is stored 18 characters wide, right-aligned, so an
+    /// equality filter without the spaces finds nothing. R-TYPE-1: Edm.Byte flags come
+    /// back as 0 or 1.
+    func testExactRFILTER4PaddedAccountCodesAndByteFlags() throws {
+        let auth = [("Authorization", "Bearer \(try exactTokens()["access_token"]!)"), ("Accept", "application/json")]
+        let accounts = "\(exact)/api/v1/123456/crm/Accounts"
+        XCTAssertEqual(try call("POST", accounts, headers: auth, json: ["Name": "Kassa", "Code": "1068"]).status, 201)
+        func codes(_ filter: String) throws -> [String] {
+            let encoded = filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let page = try call("GET", "\(accounts)?$select=Code&$filter=\(encoded)", headers: auth)
+            return ((page.object["d"] as? [String: Any])?["results"] as? [[String: Any]] ?? []).compactMap { $0["Code"] as? String }
+        }
+        XCTAssertEqual(try codes("Code eq '1068'"), [])
+        XCTAssertEqual(try codes("Code eq '              1068'"), ["              1068"])
+        // A new account without a code gets the next number, padded as well (R-BIZ-6).
+        let numbered = try call("POST", accounts, headers: auth, json: ["Name": "Nieuw"])
+        let code = try XCTUnwrap((numbered.object["d"] as? [String: Any])?["Code"] as? String)
+        XCTAssertEqual(code.count, 18)
+        XCTAssertTrue(code.hasPrefix(" ") && code.trimmingCharacters(in: .whitespaces).allSatisfy(\.isNumber), "'\(code)'")
+
+        let item = try call("POST", "\(exact)/api/v1/123456/logistics/Items", headers: auth, json: ["Code": "SET-1", "Description": "Set", "IsMakeItem": true])
+        XCTAssertEqual((item.object["d"] as? [String: Any])?["IsMakeItem"] as? Int, 1)
+        let warehouses = try call("GET", "\(exact)/api/v1/123456/inventory/Warehouses?$select=Code,Main", headers: auth)
+        let mains = ((warehouses.object["d"] as? [String: Any])?["results"] as? [[String: Any]] ?? []).compactMap { $0["Main"] as? Int }
+        XCTAssertEqual(mains.sorted(), [0, 0, 1])
+    }
+
     /// R-SELECT-1: a property the entity does not have, in `$select`, `$filter`,
     /// `$orderby` or a POST body, is refused with 400 in Exact's error shape.
     func testExactRSELECT1UnknownPropertiesAreRefused() throws {

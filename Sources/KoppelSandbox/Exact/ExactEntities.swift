@@ -23,7 +23,9 @@ struct ExactEntity: Sendable {
     static let all: [ExactEntity] = [
         ExactEntity(path: "crm/Accounts", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
             guard let name = record["Name"] as? String, !name.isEmpty else { throw ExactError(status: 400, message: "Name: Mandatory") }
-            if record["Code"] == nil { record["Code"] = String(division.nextNumber("Accounts", from: 1000)) }
+            // R-FILTER-4, R-BIZ-6: an account code is 18 characters, right-aligned.
+            let code = (record["Code"] as? String).map { $0.trimmingCharacters(in: .whitespaces) } ?? String(division.nextNumber("Accounts", from: 1000))
+            record["Code"] = String(repeating: " ", count: max(0, 18 - code.count)) + code
             record["Status"] = record["Status"] ?? "C"
             record["IsSales"] = true
         },

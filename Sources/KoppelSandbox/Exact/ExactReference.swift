@@ -38,6 +38,14 @@ struct ExactReference: Sendable {
     }
 
     let entities: [String: Entity]
+    /// Per entity set, its Edm.Byte properties: flags Exact answers as 0 or 1, not as
+    /// true or false (R-TYPE-1; `Items.IsMakeItem`, `Warehouses.Main`).
+    let byteProperties: [String: Set<String>]
+
+    init(entities: [String: Entity]) {
+        self.entities = entities
+        byteProperties = entities.mapValues { Set($0.properties.filter { $0.type == "Edm.Byte" }.map(\.name)) }
+    }
 
     static let shared: ExactReference = {
         struct File: Decodable { var entities: [Entity] }
@@ -51,6 +59,14 @@ struct ExactReference: Sendable {
 
     /// The entity set at `path` (matched without case, as Exact does: R-HOST-4).
     func entity(_ path: String) -> Entity? { entities[path.lowercased()] }
+
+    /// `record` as Exact types it: Edm.Byte flags held as true/false become 1/0.
+    func typed(_ record: [String: Any], path: String) -> [String: Any] {
+        guard let bytes = byteProperties[path.lowercased()], !bytes.isEmpty else { return record }
+        var typed = record
+        for name in bytes { if let flag = record[name] as? Bool { typed[name] = flag ? 1 : 0 } }
+        return typed
+    }
 
     /// R-FILTER-1: the refusal of a collection GET whose `$filter` names none of the
     /// fields Exact requires, or nil when the GET may go on.

@@ -280,7 +280,7 @@ public final class ExactSandbox: @unchecked Sendable {
     }
 
     private func render(_ record: [String: Any], entity: ExactEntity?, expand: Bool) -> [String: Any] {
-        var out = ExactJSON.encodable(record)
+        var out = ExactJSON.encodable(entity.map { ExactReference.shared.typed(record, path: $0.path) } ?? record)
         if let entity, let lines = entity.lines {
             let key = record[entity.key] as? String ?? ""
             out[lines.property] = expand
