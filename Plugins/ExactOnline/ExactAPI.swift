@@ -37,20 +37,40 @@ struct ExactAPI {
     }
 
     /// Every record matching the query, page by page (Exact gives 60 a page and the
-    /// address of the next in `__next`); `onPage` runs after each page.
+    /// address of the next in `__next`); `onPage` runs after each page. A collection the
+    /// query expands (`$expand`) comes whole: Exact inlines at most 60 of it and puts the
+    /// rest behind a `__next` of its own (R-PAGE-3), which is followed here.
     func each(
         _ entitySet: String, query: [String: String], record: (Record) throws(ConnectorError) -> Void,
         onPage: () throws(ConnectorError) -> Void = {}
     ) throws(ConnectorError) {
         var request = HTTPRequest(path: path(entitySet), query: query, headers: Self.headers)
+        let expanded = (query["$expand"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         while true {
             try host.checkCancellation()
             let page = try host.http(request).requireSuccess("Exact Online \(entitySet)").decode(Page.self, "Exact Online \(entitySet)")
-            for item in page.d.results ?? [] { try record(item) }
+            for var item in page.d.results ?? [] {
+                for property in expanded { try completeExpansion(&item, property) }
+                try record(item)
+            }
             try onPage()
             guard let next = page.d.next, !next.isEmpty else { return }
             request = HTTPRequest(path: next, headers: Self.headers)
         }
+    }
+
+    /// Replaces an expanded collection that continues behind `__next` by all of it.
+    private func completeExpansion(_ record: inout Record, _ property: String) throws(ConnectorError) {
+        guard case .object(let wrapped)? = record[property], case .string(var next)? = wrapped["__next"], !next.isEmpty else { return }
+        var all = Self.expanded(record, property).map(JSONValue.object)
+        while !next.isEmpty {
+            try host.checkCancellation()
+            let page = try host.http(HTTPRequest(path: next, headers: Self.headers))
+                .requireSuccess("Exact Online \(property)").decode(Page.self, "Exact Online \(property)")
+            all += (page.d.results ?? []).map(JSONValue.object)
+            next = page.d.next ?? ""
+        }
+        record[property] = .object(["results": .array(all)])
     }
 
     /// The longest OData `or` chain sent in one call: keeps the query string, encoded,

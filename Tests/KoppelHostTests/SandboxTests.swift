@@ -179,6 +179,28 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(mains.sorted(), [0, 0, 1])
     }
 
+    /// R-PAGE-3: an expanded collection holds at most 60 rows and continues behind a
+    /// `__next` of its own, a read of the line set filtered on its header.
+    func testExactRPAGE3ExpandedLinesStopAtSixtyWithANestedNext() throws {
+        let auth = [("Authorization", "Bearer \(try exactTokens()["access_token"]!)"), ("Accept", "application/json")]
+        let base = "\(exact)/api/v1/123456"
+        let account = try XCTUnwrap((try call("POST", "\(base)/crm/Accounts", headers: auth, json: ["Name": "Buyer"]).object["d"] as? [String: Any])?["ID"] as? String)
+        let item = try XCTUnwrap((try call("POST", "\(base)/logistics/Items", headers: auth, json: ["Code": "A", "Description": "A"]).object["d"] as? [String: Any])?["ID"] as? String)
+        let lines = (1...75).map { ["Item": item, "Quantity": $0, "UnitPrice": 1] as [String: Any] }
+        let created = try call("POST", "\(base)/salesorder/SalesOrders", headers: auth, json: ["OrderedBy": account, "SalesOrderLines": lines])
+        let id = try XCTUnwrap((created.object["d"] as? [String: Any])?["OrderID"] as? String)
+        let order = try call("GET", "\(base)/salesorder/SalesOrders(guid'\(id)')?$expand=SalesOrderLines", headers: auth)
+        let expanded = try XCTUnwrap((order.object["d"] as? [String: Any])?["SalesOrderLines"] as? [String: Any])
+        XCTAssertEqual((expanded["results"] as? [Any])?.count, 60)
+        let next = try XCTUnwrap(expanded["__next"] as? String)
+        XCTAssertTrue(next.contains("/salesorder/SalesOrderLines?"), next)
+        let rest = try call("GET", next, headers: auth)
+        XCTAssertEqual(rest.status, 200)
+        let more = try XCTUnwrap((rest.object["d"] as? [String: Any])?["results"] as? [[String: Any]])
+        XCTAssertEqual(more.count, 15)
+        XCTAssertEqual(more.compactMap { ($0["Quantity"] as? NSNumber)?.intValue }, Array(61...75))
+    }
+
     /// R-SELECT-1: a property the entity does not have, in `$select`, `$filter`,
     /// `$orderby` or a POST body, is refused with 400 in Exact's error shape.
     func testExactRSELECT1UnknownPropertiesAreRefused() throws {

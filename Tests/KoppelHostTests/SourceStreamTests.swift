@@ -165,6 +165,24 @@ final class SourceStreamTests: XCTestCase {
         }
     }
 
+    /// R-PAGE-3: Exact inlines at most 60 expanded lines; an order of 75 lines is read
+    /// with all 75, the rest fetched from the lines' own `__next`.
+    func testAnOrderOfSeventyFiveLinesIsReadWhole() throws {
+        let account = try XCTUnwrap(try deployment.exactCreate("crm/Accounts", ["Name": "Groothandel", "Email": "inkoop@groothandel.nl"])["ID"] as? String)
+        var lines: [[String: Any]] = []
+        for index in 1...75 {
+            let item = try XCTUnwrap(try deployment.exactCreate("logistics/Items", ["Code": "ART-\(index)", "Description": "Artikel \(index)"])["ID"] as? String)
+            lines.append(["Item": item, "Quantity": index, "UnitPrice": 2, "VATCode": "1"])
+        }
+        try deployment.exactCreate("salesorder/SalesOrders", ["OrderedBy": account, "Status": 12, "SalesOrderLines": lines])
+        let orders = try deployment.wouldWrite("open-orders")
+        XCTAssertEqual(orders.count, 1)
+        let read = try XCTUnwrap(orders.values.first?["lines"] as? [[String: Any]])
+        XCTAssertEqual(read.count, 75)
+        XCTAssertEqual(Set(read.compactMap { $0["sku"] as? String }), Set((1...75).map { "ART-\($0)" }))
+        XCTAssertEqual(read.reduce(Decimal(0)) { $0 + decimal($1["total"]) }, Decimal(2 * (1...75).reduce(0, +)))
+    }
+
     func testWooCommerceProductsAreRead() throws {
         let shopProducts = try deployment.woo("products?per_page=100") as? [[String: Any]] ?? []
         XCTAssertFalse(shopProducts.isEmpty)

@@ -283,9 +283,20 @@ public final class ExactSandbox: @unchecked Sendable {
         var out = ExactJSON.encodable(entity.map { ExactReference.shared.typed(record, path: $0.path) } ?? record)
         if let entity, let lines = entity.lines {
             let key = record[entity.key] as? String ?? ""
-            out[lines.property] = expand
-                ? ["results": (record[lines.property] as? [[String: Any]] ?? []).map(ExactJSON.encodable)]
-                : ["__deferred": ["uri": "\(baseURL)/api/v1/\(record["Division"] ?? "")/\(entity.path)(guid'\(key)')/\(lines.property)"]]
+            let all = record[lines.property] as? [[String: Any]] ?? []
+            if expand {
+                // R-PAGE-3: an expanded collection holds at most a page; the rest is behind
+                // its own `__next`, a read of the line set filtered on the header.
+                let page = Array(all.prefix(options.pageSize))
+                var expanded: [String: Any] = ["results": page.map(ExactJSON.encodable)]
+                if all.count > page.count, let last = page.last?["ID"] as? String {
+                    let filter = "\(lines.parentKey) eq guid'\(key)'".addingPercentEncoding(withAllowedCharacters: Self.queryValueAllowed) ?? ""
+                    expanded["__next"] = "\(baseURL)/api/v1/\(record["Division"] ?? "")/\(lines.path)?$filter=\(filter)&$skiptoken=guid'\(last)'"
+                }
+                out[lines.property] = expanded
+            } else {
+                out[lines.property] = ["__deferred": ["uri": "\(baseURL)/api/v1/\(record["Division"] ?? "")/\(entity.path)(guid'\(key)')/\(lines.property)"]]
+            }
         }
         return out
     }
