@@ -131,6 +131,38 @@ final class BookedOnceTests: XCTestCase {
         XCTAssertEqual(try invoicesPerOrder().values.filter { $0 != 1 }, [])
     }
 
+    /// R-AUTH-5 in the host: Exact answers 401 on an access token Koppel holds as fresh,
+    /// and a refresh is too early. That is a permission problem, not an expired sign-in:
+    /// the orders are parked with that reason, the token endpoint is asked once, the
+    /// connection is not paused, and once Exact takes the token again a replay books them.
+    func testA401OnAFreshTokenIsAPermissionProblemNotASignInToRepeat() async throws {
+        try await start(orders: 3)
+        let check = try deployment.fixture.koppel(["check", "exact"])  // the first call refreshes the sign-in's tokens
+        XCTAssertEqual(check.stdout, "exact: ok\n", check.stderr)
+        let sealed = try deployment.fixture.runtime().vault().get(connection: "exact", name: OAuth2TokenManager.vaultName) ?? ""
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(sealed.utf8)) as? [String: Any])
+        var unknown = object
+        unknown["accessToken"] = "an-access-token-exact-does-not-take"
+        unknown["expiresAt"] = ISO8601DateFormatter().string(from: Date().addingTimeInterval(300))
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: unknown), as: UTF8.self)
+        try deployment.fixture.runtime().vault().set(connection: "exact", name: OAuth2TokenManager.vaultName, value: text)
+
+        let run = try deployment.sync("invoices")
+        XCTAssertTrue(run.stdout.contains("failed 3"), run.stdout + run.stderr)
+        let failed = try deployment.fixture.koppel(["failed", "invoices"]).stdout
+        XCTAssertEqual(failed.components(separatedBy: "lacks the right for this call").count - 1, 3, failed)
+        XCTAssertFalse(failed.contains("koppel auth"), failed)
+        let stats = try deployment.json("GET", "\(deployment.exactURL)/_sandbox/exact/stats") as? [String: Any]
+        XCTAssertEqual(stats?["too_early_refreshes"] as? Int, 1, "the token endpoint was asked again for a token too new to replace")
+        XCTAssertFalse(try deployment.fixture.runtime().vault().get(connection: "exact", name: OAuth2TokenManager.vaultName)?.contains("refused") ?? true)
+
+        // Minutes later Exact gives a new token; the parked orders are booked by a replay.
+        _ = try deployment.json("POST", "\(deployment.exactURL)/_sandbox/exact/clock", body: ["advance": 600])
+        let replay = try deployment.fixture.koppel(["replay", "invoices", "--all-failed"])
+        XCTAssertEqual(replay.stdout, "invoices: replayed 3, delivered 3, still failing 0\n", replay.stderr)
+        XCTAssertEqual(try invoicesPerOrder().count, 3)
+    }
+
     /// A deleted state file is not silently created anew. Started again on purpose, the
     /// first run finds the 1,000 invoices Exact already has, with a page read per 60
     /// invoices instead of a lookup per order, and books none of them again.

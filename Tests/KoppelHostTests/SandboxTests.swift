@@ -64,19 +64,41 @@ final class SandboxTests: XCTestCase {
         return token.object
     }
 
-    func testExactRefreshTokensAreSingleUse() throws {
+    /// R-AUTH-4: every refresh rotates the refresh token; the old one is refused with
+    /// 401 unauthorized_client. R-AUTH-5: within 570 s of the last token answer a refresh
+    /// is refused with 400 access_denied and the `Reason` header, and the refresh token
+    /// stays good; after the floor (the fake's clock moved) it works.
+    func testExactRAUTH4AndRAUTH5RefreshTokensRotateAndHaveAFloor() throws {
         let first = try exactTokens()
         let refresh = try XCTUnwrap(first["refresh_token"] as? String)
-        let form = "grant_type=refresh_token&refresh_token=\(refresh)&client_id=koppel-sandbox&client_secret=sandbox-client-secret"
-        let second = try call("POST", "\(exact)/api/oauth2/token", form: form)
+        let form = { (token: String) in "grant_type=refresh_token&refresh_token=\(token)&client_id=koppel-sandbox&client_secret=sandbox-client-secret" }
+        // Past any floor an earlier test's refresh left (the tests share one sandbox).
+        XCTAssertEqual(try call("POST", "\(exact)/_sandbox/exact/clock", json: ["advance": 600]).status, 200)
+        let second = try call("POST", "\(exact)/api/oauth2/token", form: form(refresh))
         XCTAssertEqual(second.status, 200)
-        XCTAssertNotEqual(second.object["refresh_token"] as? String, refresh)
-        let reused = try call("POST", "\(exact)/api/oauth2/token", form: form)
-        XCTAssertEqual(reused.status, 400)
-        XCTAssertEqual(reused.object["error"] as? String, "invalid_grant")
+        XCTAssertEqual(second.object["expires_in"] as? String, "600")
+        let rotated = try XCTUnwrap(second.object["refresh_token"] as? String)
+        XCTAssertNotEqual(rotated, refresh)
+        let reused = try call("POST", "\(exact)/api/oauth2/token", form: form(refresh))
+        XCTAssertEqual(reused.status, 401)
+        XCTAssertEqual(reused.object["error"] as? String, "unauthorized_client")
         XCTAssertEqual(reused.object["error_description"] as? String, "Old refresh token used.")
 
-        let me = try call("GET", "\(exact)/api/v1/current/Me", headers: [("Authorization", "Bearer \(second.object["access_token"]!)")])
+        let early = try call("POST", "\(exact)/api/oauth2/token", form: form(rotated))
+        XCTAssertEqual(early.status, 400)
+        XCTAssertEqual(early.object["error"] as? String, "access_denied")
+        XCTAssertEqual(early.object["error_description"] as? String, "Rate limit exceeded: access_token not expired")
+        XCTAssertEqual(early.headers["reason"], "TooEarlyToRefreshTokens: Rate limit exceeded: access_token not expired")
+        XCTAssertEqual(try call("POST", "\(exact)/_sandbox/exact/clock", json: ["advance": 571]).status, 200)
+        XCTAssertEqual(try call("POST", "\(exact)/api/oauth2/token", form: form(rotated)).status, 200, "the refresh token survived the early attempt")
+        XCTAssertEqual(try call("GET", "\(exact)/api/v1/current/Me", headers: [("Authorization", "Bearer \(second.object["access_token"]!)")]).status, 200)
+        XCTAssertEqual(try call("POST", "\(exact)/_sandbox/exact/clock", json: ["advance": 600]).status, 200)
+        XCTAssertEqual(try call("GET", "\(exact)/api/v1/current/Me", headers: [("Authorization", "Bearer \(second.object["access_token"]!)")]).status, 401, "the access token outlived its 600 s")
+    }
+
+    func testExactCurrentMeAndItsRateLimitHeaders() throws {
+        let first = try exactTokens()
+        let me = try call("GET", "\(exact)/api/v1/current/Me", headers: [("Authorization", "Bearer \(first["access_token"]!)")])
         XCTAssertEqual(me.status, 200)
         XCTAssertEqual(((me.object["d"] as? [String: Any])?["results"] as? [[String: Any]])?.first?["CurrentDivision"] as? Int, 123456)
         XCTAssertNotNil(me.headers["x-ratelimit-minutely-remaining"])

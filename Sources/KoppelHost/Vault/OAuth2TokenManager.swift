@@ -67,6 +67,14 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     private var cached: Tokens?
     /// Why the token endpoint's last answer refused the grant, if it did (under `refreshLock`).
     private var lastRefusal: String?
+    /// Set when the token endpoint's last answer was "too early": the provider gives a
+    /// new token only some minutes after the last one (Exact: 570 s), and the current
+    /// tokens stay good (under `refreshLock`).
+    private var lastAnswerTooEarly = false
+    /// An access token the server refused while it was too early to replace it: refused
+    /// again, it is not taken to the token endpoint again (each early ask counts against
+    /// the provider's error budget).
+    private var refusedTooEarly: String?
 
     public init(
         client: Client, vault: Vault, store: any StateStore, http: CurlHTTPClient = CurlHTTPClient(),
@@ -97,6 +105,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         defer { refreshLock.unlock() }
         // Another thread may have refreshed while this one waited.
         if let tokens = try loadIfSignedIn(), isFresh(tokens), tokens.accessToken != rejected { return remember(tokens) }
+        if let rejected, rejected == refusedTooEarly { throw Self.permissionProblem(client.connection) }
         var current: Tokens?
         try withLease { () throws(PluginCallError) in
             // Another process may have refreshed while this one waited.
@@ -105,12 +114,37 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 current = stored
                 return
             }
-            let renewed = try renew(stored)
+            let renewed: Tokens
+            do throws(PluginCallError) {
+                renewed = try renew(stored)
+            } catch where lastAnswerTooEarly {
+                guard let stored else { throw error }
+                if rejected == nil, stored.expiresAt > Date() {
+                    // Refreshed ahead of expiry, too early for the provider: keep the token.
+                    current = stored
+                    return
+                }
+                if let rejected {
+                    // A token too fresh to replace was refused: not an expired sign-in.
+                    refusedTooEarly = rejected
+                    throw Self.permissionProblem(client.connection)
+                }
+                throw error
+            }
             try save(renewed)
             current = renewed
         }
         guard let current else { throw PluginCallError(.internal, "connection \(client.connection): no tokens after renewing them") }
         return remember(current)
+    }
+
+    /// A 401 on an access token the provider will not replace yet: the sign-in is fine,
+    /// the call is not allowed. Parked per record (replayable once the right is granted),
+    /// not a reason to sign in again.
+    static func permissionProblem(_ connection: String) -> PluginCallError {
+        PluginCallError(
+            .invalidData,
+            "connection \(connection) was refused with 401 on an access token too new to replace; the sign-in is fine, so the signed-in user or the app lacks the right for this call (the tokens are kept)")
     }
 
     /// Exchanges an authorization code (from the consent screen) for tokens and stores them.
@@ -249,6 +283,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
             body: Data(body.utf8), idempotent: false, timeout: 30)
         lastRefusal = nil
+        lastAnswerTooEarly = false
         var outcome = http.send(request)
         for _ in 0..<3 {
             guard case .notSent = outcome else { break }
@@ -267,6 +302,14 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 let detail = vault.redactor.redact(error.isEmpty ? "HTTP \(response.status)" : error)
                 if response.status >= 500 {
                     throw PluginCallError(.transient, "the token endpoint of \(client.connection) failed (\(detail))")
+                }
+                // Exact answers a refresh within 570 s of the last token with 400
+                // access_denied and `Reason: TooEarlyToRefreshTokens` (R-AUTH-5): the
+                // current tokens stay good, so this is no refusal of the sign-in.
+                if response.headers["reason"]?.hasPrefix("TooEarlyToRefreshTokens") == true
+                    || (object["error_description"] as? String)?.contains("access_token not expired") == true {
+                    lastAnswerTooEarly = true
+                    throw PluginCallError(.transient, "the token endpoint of \(client.connection) gives no new token this soon after the last (\(detail)); the current one is kept")
                 }
                 lastRefusal = detail
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")

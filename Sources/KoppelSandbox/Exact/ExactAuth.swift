@@ -2,8 +2,9 @@ import Foundation
 
 /// The fake's OAuth 2 server, as strict as Exact Online's: authorization codes are
 /// single-use, access tokens live ten minutes, and every refresh returns a new refresh
-/// token while the old one dies; using a dead one is refused with "Old refresh token
-/// used.", as the real service does.
+/// token while the old one dies; using a dead one is refused with 401 "Old refresh token
+/// used." (R-AUTH-4). A new token is given only 570 s after the previous token answer
+/// (R-AUTH-5). Time is the fake's own clock, which tests can move forward.
 final class ExactAuth: @unchecked Sendable {
     struct Client {
         var id: String
@@ -19,6 +20,21 @@ final class ExactAuth: @unchecked Sendable {
     private var usedRefreshTokens: Set<String> = []
     private(set) var refreshCount = 0
     private(set) var staleRefreshAttempts = 0
+    private(set) var tooEarlyAttempts = 0
+    /// When the token endpoint last gave tokens (the test door's tokens do not count).
+    private var lastTokenAnswer: Date?
+    /// How far the fake's clock is ahead of the machine's.
+    private var offset: TimeInterval = 0
+    /// R-AUTH-5: the least time between two token answers.
+    static let refreshFloor: TimeInterval = 570
+
+    /// The fake's time.
+    var now: Date { lock.withLock { Date().addingTimeInterval(offset) } }
+
+    /// Moves the fake's clock forward (tokens expire, the refresh floor passes).
+    func advance(by seconds: TimeInterval) {
+        lock.withLock { offset += max(0, seconds) }
+    }
 
     init(client: Client, accessLifetime: TimeInterval) {
         self.client = client
@@ -42,39 +58,55 @@ final class ExactAuth: @unchecked Sendable {
     private func issue() -> [String: Any] {
         let access = "sandbox-access-" + ExactJSON.guid()
         let refresh = "sandbox-refresh-" + ExactJSON.guid()
-        accessTokens[access] = Date().addingTimeInterval(accessLifetime)
+        accessTokens[access] = Date().addingTimeInterval(offset + accessLifetime)
         refreshTokens.insert(refresh)
         return ["access_token": access, "token_type": "bearer", "expires_in": String(Int(accessLifetime)), "refresh_token": refresh]
     }
 
-    /// Handles a token request; returns the status and the JSON body.
-    func token(form: [String: String]) -> (Int, [String: Any]) {
+    /// Handles a token request; returns the status, the JSON body and extra headers.
+    func token(form: [String: String]) -> (Int, [String: Any], [String: String]) {
         lock.withLock {
-            guard form["client_id"] == client.id, form["client_secret"] == client.secret else {
-                return (400, ["error": "invalid_client"])
+            let (status, body) = answer(form)
+            if status == 200 { lastTokenAnswer = Date().addingTimeInterval(offset) }
+            let reason = status == 400 && body["error"] as? String == "access_denied"
+                ? ["Reason": "TooEarlyToRefreshTokens: Rate limit exceeded: access_token not expired"] : [:]
+            return (status, body, reason)
+        }
+    }
+
+    private func answer(_ form: [String: String]) -> (Int, [String: Any]) {
+        guard form["client_id"] == client.id, form["client_secret"] == client.secret else {
+            return (400, ["error": "invalid_client"])
+        }
+        switch form["grant_type"] {
+        case "authorization_code":
+            guard let code = form["code"], let redirect = codes.removeValue(forKey: code) else {
+                return (400, ["error": "invalid_grant", "error_description": "Authorization code is invalid or was used already."])
             }
-            switch form["grant_type"] {
-            case "authorization_code":
-                guard let code = form["code"], let redirect = codes.removeValue(forKey: code) else {
-                    return (400, ["error": "invalid_grant", "error_description": "Authorization code is invalid or was used already."])
-                }
-                guard form["redirect_uri"] == redirect else {
-                    return (400, ["error": "invalid_grant", "error_description": "redirect_uri does not match."])
-                }
-                return (200, issue())
-            case "refresh_token":
-                guard let refresh = form["refresh_token"] else { return (400, ["error": "invalid_request"]) }
-                guard refreshTokens.remove(refresh) != nil else {
-                    staleRefreshAttempts += 1
-                    let description = usedRefreshTokens.contains(refresh) ? "Old refresh token used." : "Refresh token is invalid."
-                    return (400, ["error": "invalid_grant", "error_description": description])
-                }
-                usedRefreshTokens.insert(refresh)
-                refreshCount += 1
-                return (200, issue())
-            default:
-                return (400, ["error": "unsupported_grant_type"])
+            guard form["redirect_uri"] == redirect else {
+                return (400, ["error": "invalid_grant", "error_description": "redirect_uri does not match."])
             }
+            return (200, issue())
+        case "refresh_token":
+            guard let refresh = form["refresh_token"] else { return (400, ["error": "invalid_request"]) }
+            guard refreshTokens.contains(refresh) else {
+                staleRefreshAttempts += 1
+                // R-AUTH-4: a rotated refresh token is refused with 401.
+                guard usedRefreshTokens.contains(refresh) else { return (400, ["error": "invalid_request"]) }
+                return (401, ["error": "unauthorized_client", "error_description": "Old refresh token used."])
+            }
+            // R-AUTH-5: no new token within 570 s of the last one; the refresh token
+            // stays good.
+            if let last = lastTokenAnswer, Date().addingTimeInterval(offset).timeIntervalSince(last) < Self.refreshFloor {
+                tooEarlyAttempts += 1
+                return (400, ["error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"])
+            }
+            refreshTokens.remove(refresh)
+            usedRefreshTokens.insert(refresh)
+            refreshCount += 1
+            return (200, issue())
+        default:
+            return (400, ["error": "unsupported_grant_type"])
         }
     }
 
@@ -82,11 +114,11 @@ final class ExactAuth: @unchecked Sendable {
     func valid(_ authorization: String?) -> Bool {
         guard let authorization, authorization.hasPrefix("Bearer ") else { return false }
         let token = String(authorization.dropFirst(7))
-        return lock.withLock { (accessTokens[token] ?? .distantPast) > Date() }
+        return lock.withLock { (accessTokens[token] ?? .distantPast) > Date().addingTimeInterval(offset) }
     }
 
     var stats: [String: Int] {
-        lock.withLock { ["refreshes": refreshCount, "stale_refresh_attempts": staleRefreshAttempts] }
+        lock.withLock { ["refreshes": refreshCount, "stale_refresh_attempts": staleRefreshAttempts, "too_early_refreshes": tooEarlyAttempts] }
     }
 }
 

@@ -50,8 +50,8 @@ public final class ExactSandbox: @unchecked Sendable {
 
     func routes(_ router: Router<SandboxContext>) {
         router.post("/api/oauth2/token") { request, _ -> Response in
-            let (status, body) = self.auth.token(form: try await request.form())
-            return .json(body, status: status)
+            let (status, body, headers) = self.auth.token(form: try await request.form())
+            return .json(body, status: status, headers: headers)
         }
         router.get("/api/oauth2/auth") { request, _ -> Response in
             let query = request.uri.queryParameters
@@ -88,6 +88,13 @@ public final class ExactSandbox: @unchecked Sendable {
             return .json(stats)
         }
         router.post("/_sandbox/exact/tokens") { _, _ -> Response in .json(self.issueTokens()) }
+        // Moves the fake's clock: `{"advance": 600}` lets tokens expire and the refresh
+        // floor pass without waiting.
+        router.post("/_sandbox/exact/clock") { request, _ -> Response in
+            let body = SandboxJSON.object(Data(buffer: try await request.body.collect(upTo: 4096))) ?? [:]
+            self.auth.advance(by: (body["advance"] as? NSNumber)?.doubleValue ?? 0)
+            return .json(["now": ExactJSON.date(self.auth.now)])
+        }
     }
 
     private func unauthorized() -> Response {
