@@ -81,8 +81,7 @@ struct SyncCommand: ParsableCommand {
         }
         let waiting = (counts[.uncertain] ?? 0) + (counts[.pending] ?? 0)
         if waiting > 0 {
-            let next = try runtime.store.ledgerEntries(flow: flow, states: [.uncertain], limit: 10_000).compactMap(\.nextRetryAt).min()
-            let when = next.map { " (next attempt \(timeFormat.string(from: $0)))" } ?? ""
+            let when = try runtime.store.earliestRetry(flow: flow).map { " (next attempt \(timeFormat.string(from: max($0, Date()))))" } ?? ""
             parts.append("\(waiting) record(s) not delivered yet, waiting for a retry\(when): `koppel sync \(flow) --retry-now` retries them now")
         }
         return parts.isEmpty ? nil : "not done: " + parts.joined(separator: "; ")

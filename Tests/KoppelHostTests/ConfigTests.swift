@@ -61,6 +61,29 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// The names the dashboard answers to (the DNS-rebinding guard), from `server`.
+    func testTheDashboardsNamesFollowListenAndPublicURL() throws {
+        XCTAssertEqual(ServerSettings.address("[::1]:8720")?.host, "::1")
+        XCTAssertEqual(ServerSettings.address("[::]:9000")?.port, 9000)
+        XCTAssertNil(ServerSettings.address("[::1:8720"))
+        XCTAssertNil(ServerSettings.address("example.nl"))
+        let directory = try TestSupport.makeTemporaryDirectory("koppel-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func accepted(_ server: String) throws -> Set<String>? {
+            let file = "\(directory)/koppel.yaml"
+            try "plugins: { directories: [], load: [] }\nserver: \(server)\n".write(toFile: file, atomically: true, encoding: .utf8)
+            return try Deployment.load(file: file).server.acceptedHosts
+        }
+        let loopback = try XCTUnwrap(try accepted("{ listen: \"127.0.0.1:8720\" }"))
+        XCTAssertTrue(loopback.isSuperset(of: ["127.0.0.1:8720", "localhost:8720", "[::1]:8720", "localhost"]))
+        XCTAssertFalse(loopback.contains("rebind.example:8720"))
+        XCTAssertNil(try accepted("{ listen: \"0.0.0.0:8720\" }"), "every address and no public URL: the token guards it")
+        let published = try XCTUnwrap(try accepted("{ listen: \"0.0.0.0:8720\", public_url: \"https://Koppel.Example.nl\" }"))
+        XCTAssertTrue(published.contains("koppel.example.nl"))
+        XCTAssertTrue(published.contains("127.0.0.1:8720"))
+        XCTAssertFalse(published.contains("0.0.0.0:8720"))
+    }
+
     func testSchedulesParse() throws {
         XCTAssertEqual(try FlowSchedule(parsing: "every 15m"), .every(900))
         XCTAssertEqual(try FlowSchedule(parsing: "daily 02:00").description, "cron \"0 2 * * *\"")

@@ -285,14 +285,6 @@ public final class FlowRunner {
         }
     }
 
-    /// When the flow's earliest waiting record is due for its retry; nil when none waits.
-    public static func nextRetry(flow: String, store: any StateStore) throws -> Date? {
-        try store.ledgerEntries(flow: flow, states: [.uncertain], limit: 10_000)
-            .filter { $0.record != nil }
-            .map { $0.nextRetryAt ?? .distantPast }
-            .min()
-    }
-
     /// Re-delivers uncertain records whose retry time has come, reconciling first.
     private func retryDue() throws {
         let now = Date()

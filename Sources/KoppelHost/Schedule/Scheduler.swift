@@ -133,7 +133,7 @@ public final class Scheduler: Service, @unchecked Sendable {
     /// them anyway); never for other flows.
     private func nextRetry(_ flow: FlowConfig) -> Date {
         guard case .webhook = flow.schedule else { return .distantFuture }
-        return (try? FlowRunner.nextRetry(flow: flow.name, store: runtime.store)) ?? .distantFuture
+        return (try? runtime.store.earliestRetry(flow: flow.name)) ?? .distantFuture
     }
 
     /// One scheduled run; for a webhook flow, also the check that its webhook still works.

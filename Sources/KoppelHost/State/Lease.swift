@@ -61,23 +61,21 @@ public final class Lease: @unchecked Sendable {
 
 /// Keeps a lease alive from a thread of its own while its holder works, so that a record
 /// whose calls take longer than the lease (slow answers, retries, rate-limit waits) does
-/// not lose it. When a renewal finds the lease taken, `lost` is set and `onLost` runs
-/// once; the holder stops before its next write.
+/// not lose it. When a renewal finds the lease taken, `lost` is set and the heartbeat
+/// ends; the holder stops before its next write.
 public final class LeaseHeartbeat: @unchecked Sendable {
     private let lease: Lease
     private let ttl: TimeInterval
     private let interval: TimeInterval
-    private let onLost: @Sendable () -> Void
     private let condition = NSCondition()
     private var stopped = false
     private var lostFlag = false
 
     /// Renews `lease` every `ttl / 4` seconds until `stop()`.
-    public init(lease: Lease, ttl: TimeInterval, onLost: @escaping @Sendable () -> Void = {}) {
+    public init(lease: Lease, ttl: TimeInterval) {
         self.lease = lease
         self.ttl = ttl
         interval = max(0.05, ttl / 4)
-        self.onLost = onLost
         let thread = Thread { [self] in beat() }
         thread.name = "koppel-lease-\(lease.name)"
         thread.start()
@@ -104,7 +102,6 @@ public final class LeaseHeartbeat: @unchecked Sendable {
             // the fenced write decides.
             guard let renewed = try? lease.renew(ttl: ttl), !renewed else { continue }
             condition.withLock { lostFlag = true; stopped = true }
-            onLost()
             return
         }
     }

@@ -301,6 +301,15 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         }
     }
 
+    public func earliestRetry(flow: String) throws -> Date? {
+        try reading { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT MIN(COALESCE(next_retry_at, 0)) FROM ledger WHERE flow = ? AND state = 'uncertain' AND record IS NOT NULL",
+                arguments: [flow]
+            ).map(Self.date)
+        }
+    }
+
     public func markPendingUncertain(flow: String) throws -> Int {
         try writing { db in
             try db.execute(sql: "UPDATE ledger SET state = 'uncertain' WHERE flow = ? AND state = 'pending'", arguments: [flow])

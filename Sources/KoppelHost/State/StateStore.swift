@@ -43,6 +43,9 @@ public protocol StateStore: Sendable {
     func commitDelivery(_ entry: LedgerEntry, cursor: CursorUpdate?, fence: LeaseFence?) throws
     /// Ledger entries of a flow in the given states, oldest first.
     func ledgerEntries(flow: String, states: Set<LedgerEntry.State>, limit: Int) throws -> [LedgerEntry]
+    /// When the flow's earliest waiting (`uncertain`) record is due for its retry (one
+    /// without a time, left by a crash, is due now); nil when none waits.
+    func earliestRetry(flow: String) throws -> Date?
     /// After a crash: every `pending` entry of the flow becomes `uncertain`. Returns how many.
     @discardableResult func markPendingUncertain(flow: String) throws -> Int
     /// How many ledger entries a flow has in each state.

@@ -65,12 +65,21 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     private let refreshLock = NSLock()
     private let cacheLock = NSLock()
     private var cached: Tokens?
-    /// Why the token endpoint's last answer refused the grant, if it did (under `refreshLock`).
-    private var lastRefusal: String?
-    /// Set when the token endpoint's last answer was "too early": the provider gives a
-    /// new token only some minutes after the last one (Exact: 570 s), and the current
-    /// tokens stay good (under `refreshLock`).
-    private var lastAnswerTooEarly = false
+    /// What the token endpoint's last failed answer said about the grant (under `refreshLock`).
+    private var lastAnswer: TokenAnswer?
+
+    private var lastAnswerWasTooEarly: Bool {
+        if case .tooEarly? = lastAnswer { true } else { false }
+    }
+
+    /// A token endpoint's refusal, as far as it concerns the stored tokens.
+    private enum TokenAnswer {
+        /// The grant itself was refused (a used, expired or revoked refresh token): why.
+        case refused(String)
+        /// "Too early": the provider gives a new token only some minutes after the last
+        /// one (Exact: 570 s); the current tokens stay good.
+        case tooEarly
+    }
     /// An access token the server refused while it was too early to replace it: refused
     /// again, it is not taken to the token endpoint again (each early ask counts against
     /// the provider's error budget).
@@ -117,7 +126,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             let renewed: Tokens
             do throws(PluginCallError) {
                 renewed = try renew(stored)
-            } catch where lastAnswerTooEarly {
+            } catch where lastAnswerWasTooEarly {
                 guard let stored else { throw error }
                 if rejected == nil, stored.expiresAt > Date() {
                     // Refreshed ahead of expiry, too early for the provider: keep the token.
@@ -187,7 +196,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             do {
                 return try refresh(tokens.refreshToken)
             } catch {
-                guard let refusal = lastRefusal else { throw error }
+                guard case .refused(let refusal)? = lastAnswer else { throw error }
                 var dead = tokens
                 dead.refused = "at \(RFC3339.string(Date())) (\(refusal))"
                 try save(dead)
@@ -282,8 +291,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             method: "POST", url: client.tokenURL,
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
             body: Data(body.utf8), idempotent: false, timeout: 30)
-        lastRefusal = nil
-        lastAnswerTooEarly = false
+        lastAnswer = nil
         var outcome = http.send(request)
         for _ in 0..<3 {
             guard case .notSent = outcome else { break }
@@ -308,10 +316,11 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 // current tokens stay good, so this is no refusal of the sign-in.
                 if response.headers["reason"]?.hasPrefix("TooEarlyToRefreshTokens") == true
                     || (object["error_description"] as? String)?.contains("access_token not expired") == true {
-                    lastAnswerTooEarly = true
+                    lastAnswer = .tooEarly
                     throw PluginCallError(.transient, "the token endpoint of \(client.connection) gives no new token this soon after the last (\(detail)); the current one is kept")
                 }
-                lastRefusal = detail
+                // A wrong client id or secret is the app's problem, not a dead sign-in.
+                if object["error"] as? String != "invalid_client" { lastAnswer = .refused(detail) }
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")
             }
             // The password grant may come without a refresh token: the account signs in again.

@@ -27,23 +27,25 @@ struct ExactReference: Sendable {
             case mandatoryFilterFields = "mandatory_filter_fields"
         }
 
-        /// The property names, as Exact spells them.
-        var names: Set<String> { Set(properties.map(\.name)) }
-
-        /// The model name Exact's messages use (`Exact.Web.Api.Models.Account`).
+        /// The model name Exact's messages use (`Exact.Web.Api.Models.Account`,
+        /// `…SalesEntry`).
         var modelName: String {
             let last = path.split(separator: "/").last.map(String.init) ?? path
-            return "Exact.Web.Api.Models." + (last.hasSuffix("s") && !last.hasSuffix("ss") ? String(last.dropLast()) : last)
+            let singular = last.hasSuffix("ies") ? last.dropLast(3) + "y" : last.hasSuffix("s") && !last.hasSuffix("ss") ? String(last.dropLast()) : last
+            return "Exact.Web.Api.Models." + singular
         }
     }
 
     let entities: [String: Entity]
+    /// Per entity set (lowercased path), its property names as Exact spells them.
+    let names: [String: Set<String>]
     /// Per entity set, its Edm.Byte properties: flags Exact answers as 0 or 1, not as
     /// true or false (R-TYPE-1; `Items.IsMakeItem`, `Warehouses.Main`).
     let byteProperties: [String: Set<String>]
 
     init(entities: [String: Entity]) {
         self.entities = entities
+        names = entities.mapValues { Set($0.properties.map(\.name)) }
         byteProperties = entities.mapValues { Set($0.properties.filter { $0.type == "Edm.Byte" }.map(\.name)) }
     }
 
@@ -85,16 +87,16 @@ struct ExactReference: Sendable {
 
     /// R-SELECT-1: the refusal of a query naming a property the entity does not have.
     /// Exact's exact wording for this is not known; the fake uses OData's.
-    func unknownPropertyRefusal(_ entity: Entity, named names: [String], option: String) -> ExactError? {
-        let known = entity.names
-        guard let unknown = names.first(where: { !known.contains($0) }) else { return nil }
+    func unknownPropertyRefusal(_ entity: Entity, named candidates: [String], option: String) -> ExactError? {
+        let known = names[entity.path.lowercased()] ?? []
+        guard let unknown = candidates.first(where: { !known.contains($0) }) else { return nil }
         return ExactError(status: 400, message: "No property '\(unknown)' exists in type '\(entity.modelName)' (\(option)).")
     }
 
     /// R-SELECT-1: the refusal of a POST or PUT body naming a property the entity does
     /// not have (Exact's wording, likely).
     func unknownBodyPropertyRefusal(_ entity: Entity, body: [String: Any]) -> ExactError? {
-        let known = entity.names
+        let known = names[entity.path.lowercased()] ?? []
         guard let unknown = body.keys.sorted().first(where: { !known.contains($0) && $0 != "__metadata" }) else { return nil }
         return ExactError(
             status: 400,
