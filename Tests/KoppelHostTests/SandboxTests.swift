@@ -174,6 +174,234 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try call("GET", "\(exact)/api/v1/123456/vat/VATCodes?$select=Code", headers: auth).status, 200)
     }
 
+    /// One Exact API call with a signed-in user; the answer's rows (`d.results`) or record (`d`).
+    struct ExactClient {
+        let test: SandboxTests
+        let auth: [(String, String)]
+
+        func call(_ method: String, _ path: String, _ json: Any? = nil) throws -> Answer {
+            try test.call(method, "\(test.exact)/api/v1/123456/\(path)", headers: auth, json: json)
+        }
+
+        func rows(_ path: String) throws -> [[String: Any]] {
+            let answer = try call("GET", path)
+            XCTAssertEqual(answer.status, 200, "\(path): \(test.exactMessage(answer))")
+            return (answer.object["d"] as? [String: Any])?["results"] as? [[String: Any]] ?? []
+        }
+
+        func created(_ path: String, _ json: [String: Any]) throws -> [String: Any] {
+            let answer = try call("POST", path, json)
+            XCTAssertEqual(answer.status, 201, "\(path): \(test.exactMessage(answer))")
+            return answer.object["d"] as? [String: Any] ?? [:]
+        }
+    }
+
+    func exactClient() throws -> ExactClient {
+        ExactClient(test: self, auth: [("Authorization", "Bearer \(try exactTokens()["access_token"]!)"), ("Accept", "application/json")])
+    }
+
+    static func filter(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+
+    /// R-BIZ-3 and the POST/PUT rules of the reference: read-only properties are ignored,
+    /// so an item's price is not set on the item but through `SalesItemPrices`, and a
+    /// warehouse link's `CurrentStock` cannot be written.
+    func testExactRBIZ3ReadOnlyPropertiesAreIgnoredAndPricesGoThroughSalesItemPrices() throws {
+        let exact = try exactClient()
+        let item = try exact.created("logistics/Items", ["Code": "P-1", "Description": "Pen", "StandardSalesPrice": 9.95])
+        let id = try XCTUnwrap(item["ID"] as? String)
+        func price() throws -> Double? {
+            try exact.rows("logistics/Items?$select=StandardSalesPrice&$filter=\(Self.filter("Code eq 'P-1'"))").first?["StandardSalesPrice"] as? Double
+        }
+        XCTAssertEqual(try price(), nil, "StandardSalesPrice is read-only")
+        XCTAssertEqual(try exact.call("PUT", "logistics/Items(guid'\(id)')", ["StandardSalesPrice": 12.5]).status, 204)
+        XCTAssertEqual(try price(), nil)
+        let row = try exact.created("logistics/SalesItemPrices", ["Item": id, "Price": 12.5, "Currency": "EUR"])
+        XCTAssertEqual(try price(), 12.5)
+        XCTAssertEqual(try exact.call("PUT", "logistics/SalesItemPrices(guid'\(row["ID"] as! String)')", ["Price": 13]).status, 204)
+        XCTAssertEqual(try price(), 13)
+        let warehouse = try XCTUnwrap(try exact.rows("inventory/Warehouses?$select=ID,Code").first { $0["Code"] as? String == "1" }?["ID"] as? String)
+        let link = try exact.created("inventory/ItemWarehouses", ["Item": id, "Warehouse": warehouse, "CurrentStock": 40])
+        XCTAssertEqual(link["CurrentStock"] as? Double, 0, "CurrentStock is computed by Exact")
+    }
+
+    /// R-FILTER-3: price rows are not listed without a `$select` or `$top=1`.
+    func testExactRFILTER3SalesItemPricesWantASelect() throws {
+        let exact = try exactClient()
+        let id = try XCTUnwrap(try exact.created("logistics/Items", ["Code": "P-2", "Description": "Pen"])["ID"] as? String)
+        _ = try exact.created("logistics/SalesItemPrices", ["Item": id, "Price": 2])
+        let refused = try exact.call("GET", "logistics/SalesItemPrices?$filter=\(Self.filter("Item eq guid'\(id)'"))")
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertEqual(exactMessage(refused), "Please add a $select or a $top=1 statement to the query string.")
+        XCTAssertEqual(try exact.rows("logistics/SalesItemPrices?$select=Price&$filter=\(Self.filter("Item eq guid'\(id)'"))").first?["Price"] as? Double, 2)
+    }
+
+    /// R-BIZ-4: a processed stock count (status 21) sets the item's stock in the
+    /// warehouse; an open one (12) changes nothing.
+    func testExactRBIZ4AProcessedStockCountSetsTheStock() throws {
+        let exact = try exactClient()
+        let id = try XCTUnwrap(try exact.created("logistics/Items", ["Code": "S-1", "Description": "Schroef", "IsStockItem": true])["ID"] as? String)
+        let warehouse = try XCTUnwrap(try exact.rows("inventory/Warehouses?$select=ID,Code").first { $0["Code"] as? String == "1" }?["ID"] as? String)
+        func stock() throws -> Double? {
+            try exact.rows("logistics/Items?$select=Stock&$filter=\(Self.filter("Code eq 'S-1'"))").first?["Stock"] as? Double
+        }
+        let count: [String: Any] = ["Warehouse": warehouse, "StockCountDate": "2026-12-01", "StockCountLines": [["Item": id, "QuantityNew": 25]]]
+        _ = try exact.created("inventory/StockCounts", count)
+        XCTAssertEqual(try stock(), 0, "an open count waits")
+        _ = try exact.created("inventory/StockCounts", count.merging(["Status": 21]) { _, new in new })
+        XCTAssertEqual(try stock(), 25)
+        _ = try exact.created("inventory/StockCounts", ["Warehouse": warehouse, "StockCountDate": "2026-12-02", "Status": 21,
+                                                        "StockCountLines": [["Item": id, "QuantityNew": 1, "QuantityDifference": -5]]])
+        XCTAssertEqual(try stock(), 20, "the difference wins")
+        XCTAssertEqual(try exact.call("POST", "inventory/StockCounts", ["Warehouse": warehouse, "StockCountDate": "2026-12-02", "StockCountLines": [["Item": id]]]).status, 400)
+    }
+
+    /// R-BIZ-1, R-BIZ-2: an invoice posted through the API waits at status 20 without a
+    /// receivable, dated by Exact; PrintedSalesInvoices processes it once (status 50, the
+    /// given date, a receivable).
+    func testExactRBIZ1InvoicesWaitAtStatusTwentyUntilProcessed() throws {
+        let exact = try exactClient()
+        let account = try XCTUnwrap(try exact.created("crm/Accounts", ["Name": "Koper"])["ID"] as? String)
+        let item = try XCTUnwrap(try exact.created("logistics/Items", ["Code": "F-1", "Description": "Fiets"])["ID"] as? String)
+        let invoice = try exact.created("salesinvoice/SalesInvoices", [
+            "Journal": "70", "OrderedBy": account, "InvoiceDate": "2026-01-15", "Status": 50,
+            "SalesInvoiceLines": [["Item": item, "Quantity": 1, "UnitPrice": 100, "VATCode": "1"]],
+        ])
+        let id = try XCTUnwrap(invoice["InvoiceID"] as? String)
+        XCTAssertEqual(invoice["Status"] as? Int, 20)
+        XCTAssertNotEqual(invoice["InvoiceDate"] as? String, "/Date(1768435200000)/", "InvoiceDate is not taken from the POST")
+        func receivables() throws -> [[String: Any]] { try exact.rows("cashflow/Receivables?$select=InvoiceNumber,IsFullyPaid") }
+        XCTAssertEqual(try receivables().count, 0)
+        XCTAssertEqual(try exact.call("POST", "cashflow/Receivables", ["InvoiceNumber": 1]).status, 405, "receivables are not written through the API")
+        _ = try exact.created("salesinvoice/PrintedSalesInvoices", ["InvoiceID": id, "InvoiceDate": "2026-01-15", "SendEmailToCustomer": false])
+        let processed = try XCTUnwrap(try exact.rows("salesinvoice/SalesInvoices?$select=Status,InvoiceDate,InvoiceNumber&$filter=\(Self.filter("InvoiceID eq guid'\(id)'"))").first)
+        XCTAssertEqual(processed["Status"] as? Int, 50)
+        XCTAssertEqual(processed["InvoiceDate"] as? String, "/Date(1768435200000)/")
+        XCTAssertEqual(try receivables().map { $0["InvoiceNumber"] as? Int }, [processed["InvoiceNumber"] as? Int])
+        XCTAssertEqual(try exact.call("POST", "salesinvoice/PrintedSalesInvoices", ["InvoiceID": id]).status, 400, "processed once")
+    }
+
+    /// R-FILTER-2: supplier items are filtered on `ID` only.
+    func testExactRFILTER2SupplierItemsFilterOnIDOnly() throws {
+        let exact = try exactClient()
+        let supplier = try XCTUnwrap(try exact.created("crm/Accounts", ["Name": "Groothandel", "IsSupplier": true])["ID"] as? String)
+        let item = try XCTUnwrap(try exact.created("logistics/Items", ["Code": "G-1", "Description": "Gum"])["ID"] as? String)
+        let link = try XCTUnwrap(try exact.created("logistics/SupplierItem", ["Item": item, "Supplier": supplier, "PurchasePrice": 1.5])["ID"] as? String)
+        for filter in ["Supplier eq guid'\(supplier)'", "Modified ge datetime'2026-01-01'", "ID eq guid'\(link)' and Item eq guid'\(item)'"] {
+            let refused = try exact.call("GET", "logistics/SupplierItem?$select=ID&$filter=\(Self.filter(filter))")
+            XCTAssertEqual(refused.status, 400, filter)
+            XCTAssertEqual(exactMessage(refused), "This $filter parameter is not supported for this resource")
+        }
+        XCTAssertEqual(try exact.rows("logistics/SupplierItem?$select=ID&$filter=\(Self.filter("ID eq guid'\(link)'"))").count, 1)
+    }
+
+    /// R-SYNC-1 (and R-TYPE-2): a sync feed takes only `Timestamp gt nL` and a `$select`,
+    /// answers 1000 rows a page in row-version order with Timestamps as strings, and a
+    /// changed record comes again with a higher Timestamp.
+    func testExactRSYNC1SyncFeedsPageByRowVersion() throws {
+        let exact = try exactClient()
+        for index in 0..<1_005 { _ = try exact.created("crm/Accounts", ["Name": "Klant \(index)"]) }
+        let feed = "sync/CRM/Accounts?$select=Timestamp,ID,Name&$filter=\(Self.filter("Timestamp gt 1L"))"
+        let first = try exact.call("GET", feed)
+        let body = try XCTUnwrap(first.object["d"] as? [String: Any])
+        let rows = try XCTUnwrap(body["results"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 1000)
+        let versions = rows.compactMap { ($0["Timestamp"] as? String).flatMap { Int64($0) } }
+        XCTAssertEqual(versions.count, 1000, "Timestamp is an Edm.Int64 written as a string")
+        XCTAssertEqual(versions, versions.sorted())
+        let next = try XCTUnwrap(body["__next"] as? String)
+        let last = try XCTUnwrap(versions.last)
+        XCTAssertTrue(next.contains("$skiptoken=\(last)L"), next)
+        let rest = try XCTUnwrap((try call("GET", next, headers: exact.auth).object["d"] as? [String: Any])?["results"] as? [[String: Any]])
+        XCTAssertEqual(rest.count, 5, "the second page holds the rest")
+        for refused in ["Name eq 'Klant 1'", "Timestamp gt 1L and Name eq 'Klant 1'"] {
+            let answer = try exact.call("GET", "sync/CRM/Accounts?$select=ID&$filter=\(Self.filter(refused))")
+            XCTAssertEqual(answer.status, 400, refused)
+        }
+        XCTAssertEqual(try exact.call("GET", "sync/CRM/Accounts?$select=ID").status, 400, "the Timestamp filter is mandatory")
+        XCTAssertEqual(try exact.call("GET", "sync/CRM/Accounts?$filter=\(Self.filter("Timestamp gt 1L"))").status, 400, "a $select is wanted")
+        // A change moves the record past every earlier row version.
+        let changed = try XCTUnwrap(rows.first?["ID"] as? String)
+        XCTAssertEqual(try exact.call("PUT", "crm/Accounts(guid'\(changed)')", ["Name": "Klant nieuw"]).status, 204)
+        let after = try exact.rows("sync/CRM/Accounts?$select=ID,Name&$filter=\(Self.filter("Timestamp gt \(last)L"))")
+        XCTAssertEqual(after.compactMap { $0["Name"] as? String }.filter { $0 == "Klant nieuw" }.count, 1)
+        XCTAssertEqual(try exact.call("GET", "sync/CRM/Accounts?$select=Nope&$filter=\(Self.filter("Timestamp gt 1L"))").status, 400, "R-SELECT-1 on a sync feed")
+    }
+
+    /// R-SYNC-2: a deleted record is not in its feed's answer; `sync/Deleted` lists it
+    /// with its entity type (9: items).
+    func testExactRSYNC2DeletionsAreListedInSyncDeleted() throws {
+        let exact = try exactClient()
+        let id = try XCTUnwrap(try exact.created("logistics/Items", ["Code": "D-1", "Description": "Weg"])["ID"] as? String)
+        XCTAssertEqual(try exact.call("DELETE", "logistics/Items(guid'\(id)')").status, 204)
+        let deleted = try exact.rows("sync/Deleted?$select=EntityKey,EntityType,DeletedDate&$filter=\(Self.filter("Timestamp gt 1L"))")
+        XCTAssertEqual(deleted.count, 1)
+        XCTAssertEqual(deleted.first?["EntityKey"] as? String, id)
+        XCTAssertEqual(deleted.first?["EntityType"] as? Int, 9)
+        XCTAssertEqual(try exact.rows("sync/Logistics/Items?$select=ID&$filter=\(Self.filter("Timestamp gt 1L"))").filter { $0["ID"] as? String == id }.count, 0)
+    }
+
+    /// R-SYNC-3 and R-SYNC-4: the sales-invoice feed interleaves each invoice's header
+    /// (line 0) with its lines; SyncTimestamp gives where a date starts in it.
+    func testExactRSYNC3AndRSYNC4InvoicesInterleavedAndTheirStartByDate() throws {
+        let exact = try exactClient()
+        let account = try XCTUnwrap(try exact.created("crm/Accounts", ["Name": "Koper"])["ID"] as? String)
+        let item = try XCTUnwrap(try exact.created("logistics/Items", ["Code": "F-2", "Description": "Fiets"])["ID"] as? String)
+        let line: [String: Any] = ["Item": item, "Quantity": 1, "UnitPrice": 10, "VATCode": "1"]
+        let invoice = try exact.created("salesinvoice/SalesInvoices", ["Journal": "70", "OrderedBy": account, "SalesInvoiceLines": [line, line]])
+        let rows = try exact.rows("sync/SalesInvoice/SalesInvoices?$select=InvoiceID,LineNumber,AmountFC,InvoiceNumber&$filter=\(Self.filter("Timestamp gt 1L"))")
+        XCTAssertEqual(rows.compactMap { $0["LineNumber"] as? Int }.sorted(), [0, 1, 2])
+        XCTAssertEqual(Set(rows.compactMap { $0["InvoiceID"] as? String }), [invoice["InvoiceID"] as! String])
+        XCTAssertEqual(rows.first { $0["LineNumber"] as? Int == 0 }?["AmountFC"] as? Double, 24.2, "the header row carries the invoice's total")
+        XCTAssertEqual(rows.first { $0["LineNumber"] as? Int == 1 }?["AmountFC"] as? Double, 10, "a line row its own amount")
+        let start = try exact.rows("read/sync/Sync/SyncTimestamp?modified=datetime'2020-01-01'&endPoint='SalesInvoices'")
+        let version = try XCTUnwrap((start.first?["TimeStampAsBigInt"] as? String).flatMap { Int64($0) })
+        XCTAssertEqual(try exact.rows("sync/SalesInvoice/SalesInvoices?$select=InvoiceID&$filter=\(Self.filter("Timestamp gt \(version - 1)L"))").count, 3)
+        XCTAssertEqual(try exact.call("GET", "read/sync/Sync/SyncTimestamp?endPoint='SalesInvoices'").status, 400, "both parameters are required")
+    }
+
+    /// R-BULK-1: a bulk feed is its entity set 1000 a page, with its mandatory filter and
+    /// a mandatory `$select`.
+    func testExactRBULK1BulkFeedsPageAThousandAndWantASelect() throws {
+        let exact = try exactClient()
+        for index in 0..<1_001 { _ = try exact.created("crm/Accounts", ["Name": "Bulk \(index)"]) }
+        let filter = Self.filter("Created ge datetime'2000-01-01'")
+        let page = try exact.call("GET", "bulk/CRM/Accounts?$select=ID,Name&$filter=\(filter)")
+        let body = try XCTUnwrap(page.object["d"] as? [String: Any])
+        XCTAssertEqual((body["results"] as? [[String: Any]])?.count, 1000)
+        XCTAssertTrue((body["__next"] as? String)?.contains("/bulk/CRM/Accounts?") == true)
+        XCTAssertEqual(try exact.call("GET", "bulk/CRM/Accounts?$filter=\(filter)").status, 400)
+        XCTAssertEqual(try exact.call("GET", "bulk/CRM/Accounts?$select=ID").status, 400)
+    }
+
+    /// R-AUTH-7: a refresh token unused for 30 days is refused with Exact's wording.
+    func testExactRAUTH7RefreshTokensDieAfterThirtyIdleDays() throws {
+        let tokens = try exactTokens()
+        let refresh = try XCTUnwrap(tokens["refresh_token"] as? String)
+        _ = try call("POST", "\(exact)/_sandbox/exact/clock", json: ["advance": 30 * 86_400 + 1])
+        let answer = try call("POST", "\(exact)/api/oauth2/token",
+                              form: "grant_type=refresh_token&refresh_token=\(refresh)&client_id=koppel-sandbox&client_secret=sandbox-client-secret")
+        XCTAssertEqual(answer.status, 400)
+        XCTAssertEqual(answer.object["error"] as? String, "invalid_request")
+        let description = try XCTUnwrap(answer.object["error_description"] as? String)
+        XCTAssertNotNil(description.wholeMatch(of: /The refresh token expired at \d+\/\d+\/\d{4} \d+:\d\d:\d\d [AP]M and it is now \d+\/\d+\/\d{4} \d+:\d\d:\d\d [AP]M\./), description)
+    }
+
+    /// R-RATE-6: eleven error answers on one endpoint within an hour block it (the fake
+    /// answers 429) for an hour; other endpoints stay open.
+    func testExactRRATE6ElevenErrorsAnHourBlockTheEndpoint() throws {
+        let exact = try exactClient()
+        let bad = "logistics/Items?$select=Nope&$filter=\(Self.filter("Code eq 'X'"))"
+        let good = "logistics/Items?$select=ID&$filter=\(Self.filter("Code eq 'X'"))"
+        for _ in 0..<10 { XCTAssertEqual(try exact.call("GET", bad).status, 400) }
+        XCTAssertEqual(try exact.call("GET", good).status, 200, "ten errors are tolerated")
+        XCTAssertEqual(try exact.call("GET", bad).status, 400)
+        XCTAssertEqual(try exact.call("GET", good).status, 429, "the eleventh blocks the endpoint")
+        XCTAssertEqual(try exact.call("GET", "crm/Accounts?$select=ID&$filter=\(Self.filter("Name eq 'X'"))").status, 200)
+        _ = try call("POST", "\(self.exact)/_sandbox/exact/clock", json: ["advance": 3601])
+        let fresh = try exactClient()
+        XCTAssertEqual(try fresh.call("GET", good).status, 200, "free again after the hour")
+    }
+
     /// R-FILTER-4: an account code is stored 18 characters wide, right-aligned, so an
     /// equality filter without the spaces finds nothing. R-TYPE-1: Edm.Byte flags come
     /// back as 0 or 1.

@@ -4,7 +4,8 @@ import Foundation
 /// single-use, access tokens live ten minutes, and every refresh returns a new refresh
 /// token while the old one dies; using a dead one is refused with 401 "Old refresh token
 /// used." (R-AUTH-4). A new token is given only 570 s after the previous token answer
-/// (R-AUTH-5). Time is the fake's own clock, which tests can move forward.
+/// (R-AUTH-5). A refresh token unused for 30 days expires (R-AUTH-7). Time is the fake's
+/// own clock, which tests can move forward.
 final class ExactAuth: @unchecked Sendable {
     struct Client {
         var id: String
@@ -16,7 +17,8 @@ final class ExactAuth: @unchecked Sendable {
     let accessLifetime: TimeInterval
     private var codes: [String: String] = [:]
     private var accessTokens: [String: Date] = [:]
-    private var refreshTokens: Set<String> = []
+    /// Live refresh tokens, with when each was issued.
+    private var refreshTokens: [String: Date] = [:]
     private var usedRefreshTokens: Set<String> = []
     private(set) var refreshCount = 0
     private(set) var staleRefreshAttempts = 0
@@ -27,6 +29,8 @@ final class ExactAuth: @unchecked Sendable {
     private var offset: TimeInterval = 0
     /// R-AUTH-5: the least time between two token answers.
     static let refreshFloor: TimeInterval = 570
+    /// R-AUTH-7: how long a refresh token lives unused.
+    static let refreshIdleLifetime: TimeInterval = 30 * 86_400
 
     /// The fake's time.
     var now: Date { lock.withLock { Date().addingTimeInterval(offset) } }
@@ -59,7 +63,7 @@ final class ExactAuth: @unchecked Sendable {
         let access = "sandbox-access-" + ExactJSON.guid()
         let refresh = "sandbox-refresh-" + ExactJSON.guid()
         accessTokens[access] = Date().addingTimeInterval(offset + accessLifetime)
-        refreshTokens.insert(refresh)
+        refreshTokens[refresh] = Date().addingTimeInterval(offset)
         return ["access_token": access, "token_type": "bearer", "expires_in": String(Int(accessLifetime)), "refresh_token": refresh]
     }
 
@@ -89,11 +93,18 @@ final class ExactAuth: @unchecked Sendable {
             return (200, issue())
         case "refresh_token":
             guard let refresh = form["refresh_token"] else { return (400, ["error": "invalid_request"]) }
-            guard refreshTokens.contains(refresh) else {
+            guard let issued = refreshTokens[refresh] else {
                 staleRefreshAttempts += 1
                 // R-AUTH-4: a rotated refresh token is refused with 401.
                 guard usedRefreshTokens.contains(refresh) else { return (400, ["error": "invalid_request"]) }
                 return (401, ["error": "unauthorized_client", "error_description": "Old refresh token used."])
+            }
+            let now = Date().addingTimeInterval(offset)
+            let expiry = issued.addingTimeInterval(Self.refreshIdleLifetime)
+            if now >= expiry {
+                refreshTokens[refresh] = nil
+                return (400, ["error": "invalid_request",
+                              "error_description": "The refresh token expired at \(Self.usDate(expiry)) and it is now \(Self.usDate(now))."])
             }
             // R-AUTH-5: no new token within 570 s of the last one; the refresh token
             // stays good.
@@ -101,13 +112,22 @@ final class ExactAuth: @unchecked Sendable {
                 tooEarlyAttempts += 1
                 return (400, ["error": "access_denied", "error_description": "Rate limit exceeded: access_token not expired"])
             }
-            refreshTokens.remove(refresh)
+            refreshTokens[refresh] = nil
             usedRefreshTokens.insert(refresh)
             refreshCount += 1
             return (200, issue())
         default:
             return (400, ["error": "unsupported_grant_type"])
         }
+    }
+
+    /// Exact's US-style time in its token errors: `3/5/2026 1:04:09 PM` (UTC here).
+    static func usDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "M/d/yyyy h:mm:ss a"
+        return formatter.string(from: date)
     }
 
     /// True when the bearer token is one the fake issued and it has not expired.

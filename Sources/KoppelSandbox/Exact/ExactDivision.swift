@@ -10,6 +10,11 @@ final class ExactDivision: @unchecked Sendable {
     private(set) var records: [String: [String: [String: Any]]] = [:]
     private var sequences: [String: Int] = [:]
     private var lastModified = Date.distantPast
+    /// The division's row version: every insert or change of a record (and of each of its
+    /// lines) takes the next, as Exact's `Timestamp` does (R-SYNC-1).
+    private(set) var rowVersion: Int64 = 1_000
+    /// What `sync/Deleted` lists: one row per deleted record (R-SYNC-2).
+    private(set) var deletions: [[String: Any]] = []
 
     init(number: Int, name: String) {
         self.number = number
@@ -27,14 +32,39 @@ final class ExactDivision: @unchecked Sendable {
         records[path]?[key.lowercased()]
     }
 
+    /// Stores `record`, giving it (and each of its lines) the next row versions.
     func put(_ path: String, _ record: [String: Any]) {
+        var record = record
         let key = (record[keyOf(path)] as? String ?? "").lowercased()
+        rowVersion += 1
+        record["Timestamp"] = rowVersion
+        if let property = ExactEntity.named(path)?.lines?.property, var lines = record[property] as? [[String: Any]] {
+            for index in lines.indices {
+                rowVersion += 1
+                lines[index]["Timestamp"] = rowVersion
+            }
+            record[property] = lines
+        }
         records[path, default: [:]][key] = record
     }
 
+    /// `sync/Deleted`'s entity type codes (from Exact's documentation of that feed).
+    /// `SupplierItem` is assumed to be 30, `ItemAccounts`.
+    static let deletedEntityTypes: [String: Int] = [
+        "crm/Accounts": 2, "crm/Contacts": 5, "logistics/SalesItemPrices": 8, "logistics/Items": 9,
+        "salesinvoice/SalesInvoices": 13, "inventory/ItemWarehouses": 19, "logistics/SupplierItem": 30,
+        "salesorder/SalesOrders": 32,
+    ]
+
     @discardableResult
     func remove(_ path: String, _ key: String) -> Bool {
-        records[path]?.removeValue(forKey: key.lowercased()) != nil
+        guard records[path]?.removeValue(forKey: key.lowercased()) != nil else { return false }
+        if let type = Self.deletedEntityTypes[path] {
+            rowVersion += 1
+            deletions.append(["Timestamp": rowVersion, "ID": ExactJSON.guid(), "EntityKey": key.lowercased(), "EntityType": type,
+                              "DeletedDate": Date(), "Division": number])
+        }
+        return true
     }
 
     func find(_ path: String, where match: ([String: Any]) -> Bool) -> [String: Any]? {
@@ -52,6 +82,18 @@ final class ExactDivision: @unchecked Sendable {
         if now <= lastModified { now = lastModified.addingTimeInterval(0.001) }
         lastModified = now
         return now
+    }
+
+    /// An item's stock: the sum of its item-warehouse rows (of one warehouse GUID, or all).
+    func stock(item: String, warehouse: String?) -> Decimal {
+        (records["inventory/ItemWarehouses"] ?? [:]).values
+            .filter { ($0["Item"] as? String)?.lowercased() == item.lowercased() && (warehouse == nil || $0["Warehouse"] as? String == warehouse) }
+            .reduce(Decimal.zero) { $0 + (ExactJSON.decimal($1["CurrentStock"]) ?? 0) }
+    }
+
+    /// Today at midnight UTC, as Exact dates a document.
+    static func today() -> Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
     }
 
     func nextNumber(_ sequence: String, from start: Int) -> Int {
@@ -128,6 +170,8 @@ final class ExactDivision: @unchecked Sendable {
             line["VATAmountFC"] = lineVAT
             line["VATAmountDC"] = lineVAT
             line["VATPercentage"] = percentage
+            // A sales order line has its VAT as `VATAmount` (no FC/DC pair).
+            if property == "SalesOrderLines" { line["VATAmount"] = lineVAT }
             net += lineNet
             vat += lineVAT
             completed.append(line)

@@ -51,7 +51,11 @@ struct ExactEntity: Sendable {
             record["OrderedByName"] = division.get("crm/Accounts", record["OrderedBy"] as? String ?? "")?["Name"]
             let totals = try division.completeLines(&record, property: "SalesInvoiceLines", itemRequired: true)
             record["InvoiceNumber"] = division.nextNumber("SalesInvoices", from: 26_000_001)
-            record["Status"] = 10
+            // R-BIZ-1: an invoice posted through the API waits at 20 ("to be processed"),
+            // without a receivable, until PrintedSalesInvoices processes it. R-BIZ-2: its
+            // date is not taken from the body; the fake dates it today until then.
+            record["Status"] = 20
+            record["InvoiceDate"] = record["InvoiceDate"] ?? ExactDivision.today()
             record["Type"] = 8020
             record["AmountFCExclVat"] = totals.net
             record["VATAmountFC"] = totals.vat
@@ -100,6 +104,7 @@ struct ExactEntity: Sendable {
             }
             record["ItemCode"] = division.get("logistics/Items", item)?["Code"]
             record["WarehouseCode"] = division.get("inventory/Warehouses", warehouse)?["Code"]
+            // Read-only through the API (a stock count moves it); the inspection door seeds it.
             record["CurrentStock"] = record["CurrentStock"] ?? Decimal(0)
         },
         ExactEntity(path: "logistics/SupplierItem", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
@@ -109,7 +114,85 @@ struct ExactEntity: Sendable {
             record["MainSupplier"] = record["MainSupplier"] ?? false
             record["Currency"] = record["Currency"] ?? "EUR"
         },
-        // Writable here so that tests can record a payment; in Exact receivables follow
+        // R-BIZ-3: prices are written here, not on the item. A price without `Account` is
+        // the item's standard sales price, which the item then shows (and its `Modified`
+        // moves: assumed).
+        ExactEntity(path: "logistics/SalesItemPrices", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
+            try division.requireExisting("logistics/Items", record["Item"], field: "Item")
+            guard let price = ExactJSON.decimal(record["Price"]) else { throw ExactError(status: 400, message: "Price: Mandatory") }
+            record["Currency"] = record["Currency"] ?? "EUR"
+            var item = division.get("logistics/Items", record["Item"] as? String ?? "")!
+            record["ItemCode"] = item["Code"]
+            record["ItemDescription"] = item["Description"]
+            if record["Account"] == nil || record["Account"] is NSNull {
+                item["StandardSalesPrice"] = price
+                item["Modified"] = division.stamp()
+                division.put("logistics/Items", item)
+            }
+        },
+        // R-BIZ-4: a stock count is posted whole with its lines (`Item` and `QuantityNew`
+        // or `QuantityDifference`, the difference winning); at status 21 (processed) it
+        // sets the stock of each line's item in the warehouse, linking the item to the
+        // warehouse when it is not yet (assumed); at 12 (the default) it waits.
+        ExactEntity(path: "inventory/StockCounts", key: "StockCountID", lines: ("StockCountLines", "inventory/StockCountLines", "StockCountID"), writable: true) { division, record throws(ExactError) in
+            try division.requireExisting("inventory/Warehouses", record["Warehouse"], field: "Warehouse")
+            guard record["StockCountDate"] is Date else { throw ExactError(status: 400, message: "StockCountDate: Mandatory") }
+            var raw = record["StockCountLines"]
+            if let wrapped = raw as? [String: Any] { raw = wrapped["results"] }
+            guard var lines = raw as? [[String: Any]], !lines.isEmpty else {
+                throw ExactError(status: 400, message: "StockCountLines: At least one line is required")
+            }
+            let status = (record["Status"] as? NSNumber)?.intValue ?? 12
+            guard status == 12 || status == 21 else { throw ExactError(status: 400, message: "Status: Invalid value \(status)") }
+            let warehouse = record["Warehouse"] as! String
+            for index in lines.indices {
+                try division.requireExisting("logistics/Items", lines[index]["Item"], field: "Item")
+                guard lines[index]["QuantityNew"] != nil || lines[index]["QuantityDifference"] != nil else {
+                    throw ExactError(status: 400, message: "QuantityNew: Mandatory")
+                }
+                lines[index]["ID"] = ExactJSON.guid()
+                lines[index]["LineNumber"] = index + 1
+                lines[index]["ItemCode"] = division.get("logistics/Items", lines[index]["Item"] as! String)?["Code"]
+            }
+            record["StockCountLines"] = lines
+            record["Status"] = status
+            record["StockCountNumber"] = division.nextNumber("StockCounts", from: 1)
+            record["WarehouseCode"] = division.get("inventory/Warehouses", warehouse)?["Code"]
+            guard status == 21 else { return }
+            for line in lines {
+                let item = line["Item"] as! String
+                var row = division.find("inventory/ItemWarehouses", where: { $0["Item"] as? String == item && $0["Warehouse"] as? String == warehouse })
+                    ?? ["ID": ExactJSON.guid(), "Item": item, "Warehouse": warehouse, "Division": division.number, "Created": division.stamp(),
+                        "ItemCode": division.get("logistics/Items", item)?["Code"] as Any,
+                        "WarehouseCode": division.get("inventory/Warehouses", warehouse)?["Code"] as Any]
+                let current = ExactJSON.decimal(row["CurrentStock"]) ?? 0
+                row["CurrentStock"] = ExactJSON.decimal(line["QuantityDifference"]).map { current + $0 } ?? ExactJSON.decimal(line["QuantityNew"]) ?? current
+                row["Modified"] = division.stamp()
+                division.put("inventory/ItemWarehouses", row)
+            }
+        },
+        // R-BIZ-1: processing an invoice of status 20 books it (status 50), settles its
+        // date (the body's `InvoiceDate`, else today) and makes its receivable.
+        ExactEntity(path: "salesinvoice/PrintedSalesInvoices", key: "InvoiceID", lines: nil, writable: true) { division, record throws(ExactError) in
+            guard let id = record["InvoiceID"] as? String, var invoice = division.get("salesinvoice/SalesInvoices", id) else {
+                throw ExactError(status: 400, message: "InvoiceID: Sales invoice '\(record["InvoiceID"] ?? "")' does not exist")
+            }
+            guard invoice["Status"] as? Int == 20 else {
+                throw ExactError(status: 400, message: "Invoice \(invoice["InvoiceNumber"] ?? "") cannot be processed: its status is \(invoice["Status"] ?? "")")
+            }
+            let now = division.stamp()
+            invoice["Status"] = 50
+            invoice["InvoiceDate"] = record["InvoiceDate"] as? Date ?? ExactDivision.today()
+            invoice["Modified"] = now
+            division.put("salesinvoice/SalesInvoices", invoice)
+            division.put("cashflow/Receivables", [
+                "ID": ExactJSON.guid(), "Division": division.number, "Created": now, "Modified": now,
+                "InvoiceNumber": invoice["InvoiceNumber"] as Any, "InvoiceDate": invoice["InvoiceDate"] as Any,
+                "Account": invoice["InvoiceTo"] as Any, "AmountDC": invoice["AmountDC"] as Any, "AmountFC": invoice["AmountFC"] as Any,
+                "Currency": invoice["Currency"] as Any, "YourRef": invoice["YourRef"] as Any, "IsFullyPaid": false,
+            ])
+        },
+        // Written by tests only (the inspection door), to record a payment; in Exact
         // from invoices and bank entries.
         ExactEntity(path: "cashflow/Receivables", key: "ID", lines: nil, writable: true) { division, record throws(ExactError) in
             guard record["InvoiceNumber"] != nil else { throw ExactError(status: 400, message: "InvoiceNumber: Mandatory") }
@@ -121,9 +204,13 @@ struct ExactEntity: Sendable {
         },
     ]
 
+    /// Written only through the inspection door (tests record payments so); the API
+    /// cannot write it: Exact makes receivables from processed invoices and bank entries.
+    var seededOnly: Bool { path == "cashflow/Receivables" }
+
     /// Line sets are read-only views of the lines of their headers.
     static func header(forLinePath path: String) -> ExactEntity? {
-        all.first { $0.lines?.path == path }
+        all.first { $0.lines?.path.lowercased() == path.lowercased() }
     }
 
     static func named(_ path: String) -> ExactEntity? {

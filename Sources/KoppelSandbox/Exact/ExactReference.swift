@@ -20,9 +20,12 @@ struct ExactReference: Sendable {
         /// false: none needed; nil: unknown, and the fake is strict (any property).
         var mandatoryFilter: Bool?
         var mandatoryFilterFields: [String]
+        /// Rows a page: 60 on entity sets, 1000 on sync and bulk feeds (R-PAGE-1).
+        var pageSize: Int?
 
         enum CodingKeys: String, CodingKey {
             case path, key, properties
+            case pageSize = "page_size"
             case mandatoryFilter = "mandatory_filter"
             case mandatoryFilterFields = "mandatory_filter_fields"
         }
@@ -62,12 +65,26 @@ struct ExactReference: Sendable {
     /// The entity set at `path` (matched without case, as Exact does: R-HOST-4).
     func entity(_ path: String) -> Entity? { entities[path.lowercased()] }
 
-    /// `record` as Exact types it: Edm.Byte flags held as true/false become 1/0.
+    /// `record` as Exact types it: Edm.Byte flags held as true/false become 1/0; the row
+    /// version (`Timestamp`) only where the entity set has it, as an Edm.Int64 in a
+    /// string (R-TYPE-2).
     func typed(_ record: [String: Any], path: String) -> [String: Any] {
-        guard let bytes = byteProperties[path.lowercased()], !bytes.isEmpty else { return record }
         var typed = record
+        if names[path.lowercased()]?.contains("Timestamp") == true, let version = record["Timestamp"] as? Int64 {
+            typed["Timestamp"] = String(version)
+        } else {
+            typed["Timestamp"] = nil
+        }
+        guard let bytes = byteProperties[path.lowercased()], !bytes.isEmpty else { return typed }
         for name in bytes { if let flag = record[name] as? Bool { typed[name] = flag ? 1 : 0 } }
         return typed
+    }
+
+    /// A line or other record of no entity set of its own, without the fake's row version.
+    func withoutRowVersion(_ record: [String: Any]) -> [String: Any] {
+        var record = record
+        record["Timestamp"] = nil
+        return record
     }
 
     /// R-FILTER-1: the refusal of a collection GET whose `$filter` names none of the
@@ -91,6 +108,42 @@ struct ExactReference: Sendable {
         let known = names[entity.path.lowercased()] ?? []
         guard let unknown = candidates.first(where: { !known.contains($0) }) else { return nil }
         return ExactError(status: 400, message: "No property '\(unknown)' exists in type '\(entity.modelName)' (\(option)).")
+    }
+
+    /// `body` without the properties the reference marks read-only for `method` (POST or
+    /// PUT): Exact ignores them without a word (R-BIZ-3: `Items.StandardSalesPrice`,
+    /// `ItemWarehouses.CurrentStock`, `SalesInvoices.InvoiceDate` and `Status`).
+    func writable(_ body: [String: Any], entity: Entity, method: String) -> [String: Any] {
+        let readOnly = Set(entity.properties.filter { (method == "PUT" ? $0.put : $0.post) == "read-only" }.map(\.name))
+        return body.filter { !readOnly.contains($0.key) }
+    }
+
+    /// R-FILTER-2: on `logistics/SupplierItem` only `ID` may be filtered on (since
+    /// January 2022); on a sync feed only `Timestamp` (R-SYNC-1). Nil when the filter may
+    /// go on.
+    func unsupportedFilterRefusal(_ entity: Entity, filtered fields: Set<String>) -> ExactError? {
+        let allowed: Set<String>
+        switch entity.path {
+        case "logistics/SupplierItem": allowed = ["ID"]
+        case let path where path.hasPrefix("sync/"): allowed = ["Timestamp"]
+        default: return nil
+        }
+        guard !fields.isSubset(of: allowed) else { return nil }
+        return ExactError(status: 400, message: "This $filter parameter is not supported for this resource")
+    }
+
+    /// R-FILTER-3, R-BULK-1: a list GET that must say what it reads. `SalesItemPrices`
+    /// wants a `$select` or `$top=1`; bulk and sync feeds a `$select` (for sync the
+    /// research is silent; the fake is strict).
+    func unboundedReadRefusal(_ entity: Entity, query: [String: String]) -> ExactError? {
+        let selects = !(query["$select"] ?? "").isEmpty
+        if entity.path == "logistics/SalesItemPrices", !selects, query["$top"] != "1" {
+            return ExactError(status: 400, message: "Please add a $select or a $top=1 statement to the query string.")
+        }
+        if entity.path.hasPrefix("bulk/") || entity.path.hasPrefix("sync/"), !selects {
+            return ExactError(status: 400, message: "Please add a $select or a $top=1 statement to the query string.")
+        }
+        return nil
     }
 
     /// R-SELECT-1: the refusal of a POST or PUT body naming a property the entity does

@@ -28,6 +28,9 @@ public final class ExactSandbox: @unchecked Sendable {
     var baseURL = ""
     private let callLock = NSLock()
     private var calls: [String: Int] = [:]
+    /// R-RATE-6: error answers per division and endpoint, and the endpoints blocked.
+    private var errorTimes: [String: [Date]] = [:]
+    private var blockedUntil: [String: Date] = [:]
 
     public init(options: Options = Options()) {
         self.options = options
@@ -81,6 +84,14 @@ public final class ExactSandbox: @unchecked Sendable {
                 try await self.handle(request, context: context, inspecting: true)
             }
         }
+        // Three segments: the Sync API (`sync/CRM/Accounts`), bulk feeds (`bulk/CRM/Accounts`)
+        // and reports (`read/logistics/StockPosition`); four: `read/sync/Sync/SyncTimestamp`.
+        for route in ["/api/v1/:division/:service/:resource/:sub", "/api/v1/:division/:service/:resource/:sub/:leaf"] {
+            router.get(RouterPath(route)) { request, context -> Response in
+                guard self.auth.valid(request.headers[.authorization]) else { return self.unauthorized() }
+                return try await self.handle(request, context: context, inspecting: false)
+            }
+        }
         router.get("/_sandbox/exact/stats") { _, _ -> Response in
             var stats: [String: Any] = self.auth.stats
             stats["rate_limited"] = self.limiter.refused
@@ -115,8 +126,9 @@ public final class ExactSandbox: @unchecked Sendable {
             headers = limitHeaders
             guard allowed else { return .json(ExactError(status: 429, message: "API rate limit exceeded").body, status: 429, headers: headers) }
         }
-        let service = context.parameters.get("service") ?? ""
-        var resource = context.parameters.get("resource") ?? ""
+        var segments = ["service", "resource", "sub", "leaf"].compactMap { context.parameters.get($0) }
+        var resource = segments.popLast() ?? ""
+        let service = segments.joined(separator: "/")
         resource = resource.removingPercentEncoding ?? resource
         var key: String?
         if let open = resource.firstIndex(of: "("), resource.hasSuffix(")") {
@@ -125,7 +137,14 @@ public final class ExactSandbox: @unchecked Sendable {
             resource = String(resource[..<open])
         }
         let path = "\(service)/\(resource)"
-        if !inspecting { count("\(request.method.rawValue) \(path)") }
+        let endpoint = "\(number)/\(path.lowercased())"
+        if !inspecting {
+            count("\(request.method.rawValue) \(path)")
+            if let until = blocked(endpoint) {
+                return .json(ExactError(status: 429, message: "This endpoint is blocked until \(ExactJSON.date(until)): too many errors in the last hour").body,
+                             status: 429, headers: headers)
+            }
+        }
         var request = request
         let body = request.method == .post || request.method == .put ? try await request.collectBody(upTo: 4 << 20) : nil
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { _, last in last })
@@ -139,8 +158,27 @@ public final class ExactSandbox: @unchecked Sendable {
             guard let payload else { return Response(status: .init(code: status), headers: Self.fields(headers)) }
             return .json(payload, status: status, headers: headers)
         case .failure(let error):
+            if !inspecting { noteError(error.status, endpoint: endpoint) }
             return .json(error.body, status: error.status, headers: headers)
         }
+    }
+
+    /// R-RATE-6: more than ten 400, 401, 403 or 404 answers on one endpoint of a division
+    /// within an hour (of the fake's clock) block that endpoint for an hour. How Exact
+    /// answers during a block is not documented; the fake answers 429.
+    private func noteError(_ status: Int, endpoint: String) {
+        guard [400, 401, 403, 404].contains(status) else { return }
+        let now = auth.now
+        callLock.withLock {
+            let recent = (errorTimes[endpoint] ?? []).filter { now.timeIntervalSince($0) < 3600 } + [now]
+            errorTimes[endpoint] = recent
+            if recent.count > 10 { blockedUntil[endpoint] = now.addingTimeInterval(3600) }
+        }
+    }
+
+    private func blocked(_ endpoint: String) -> Date? {
+        let now = auth.now
+        return callLock.withLock { blockedUntil[endpoint].flatMap { $0 > now ? $0 : nil } }
     }
 
     /// One request's work. `strict` (every API call; not the inspection door) applies the
@@ -148,6 +186,11 @@ public final class ExactSandbox: @unchecked Sendable {
     private func perform(
         _ method: String, path: String, key: String?, query: [String: String], body: ByteBuffer?, division: ExactDivision, strict: Bool
     ) throws(ExactError) -> (Int, Any?) {
+        if let feed = ExactFeed(path: path) {
+            guard method == "GET" else { throw ExactError(status: 405, message: "Method not allowed on \(path)") }
+            if strict { try Self.checkQuery(path: feed.referencePath, key: key, query: query) }
+            return (200, try read(feed, query: query, division: division))
+        }
         let header = ExactEntity.header(forLinePath: path)
         guard let entity = ExactEntity.named(path) ?? header else {
             throw ExactError(status: 404, message: "Resource not found: \(path)")
@@ -158,9 +201,11 @@ public final class ExactSandbox: @unchecked Sendable {
             if strict { try Self.checkQuery(path: path, key: key, query: query) }
             return (200, try read(entity: entity, linePath: header != nil ? path : nil, key: key, query: query, division: division))
         case "POST":
-            guard entity.writable, header == nil, key == nil else { throw ExactError(status: 405, message: "Method not allowed on \(path)") }
+            guard entity.writable, header == nil, key == nil, !(strict && entity.seededOnly) else {
+                throw ExactError(status: 405, message: "Method not allowed on \(path)")
+            }
             var record = try Self.decode(body)
-            if strict { try Self.checkBody(record, entity: entity) }
+            if strict { record = try Self.checkBody(record, entity: entity, method: method) }
             record[entity.key] = (record[entity.key] as? String)?.lowercased() ?? ExactJSON.guid()
             record["Division"] = division.number
             let now = division.stamp()
@@ -178,11 +223,11 @@ public final class ExactSandbox: @unchecked Sendable {
             division.put(entity.path, record)
             return (201, ["d": render(record, entity: entity, expand: true)])
         case "PUT":
-            guard entity.writable, header == nil, let key, var record = division.get(entity.path, key) else {
+            guard entity.writable, header == nil, !(strict && entity.seededOnly), let key, var record = division.get(entity.path, key) else {
                 throw ExactError(status: 404, message: "Record not found")
             }
-            let changes = try Self.decode(body)
-            if strict { try Self.checkBody(changes, entity: entity) }
+            var changes = try Self.decode(body)
+            if strict { changes = try Self.checkBody(changes, entity: entity, method: method) }
             for (field, value) in changes where field != entity.key && field != entity.lines?.property {
                 record[field] = value
             }
@@ -219,21 +264,35 @@ public final class ExactSandbox: @unchecked Sendable {
             if let refusal = ExactReference.shared.unknownPropertyRefusal(reference, named: names, option: option) { throw refusal }
         }
         if key == nil, let refusal = ExactReference.shared.mandatoryFilterRefusal(reference, filtered: filtered) { throw refusal }
+        if let refusal = ExactReference.shared.unsupportedFilterRefusal(reference, filtered: filtered) { throw refusal }
+        if key == nil, let refusal = ExactReference.shared.unboundedReadRefusal(reference, query: query) { throw refusal }
     }
 
-    /// R-SELECT-1 on a POST or PUT body, its deep-inserted lines included.
-    static func checkBody(_ body: [String: Any], entity: ExactEntity) throws(ExactError) {
-        guard let reference = ExactReference.shared.entity(entity.path) else { return }
-        if let refusal = ExactReference.shared.unknownBodyPropertyRefusal(reference, body: body) { throw refusal }
-        guard let lines = entity.lines, let lineReference = ExactReference.shared.entity(lines.path) else { return }
-        var raw = body[lines.property]
+    /// R-SELECT-1 on a POST or PUT body, its deep-inserted lines included; returns the
+    /// body as Exact takes it, without the properties it ignores (read-only ones).
+    static func checkBody(_ body: [String: Any], entity: ExactEntity, method: String) throws(ExactError) -> [String: Any] {
+        let reference = ExactReference.shared
+        guard let entityReference = reference.entity(entity.path) else { return body }
+        if let refusal = reference.unknownBodyPropertyRefusal(entityReference, body: body) { throw refusal }
+        var accepted = reference.writable(body, entity: entityReference, method: method)
+        guard let lines = entity.lines, let lineReference = reference.entity(lines.path), accepted[lines.property] != nil else { return accepted }
+        var raw = accepted[lines.property]
         if let wrapped = raw as? [String: Any] { raw = wrapped["results"] }
+        var acceptedLines: [[String: Any]] = []
         for line in raw as? [[String: Any]] ?? [] {
-            if let refusal = ExactReference.shared.unknownBodyPropertyRefusal(lineReference, body: line) { throw refusal }
+            if let refusal = reference.unknownBodyPropertyRefusal(lineReference, body: line) { throw refusal }
+            acceptedLines.append(reference.writable(line, entity: lineReference, method: "POST"))
         }
+        accepted[lines.property] = acceptedLines
+        return accepted
     }
 
-    private func read(entity: ExactEntity, linePath: String?, key: String?, query: [String: String], division: ExactDivision) throws(ExactError) -> Any {
+    /// A GET of an entity set (or, with `linePath`, of its line set); `address` is the
+    /// path its `__next` names (a bulk feed's own), `pageSize` its page.
+    func read(
+        entity: ExactEntity, linePath: String?, key: String?, query: [String: String], division: ExactDivision,
+        address: String? = nil, pageSize: Int? = nil
+    ) throws(ExactError) -> Any {
         let expand = (query["$expand"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         var rows: [[String: Any]]
         var keyField = entity.key
@@ -268,8 +327,9 @@ public final class ExactSandbox: @unchecked Sendable {
                 return descending ? x > y : x < y
             }
         }
-        var top = options.pageSize
-        if let text = query["$top"], let n = Int(text) { top = min(n, options.pageSize) }
+        let pageSize = pageSize ?? options.pageSize
+        var top = pageSize
+        if let text = query["$top"], let n = Int(text) { top = min(n, pageSize) }
         var startIndex = 0
         if let token = query["$skiptoken"] {
             let last = token.replacingOccurrences(of: "guid'", with: "").replacingOccurrences(of: "'", with: "").lowercased()
@@ -281,13 +341,17 @@ public final class ExactSandbox: @unchecked Sendable {
         if !explicitTop, startIndex + top < rows.count, let last = page.last?[keyField] as? String {
             var items = query.filter { $0.key != "$skiptoken" }.map { "\($0.key)=\(String($0.value).addingPercentEncoding(withAllowedCharacters: Self.queryValueAllowed) ?? "")" }
             items.append("$skiptoken=guid'\(last)'")
-            result["__next"] = "\(baseURL)/api/v1/\(division.number)/\(linePath ?? entity.path)?\(items.joined(separator: "&"))"
+            result["__next"] = "\(baseURL)/api/v1/\(division.number)/\(address ?? linePath ?? entity.path)?\(items.joined(separator: "&"))"
         }
         return ["d": result]
     }
 
-    private func render(_ record: [String: Any], entity: ExactEntity?, expand: Bool) -> [String: Any] {
-        var out = ExactJSON.encodable(entity.map { ExactReference.shared.typed(record, path: $0.path) } ?? record)
+    func render(_ record: [String: Any], entity: ExactEntity?, expand: Bool) -> [String: Any] {
+        var record = record
+        if entity?.path == "logistics/Items", let number = record["Division"] as? Int, let division = divisions[number] {
+            record["Stock"] = division.stock(item: record["ID"] as? String ?? "", warehouse: nil)
+        }
+        var out = ExactJSON.encodable(entity.map { ExactReference.shared.typed(record, path: $0.path) } ?? ExactReference.shared.withoutRowVersion(record))
         if let entity, let lines = entity.lines {
             let key = record[entity.key] as? String ?? ""
             let all = record[lines.property] as? [[String: Any]] ?? []
@@ -295,7 +359,7 @@ public final class ExactSandbox: @unchecked Sendable {
                 // R-PAGE-3: an expanded collection holds at most a page; the rest is behind
                 // its own `__next`, a read of the line set filtered on the header.
                 let page = Array(all.prefix(options.pageSize))
-                var expanded: [String: Any] = ["results": page.map(ExactJSON.encodable)]
+                var expanded: [String: Any] = ["results": page.map { ExactJSON.encodable(ExactReference.shared.withoutRowVersion($0)) }]
                 if all.count > page.count, let last = page.last?["ID"] as? String {
                     let filter = "\(lines.parentKey) eq guid'\(key)'".addingPercentEncoding(withAllowedCharacters: Self.queryValueAllowed) ?? ""
                     expanded["__next"] = "\(baseURL)/api/v1/\(record["Division"] ?? "")/\(lines.path)?$filter=\(filter)&$skiptoken=guid'\(last)'"
@@ -308,7 +372,7 @@ public final class ExactSandbox: @unchecked Sendable {
         return out
     }
 
-    private func select(_ record: [String: Any], _ query: [String: String]) -> [String: Any] {
+    func select(_ record: [String: Any], _ query: [String: String]) -> [String: Any] {
         guard let text = query["$select"], !text.isEmpty else { return record }
         let fields = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         return record.filter { fields.contains($0.key) }
