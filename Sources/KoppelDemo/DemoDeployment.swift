@@ -54,7 +54,8 @@ public struct DemoDeployment: Sendable {
             ("mww", "mijnwebwinkel", #"{ base_url: "\#(url("mijnwebwinkel"))" }"#),
             ("exact", "exact-online", exactSettings(divisions[0])),
         ]
-        if divisions.count > 1 { connections.append(("exact-mww", "exact-online", exactSettings(divisions[1]))) }
+        // The second division is the same Exact user's: it shares the first's sign-in.
+        if divisions.count > 1 { connections.append(("exact-mww", "exact-online", exactSettings(divisions[1]) + ", sign_in_with: exact")) }
         if load.contains("null") { connections.append(("sink", "null", "{}")) }
         let written = connections.filter { load.contains($0.plugin) }
             .map { "  \($0.name): { plugin: \($0.plugin), settings: \($0.settings) }\n" }.joined()
@@ -85,9 +86,9 @@ public struct DemoDeployment: Sendable {
         if connected.contains("mww") {
             try vault.set(connection: "mww", name: "api_token", value: sandbox.mijnwebwinkel.options.token)
         }
-        for name in ["exact", "exact-mww"] where connected.contains(name) {
-            try vault.set(connection: name, name: "client_secret", value: exact.clientSecret)
-            try signIn(runtime: runtime, connection: name)
+        if connected.contains("exact") {
+            try vault.set(connection: "exact", name: "client_secret", value: exact.clientSecret)
+            try signIn(runtime: runtime, connection: "exact")
         }
         return deployment
     }

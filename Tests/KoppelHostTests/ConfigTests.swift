@@ -34,7 +34,7 @@ final class ConfigTests: XCTestCase {
         func line(_ needle: String) -> Int { (lines.firstIndex { $0.contains(needle) } ?? -1) + 1 }
         let expected = [
             "\(file):\(line("region: mars")): connections.exact.settings.region: \"mars\" is not one of nl, be, uk, de, fr, es, us",
-            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, cost_center, cost_unit, currency, default_debtor, discounts, division, item_attributes, journal, payment_costs, redirect_uri, region, revenue_accounts, sales_order_statuses, shipping, update_accounts, update_items, vat_codes, warehouse, webhook_secret)",
+            "\(file):\(line("divison")): connections.exact.settings.divison: unknown setting (known settings: base_url, client_id, client_secret, cost_center, cost_unit, currency, default_debtor, discounts, division, item_attributes, journal, payment_costs, process_invoices, redirect_uri, region, revenue_accounts, sales_order_statuses, shipping, update_accounts, update_items, vat_codes, warehouse, webhook_secret)",
             "\(file):\(line("every fortnight")): flows.nightly.schedule: \"every fortnight\": the interval must be a number with s, m or h, such as every 15m",
         ]
 
@@ -46,6 +46,32 @@ final class ConfigTests: XCTestCase {
         let check = try fixture.koppel(["check"])
         XCTAssertNotEqual(check.status, 0)
         XCTAssertEqual(check.stderr.split(separator: "\n").map { $0.replacingOccurrences(of: "Error: ", with: "") }, expected, check.stderr)
+    }
+
+    /// `sign_in_with` must name another connection of the same plugin that signs in
+    /// itself, and only an OAuth sign-in can be shared.
+    func testASharedSignInMustNameAConnectionThatSignsIn() throws {
+        let fixture = try DeploymentFixture()
+        defer { fixture.remove() }
+        try fixture.write(load: ["exact-online", "null"], connections: """
+            exact: { plugin: exact-online, settings: { region: nl } }
+            second: { plugin: exact-online, settings: { region: nl }, sign_in_with: exact }
+            third: { plugin: exact-online, settings: { region: nl }, sign_in_with: second }
+            fourth: { plugin: exact-online, settings: { region: nl }, sign_in_with: nobody }
+            sink: { plugin: null, sign_in_with: exact }
+            """)
+        let lines = try String(contentsOfFile: fixture.configFile, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        func line(_ needle: String) -> Int { (lines.firstIndex { $0.contains(needle) } ?? -1) + 1 }
+        let file = fixture.configFile
+        XCTAssertThrowsError(try fixture.runtime()) { error in
+            guard case .invalid(let issues)? = error as? ConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(issues.map(\.description), [
+                "\(file):\(line("third:")): connections.third.sign_in_with: second uses the sign-in of exact itself; name exact here",
+                "\(file):\(line("fourth:")): connections.fourth.sign_in_with: no other connection named nobody",
+                "\(file):\(line("sink:")): connections.sink.sign_in_with: exact uses plugin exact-online, not null; only a connection of the same plugin can share its sign-in",
+                "\(file):\(line("sink:")): connections.sink.sign_in_with: null has no OAuth sign-in to share; remove sign_in_with",
+            ])
+        }
     }
 
     func testSecretSettingInTheFileIsRefused() throws {

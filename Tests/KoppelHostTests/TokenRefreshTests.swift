@@ -49,6 +49,44 @@ final class TokenRefreshTests: XCTestCase {
         return (tokens.current, checks.current)
     }
 
+    /// Two divisions under one Exact user: the second connection uses the first one's
+    /// sign-in, so a token is refreshed once for both (Exact counts token calls per user).
+    func testConnectionsSharingASignInRefreshOnce() throws {
+        try fixture.write(load: ["exact-online"], connections: oauth.connectionYAML + """
+
+            second:
+              plugin: exact-online
+              sign_in_with: exact
+              settings: { base_url: \(oauth.baseURL), client_id: client-1, division: 43 }
+            """)
+        try storeExpiredTokens()
+        let runtime = try fixture.runtime()
+        XCTAssertTrue(try runtime.tokenManager("second") === runtime.tokenManager("exact"))
+        for connection in ["exact", "second", "exact", "second"] {
+            let check = try fixture.koppel(["check", connection])
+            XCTAssertEqual(check.stdout, "\(connection): ok\n", check.stderr)
+        }
+        XCTAssertEqual(oauth.state.current.refreshes, 1, "one refresh serves both connections")
+        XCTAssertEqual(oauth.state.current.staleRefreshTokens, [])
+    }
+
+    /// Exact lets a refresh token expire after 30 unused days (R-AUTH-7): a connection
+    /// quiet for half that is refreshed by the keep-alive, and only then.
+    func testAQuietConnectionIsRefreshedBeforeItsRefreshTokenExpiresIdle() throws {
+        try storeExpiredTokens()
+        let manager = try fixture.runtime().tokenManager("exact")
+        let now = Date()
+        XCTAssertFalse(try manager.keepAlive(now: now), "tokens stored without an issue time count from now")
+        XCTAssertFalse(try manager.keepAlive(now: now.addingTimeInterval(14 * 86_400)))
+        XCTAssertEqual(oauth.state.current.refreshes, 0)
+        XCTAssertTrue(try manager.keepAlive(now: now.addingTimeInterval(16 * 86_400)))
+        XCTAssertEqual(oauth.state.current.refreshes, 1)
+        XCTAssertEqual(try manager.accessToken(), oauth.state.current.accessToken, "the refreshed tokens are the ones used")
+        XCTAssertFalse(try manager.keepAlive(now: Date()), "just refreshed")
+        XCTAssertEqual(oauth.state.current.refreshes, 1)
+        XCTAssertEqual(oauth.state.current.staleRefreshTokens, [])
+    }
+
     func testOneRefreshPerExpiryAcrossThreadsAndProcesses() throws {
         // A slow token endpoint: the other process starts while the refresh is under way.
         oauth.state.with { $0.refreshDelay = 1.0 }

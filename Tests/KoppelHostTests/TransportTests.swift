@@ -89,11 +89,14 @@ final class TransportTests: XCTestCase {
         server.stop()
     }
 
-    private func transport(timeout: TimeInterval = 10, governor: RateLimitGovernor = RateLimitGovernor(), activity: ActivityRecorder? = nil) -> HTTPTransport {
+    private func transport(
+        timeout: TimeInterval = 10, governor: RateLimitGovernor = RateLimitGovernor(), errorBudget: EndpointErrorBudget? = nil,
+        activity: ActivityRecorder? = nil
+    ) -> HTTPTransport {
         var logger = Logger(label: "test")
         logger.logLevel = .error
         return HTTPTransport(
-            connection: "test", baseURL: server.baseURL, authorizer: nil, governor: governor,
+            connection: "test", baseURL: server.baseURL, authorizer: nil, governor: governor, errorBudget: errorBudget,
             retry: RetryPolicy(maxAttempts: 6, baseDelay: 0.05, maxDelay: 0.2), activity: activity, logger: logger, timeout: timeout)
     }
 
@@ -151,6 +154,57 @@ final class TransportTests: XCTestCase {
             XCTAssertEqual(try transport.perform(PluginHTTPRequest(path: "/limited")).get().status, 200)
         }
         XCTAssertEqual(log.current.arrivals["limited"]?.count, 7, "a request was refused with 429 and sent again")
+    }
+
+    /// R-RATE-6: an API that blocks an endpoint after ten error answers an hour never
+    /// gets the eleventh call; other endpoints, and the same endpoint with another key,
+    /// stay open.
+    func testAnEndpointThatSpentItsErrorBudgetIsNotCalledAgain() throws {
+        log.with { $0.script["missing"] = Array(repeating: 404, count: 20) }
+        let directory = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore(path: "\(directory)/state.sqlite", create: true)
+        let activity = ActivityRecorder(store: store, redactor: SecretRedactor(), logger: Logger(label: "test"))
+        let transport = transport(errorBudget: EndpointErrorBudget(limit: 10, period: 3600, statuses: [400, 401, 403, 404]), activity: activity)
+        for index in 0..<10 {
+            XCTAssertEqual(try transport.perform(PluginHTTPRequest(path: "/scripted/missing", query: ["n": "\(index)"])).get().status, 404)
+        }
+        switch transport.perform(PluginHTTPRequest(path: "/scripted/missing")) {
+        case .success(let response): XCTFail("called an endpoint past its error budget: HTTP \(response.status)")
+        case .failure(let error):
+            XCTAssertEqual(error.status, .rateLimited)
+            XCTAssertTrue(error.message.contains("/scripted/missing") && error.message.contains("calls it again from"), error.message)
+        }
+        XCTAssertEqual(log.current.arrivals["missing"]?.count, 10)
+        let notSent = try store.activities(ActivityQuery(connection: "test", kinds: [.http])).filter { $0.message.contains("not sent") }
+        XCTAssertEqual(notSent.count, 1, "the activity log (and so the dashboard) says why the call was not made")
+        XCTAssertEqual(try transport.perform(PluginHTTPRequest(path: "/scripted/other")).get().status, 200)
+    }
+
+    func testAnErrorBudgetCountsEndpointsWithoutKeyAndForgetsAfterItsPeriod() {
+        XCTAssertEqual(EndpointErrorBudget.endpoint("/api/v1/1/crm/Accounts(guid'a1')?$select=ID"), "/api/v1/1/crm/accounts")
+        let budget = EndpointErrorBudget(limit: 2, period: 60, statuses: [404])
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        budget.record(status: 200, endpoint: "/a", now: start)
+        budget.record(status: 500, endpoint: "/a", now: start)
+        budget.record(status: 404, endpoint: "/a", now: start)
+        XCTAssertNil(budget.blockedUntil("/a", now: start), "only the counted statuses count")
+        budget.record(status: 404, endpoint: "/a", now: start.addingTimeInterval(10))
+        XCTAssertEqual(budget.blockedUntil("/a", now: start.addingTimeInterval(11)), start.addingTimeInterval(60))
+        XCTAssertNil(budget.blockedUntil("/b", now: start.addingTimeInterval(11)))
+        XCTAssertNil(budget.blockedUntil("/a", now: start.addingTimeInterval(60)), "free once the oldest error is a period old")
+    }
+
+    /// A declared day's limit is kept like a minute's: the call that would exceed it is
+    /// not sent, and the failure says when the budget is back.
+    func testADeclaredDailyLimitStopsTheRunInsteadOfMeetingA429() throws {
+        let transport = transport(governor: RateLimitGovernor(declared: [.init(limit: 1000, period: 60), .init(limit: 3, period: 86_400)]))
+        for _ in 0..<3 { XCTAssertEqual(try transport.perform(PluginHTTPRequest(path: "/scripted/daily")).get().status, 200) }
+        switch transport.perform(PluginHTTPRequest(path: "/scripted/daily")) {
+        case .success: XCTFail("a fourth call went out under a limit of three a day")
+        case .failure(let error): XCTAssertEqual(error.status, .rateLimited, error.message)
+        }
+        XCTAssertEqual(log.current.arrivals["daily"]?.count, 3)
     }
 
     func testEveryCallIsInTheActivityLog() throws {

@@ -330,6 +330,7 @@ typedef struct koppel_plugin {
      *   "auth": { "scheme": "oauth2" | "basic" | "api-key" | "bearer" | "oauth1" | "none",
      *             ... scheme details, e.g. "token_url": "{base_url}/api/oauth2/token" },
      *   "rate_limits": [ { "scope": "division", "limit": 60, "per_seconds": 60 } ],
+     *   "error_budget": { "limit": 10, "per_seconds": 3600, "statuses": [400, 401, 403, 404] },
      *   "webhooks": { "signature": "hmac-sha256-base64",
      *                 "header": "X-WC-Webhook-Signature",
      *                 "secret": "webhook_secret" } }
@@ -341,6 +342,15 @@ typedef struct koppel_plugin {
      *   "hmac-sha256-hex-envelope": the body is a JSON object; the HMAC-SHA256 of the
      *       raw text of its member "signed" is in its member "signature" (hex), as
      *       Exact Online sends { "Content": {...}, "HashCode": "..." }.
+     *
+     * OAuth 2 auth may say "refresh_token_idle_days": the days an unused refresh token
+     * lives (Exact: 30); `koppel run` refreshes a quiet connection's tokens at half that.
+     *
+     * "rate_limits" of any period pace the connection's requests until the API reports
+     * its own budget in its answers' headers. "error_budget" (optional): the API blocks an
+     * endpoint (a path without its key and query) after "limit" answers with one of
+     * "statuses" in "per_seconds"; the host stops calling an endpoint that has spent it,
+     * and the call fails as KOPPEL_RATE_LIMITED naming when the endpoint is free again.
      *
      * "record" is one of the canonical records in plugin-sdk/schema, or "any".
      */

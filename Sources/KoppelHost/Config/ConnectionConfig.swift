@@ -10,6 +10,11 @@ public struct ConnectionConfig: Sendable {
     /// The line of each settings key path, for error messages.
     public var settingLines: [String: Int]
     public var line: Int?
+    /// Another connection whose OAuth sign-in this one uses (`sign_in_with: exact`): two
+    /// Exact divisions under one Exact user share one token set, so they refresh once,
+    /// not twice (Exact allows 200 token calls per user a day).
+    public var signInWith: String?
+    public var signInWithLine: Int?
 
 
     static func readAll(_ at: ConfigReader.Located, reader: ConfigReader) -> [ConnectionConfig]? {
@@ -29,7 +34,7 @@ public struct ConnectionConfig: Sendable {
     }
 
     static func read(_ at: ConfigReader.Located, name: String, reader: ConfigReader) -> ConnectionConfig? {
-        guard let keys = reader.mapping(at, allowed: ["plugin", "settings"]) else { return nil }
+        guard let keys = reader.mapping(at, allowed: ["plugin", "settings", "sign_in_with"]) else { return nil }
         guard let pluginNode = keys["plugin"] else {
             reader.report(at, "plugin is missing: name the plugin this connection uses")
             return nil
@@ -44,6 +49,11 @@ public struct ConnectionConfig: Sendable {
             }
             settings = reader.value(node, lines: &lines) ?? .object([:])
         }
-        return ConnectionConfig(name: name, plugin: plugin, settings: settings, settingLines: lines, line: at.line)
+        var connection = ConnectionConfig(name: name, plugin: plugin, settings: settings, settingLines: lines, line: at.line)
+        if let node = keys["sign_in_with"] {
+            connection.signInWith = reader.string(node)
+            connection.signInWithLine = node.line
+        }
+        return connection
     }
 }

@@ -121,6 +121,19 @@ public struct Deployment: Sendable {
                 reader.report(line: connection.line, key: "connections.\(connection.name).plugin", "plugin \(connection.plugin) is not loaded; add it to plugins.load")
             }
         }
+        for connection in connections {
+            guard let owner = connection.signInWith else { continue }
+            let key = "connections.\(connection.name).sign_in_with"
+            if let other = connections.first(where: { $0.name == owner }), other.name != connection.name {
+                if other.plugin != connection.plugin {
+                    reader.report(line: connection.signInWithLine, key: key, "\(owner) uses plugin \(other.plugin), not \(connection.plugin); only a connection of the same plugin can share its sign-in")
+                } else if other.signInWith != nil {
+                    reader.report(line: connection.signInWithLine, key: key, "\(owner) uses the sign-in of \(other.signInWith!) itself; name \(other.signInWith!) here")
+                }
+            } else {
+                reader.report(line: connection.signInWithLine, key: key, "no other connection named \(owner)")
+            }
+        }
         for flow in flows {
             for (end, ref) in [("from", flow.source), ("to", flow.target)] where !connections.contains(where: { $0.name == ref.connection }) {
                 reader.report(line: flow.lines[end] ?? flow.line, key: "flows.\(flow.name).\(end)", "no connection named \(ref.connection)")
@@ -141,6 +154,10 @@ public struct Deployment: Sendable {
         }
         for connection in connections {
             guard let manifest = manifests.first(where: { $0.name == connection.plugin }) else { continue }
+            if connection.signInWith != nil, manifest.authScheme != "oauth2" || manifest.auth.grant == "password" {
+                report(connection.signInWithLine, "connections.\(connection.name).sign_in_with",
+                       "\(manifest.name) has no OAuth sign-in to share; remove sign_in_with")
+            }
             let schema = (try? JSONSerialization.jsonObject(with: Data(manifest.configSchemaJSON.utf8))) as? [String: Any] ?? [:]
             let settings = connection.settings.objectValue ?? [:]
             for problem in SettingsSchema(schema: schema, secrets: Set(manifest.secretSettings)).problems(in: settings) {

@@ -30,6 +30,8 @@ public struct PluginManifest: Sendable, Equatable {
         public var plainHTTP: String?
         /// OAuth 2: `authorization_code` (the default) or `password`.
         public var grant: String?
+        /// OAuth 2: the days a refresh token lives unused, when the provider limits it.
+        public var refreshTokenIdleDays: Int?
 
         /// The setting that holds the credential of `role`, or the conventional default.
         public func setting(for role: String) -> String {
@@ -71,6 +73,13 @@ public struct PluginManifest: Sendable, Equatable {
         public var perSeconds: Int
     }
 
+    /// At most `limit` answers with one of `statuses` per endpoint in `perSeconds`.
+    public struct ErrorBudget: Sendable, Equatable {
+        public var limit: Int
+        public var perSeconds: Int
+        public var statuses: Set<Int>
+    }
+
     public var name: String
     public var version: String
     public var description: String
@@ -92,6 +101,8 @@ public struct PluginManifest: Sendable, Equatable {
     public var baseURL: BaseURLRule
     /// Request limits the remote API is known to have.
     public var rateLimits: [RateLimit]
+    /// The error answers the remote API tolerates per endpoint, if it limits them.
+    public var errorBudget: ErrorBudget?
     /// The manifest exactly as the plugin gave it.
     public var rawJSON: String
 
@@ -151,7 +162,8 @@ public struct PluginManifest: Sendable, Equatable {
             keyIn: try reader.optionalString(auth, "key_in", "$.auth"),
             credentials: (auth["credentials"] as? [String: String]) ?? [:],
             plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"),
-            grant: try reader.optionalString(auth, "grant", "$.auth"))
+            grant: try reader.optionalString(auth, "grant", "$.auth"),
+            refreshTokenIdleDays: try reader.optionalPositiveInteger(auth, "refresh_token_idle_days", "$.auth"))
         if let grant = details.grant, !["authorization_code", "password"].contains(grant) {
             throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code or password")
         }
@@ -170,15 +182,20 @@ public struct PluginManifest: Sendable, Equatable {
                 let path = "$.rate_limits[\(i)]"
                 guard let limit = limit as? [String: Any] else { throw fail(path, "must be an object") }
                 let scope = try reader.string(limit, "scope", path)
-                var numbers: [Int] = []
-                for key in ["limit", "per_seconds"] {
-                    guard let n = limit[key] as? Int, n > 0, !(limit[key] is Bool) else {
-                        throw fail("\(path).\(key)", "must be a positive integer")
-                    }
-                    numbers.append(n)
-                }
-                rateLimits.append(RateLimit(scope: scope, limit: numbers[0], perSeconds: numbers[1]))
+                rateLimits.append(RateLimit(
+                    scope: scope, limit: try reader.positiveInteger(limit, "limit", path), perSeconds: try reader.positiveInteger(limit, "per_seconds", path)))
             }
+        }
+
+        var errorBudget: ErrorBudget?
+        if let budget = root["error_budget"], !(budget is NSNull) {
+            let path = "$.error_budget"
+            guard let budget = budget as? [String: Any] else { throw fail(path, "must be an object") }
+            let limit = try reader.positiveInteger(budget, "limit", path), period = try reader.positiveInteger(budget, "per_seconds", path)
+            guard let statuses = budget["statuses"] as? [Int], !statuses.isEmpty, statuses.allSatisfy({ (400..<600).contains($0) }) else {
+                throw fail("\(path).statuses", "must be a list of HTTP error statuses (400-599)")
+            }
+            errorBudget = ErrorBudget(limit: limit, perSeconds: period, statuses: Set(statuses))
         }
 
         var baseURL = BaseURLRule(setting: "base_url", chosenBy: nil, choices: [:], template: nil)
@@ -218,7 +235,7 @@ public struct PluginManifest: Sendable, Equatable {
             name: name, version: version, description: description, readStreams: readStreams,
             writeStreams: writeStreams, authScheme: scheme, authJSON: Self.pretty(auth),
             configSchemaJSON: Self.pretty(schema), secretSettings: secrets,
-            webhooks: webhookRule, auth: details, baseURL: baseURL, rateLimits: rateLimits, rawJSON: json)
+            webhooks: webhookRule, auth: details, baseURL: baseURL, rateLimits: rateLimits, errorBudget: errorBudget, rawJSON: json)
     }
 
     private static func pretty(_ object: Any) -> String {
@@ -237,6 +254,17 @@ public struct PluginManifest: Sendable, Equatable {
                 throw fail("\(path).\(key)", "must be a non-empty string")
             }
             return string
+        }
+
+        func optionalPositiveInteger(_ object: [String: Any], _ key: String, _ path: String) throws(Problem) -> Int? {
+            guard let value = object[key], !(value is NSNull) else { return nil }
+            guard let number = value as? Int, number > 0, !(value is Bool) else { throw fail("\(path).\(key)", "must be a positive integer") }
+            return number
+        }
+
+        func positiveInteger(_ object: [String: Any], _ key: String, _ path: String) throws(Problem) -> Int {
+            guard let number = try optionalPositiveInteger(object, key, path) else { throw fail("\(path).\(key)", "must be a positive integer") }
+            return number
         }
 
         func optionalString(_ object: [String: Any], _ key: String, _ path: String) throws(Problem) -> String? {

@@ -20,6 +20,7 @@ public final class Runtime: @unchecked Sendable {
     private var cachedVault: Vault?
     private var tokenManagers: [String: OAuth2TokenManager] = [:]
     private var governors: [String: RateLimitGovernor] = [:]
+    private var errorBudgets: [String: EndpointErrorBudget] = [:]
 
     /// Reads the deployment, opens the state store, loads and checks the plugins, and
     /// checks every connection's settings against its plugin. The state file must exist
@@ -121,6 +122,7 @@ public final class Runtime: @unchecked Sendable {
     public func tokenManager(_ name: String) throws -> OAuth2TokenManager {
         if let manager = lock.withLock({ tokenManagers[name] }) { return manager }
         let (config, plugin) = try connection(name)
+        if let owner = config.signInWith { return try tokenManager(owner) }
         let auth = plugin.manifest.auth
         guard plugin.manifest.authScheme == "oauth2", let tokenTemplate = config.settings["token_url"]?.stringValue ?? auth.tokenURL else {
             throw RuntimeError.notOAuth2(connection: name, scheme: plugin.manifest.authScheme)
@@ -134,7 +136,8 @@ public final class Runtime: @unchecked Sendable {
             account: auth.grant == "password"
                 ? .init(username: try requireCredential(auth.setting(for: "username"), of: name),
                         password: try requireCredential(auth.setting(for: "password"), of: name))
-                : nil)
+                : nil,
+            refreshTokenIdleLifetime: auth.refreshTokenIdleDays.map { TimeInterval($0) * 86_400 })
         let manager = OAuth2TokenManager(client: client, vault: try vault(), store: store, activity: activity, logger: logger)
         return lock.withLock {
             if let existing = tokenManagers[name] { return existing }
@@ -172,19 +175,23 @@ public final class Runtime: @unchecked Sendable {
     public func transport(_ name: String) throws -> HTTPTransport? {
         guard let base = try baseURL(name) else { return nil }
         let (_, plugin) = try connection(name)
-        let governor = lock.withLock { () -> RateLimitGovernor in
-            if let governor = governors[name] { return governor }
-            let limits = plugin.manifest.rateLimits.filter { $0.perSeconds <= 3600 }.map {
-                RateLimitGovernor.Limit(limit: $0.limit, period: TimeInterval($0.perSeconds))
-            }
+        let (governor, errorBudget) = lock.withLock { () -> (RateLimitGovernor, EndpointErrorBudget?) in
+            if let governor = governors[name] { return (governor, errorBudgets[name]) }
+            // Every declared limit, a day's included: a run that would spend the day's
+            // budget waits for it or stops with when it is back, instead of meeting 429s.
+            let limits = plugin.manifest.rateLimits.map { RateLimitGovernor.Limit(limit: $0.limit, period: TimeInterval($0.perSeconds)) }
             let governor = RateLimitGovernor(declared: limits)
             governors[name] = governor
-            return governor
+            let budget = plugin.manifest.errorBudget.map {
+                EndpointErrorBudget(limit: $0.limit, period: TimeInterval($0.perSeconds), statuses: $0.statuses)
+            }
+            errorBudgets[name] = budget
+            return (governor, budget)
         }
         var logger = self.logger
         logger[metadataKey: "connection"] = "\(name)"
         return HTTPTransport(
-            connection: name, baseURL: base, authorizer: try authorizer(name, baseURL: base), governor: governor,
+            connection: name, baseURL: base, authorizer: try authorizer(name, baseURL: base), governor: governor, errorBudget: errorBudget,
             activity: activity, metrics: metrics, logger: logger)
     }
 

@@ -25,6 +25,7 @@ public final class Scheduler: Service, @unchecked Sendable {
     private var wakeups: [String: Wakeup] = [:]
     private var webhooksWaiting: Set<String> = []
     private let stopped = Wakeup()
+    private let keepAliveTimer = Wakeup()
 
     public init(runtime: Runtime, logger: Logger, alerts: AlertNotifier? = nil) {
         self.runtime = runtime
@@ -66,6 +67,7 @@ public final class Scheduler: Service, @unchecked Sendable {
                     for flow in scheduledFlows {
                         group.addTask { await self.loop(flow) }
                     }
+                    group.addTask { await self.keepSignInsAlive() }
                 }
                 while !isStopping { await stopped.wait(seconds: 3600) }
             } onGracefulShutdown: {
@@ -73,6 +75,27 @@ public final class Scheduler: Service, @unchecked Sendable {
             }
         } onCancel: {
             self.stop()
+        }
+    }
+
+    /// Every six hours, refreshes the tokens of OAuth connections whose provider lets an
+    /// unused refresh token expire (Exact: after 30 days), once they have been quiet for
+    /// half that time: a shop that sells nothing for weeks stays signed in.
+    private func keepSignInsAlive() async {
+        // A connection that uses another's sign-in is kept alive with it.
+        let connections = runtime.deployment.connections.filter { $0.signInWith == nil }.map(\.name).filter { name in
+            (try? runtime.connection(name).plugin.manifest.auth.refreshTokenIdleDays) != nil
+        }
+        guard !connections.isEmpty else { return }
+        while !isStopping {
+            for name in connections {
+                do {
+                    try runtime.tokenManager(name).keepAlive()
+                } catch {
+                    logger.warning("the sign-in of \(name) could not be kept alive: \(error)")
+                }
+            }
+            await keepAliveTimer.wait(seconds: 6 * 3600)
         }
     }
 
@@ -84,6 +107,7 @@ public final class Scheduler: Service, @unchecked Sendable {
         }
         flags.forEach { $0.cancel() }
         wakeups.values.forEach { $0.signal() }
+        keepAliveTimer.signal()
         stopped.signal()
     }
 

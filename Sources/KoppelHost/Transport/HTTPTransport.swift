@@ -35,6 +35,7 @@ public final class HTTPTransport: Sendable {
     public let baseURL: String
     let authorizer: (any RequestAuthorizer)?
     let governor: RateLimitGovernor
+    let errorBudget: EndpointErrorBudget?
     let retry: RetryPolicy
     let client: CurlHTTPClient
     let activity: ActivityRecorder?
@@ -44,7 +45,7 @@ public final class HTTPTransport: Sendable {
 
     public init(
         connection: String, baseURL: String, authorizer: (any RequestAuthorizer)?, governor: RateLimitGovernor = RateLimitGovernor(),
-        retry: RetryPolicy = RetryPolicy(), client: CurlHTTPClient = CurlHTTPClient(), activity: ActivityRecorder? = nil,
+        errorBudget: EndpointErrorBudget? = nil, retry: RetryPolicy = RetryPolicy(), client: CurlHTTPClient = CurlHTTPClient(), activity: ActivityRecorder? = nil,
         metrics: KoppelMetrics? = nil,
         logger: Logger, timeout: TimeInterval = 60
     ) {
@@ -52,6 +53,7 @@ public final class HTTPTransport: Sendable {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.authorizer = authorizer
         self.governor = governor
+        self.errorBudget = errorBudget
         self.retry = retry
         self.client = client
         self.activity = activity
@@ -108,6 +110,13 @@ public final class HTTPTransport: Sendable {
             headers: (pluginRequest.headers ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
             body: pluginRequest.body.map { Data($0.utf8) }, idempotent: pluginRequest.idempotent, timeout: timeout)
         let label = "\(base.method) \(pluginRequest.path)"
+        let endpoint = EndpointErrorBudget.endpoint(URLComponents(string: base.url)?.path ?? pluginRequest.path)
+        if let errorBudget, let until = errorBudget.blockedUntil(endpoint) {
+            let reason = "\(connection) answered \(errorBudget.limit) calls to \(endpoint) with errors in the last \(Int(errorBudget.period / 60)) minutes; "
+                + "the service blocks an endpoint beyond that, so Koppel calls it again from \(ISO8601DateFormatter().string(from: until))"
+            activity?.record(ActivityEntry(at: Date(), kind: .http, connection: connection, message: "\(label) not sent: \(reason)"))
+            throw PluginCallError(.rateLimited, "\(label): \(reason)")
+        }
         var attempt = 0
         var renewedCredentials = false
         while true {
@@ -138,6 +147,7 @@ public final class HTTPTransport: Sendable {
 
             case .response(let response):
                 governor.observe(status: response.status, headers: response.headers)
+                errorBudget?.record(status: response.status, endpoint: endpoint)
                 if response.status == 401, let authorizer, !renewedCredentials, try authorizer.renewAfterRejection(of: request) {
                     renewedCredentials = true
                     attempt -= 1

@@ -20,6 +20,9 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         /// For the password grant: the account tokens are asked for, whenever there are
         /// none or the refresh token is refused. Nil: a person consents (`koppel auth`).
         public var account: Account?
+        /// How long the provider keeps an unused refresh token (Exact: 30 days), if it
+        /// limits it; `keepAlive` refreshes well before.
+        public var refreshTokenIdleLifetime: TimeInterval?
 
         /// An account's sign-in for the password grant.
         public struct Account: Sendable {
@@ -31,7 +34,11 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             }
         }
 
-        public init(connection: String, tokenURL: String, authorizeURL: String?, clientID: String, clientSecret: String, account: Account? = nil) {
+        public init(
+            connection: String, tokenURL: String, authorizeURL: String?, clientID: String, clientSecret: String, account: Account? = nil,
+            refreshTokenIdleLifetime: TimeInterval? = nil
+        ) {
+            self.refreshTokenIdleLifetime = refreshTokenIdleLifetime
             self.connection = connection
             self.tokenURL = tokenURL
             self.authorizeURL = authorizeURL
@@ -49,6 +56,9 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         /// Set when the provider refused the refresh token: when and why. Such tokens are
         /// not offered again; the connection waits for a person (`koppel auth`).
         var refused: String?
+        /// When the provider issued the refresh token (nil in tokens stored before this
+        /// was kept: they count as issued when first read).
+        var obtainedAt: Date?
     }
 
     /// The vault entry holding the connection's tokens.
@@ -145,6 +155,38 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         }
         guard let current else { throw PluginCallError(.internal, "connection \(client.connection): no tokens after renewing them") }
         return remember(current)
+    }
+
+    /// Refreshes the tokens of a connection that has been quiet for half the time its
+    /// provider keeps an unused refresh token (Exact: 30 days, R-AUTH-7), so that a shop
+    /// that sold nothing for a month is not signed out. Returns whether it refreshed.
+    /// Tokens refused before, or of a connection never signed in, are left alone.
+    @discardableResult
+    public func keepAlive(now: Date = Date()) throws(PluginCallError) -> Bool {
+        guard let lifetime = client.refreshTokenIdleLifetime, client.account == nil else { return false }
+        refreshLock.lock()
+        defer { refreshLock.unlock() }
+        guard var stored = try loadIfSignedIn(), stored.refused == nil else { return false }
+        guard let obtained = stored.obtainedAt else {
+            // Stored before issue times were kept: count from now.
+            stored.obtainedAt = now
+            try withLease { () throws(PluginCallError) in try save(stored) }
+            return false
+        }
+        guard now.timeIntervalSince(obtained) >= lifetime / 2 else { return false }
+        var refreshed = false
+        try withLease { () throws(PluginCallError) in
+            let current = try load()
+            guard current.obtainedAt.map({ now.timeIntervalSince($0) >= lifetime / 2 }) ?? false else { return }
+            let renewed = try renew(current)
+            try save(renewed)
+            _ = remember(renewed)
+            refreshed = true
+        }
+        if refreshed {
+            logger.info("refreshed the tokens of \(client.connection) ahead of their \(Int(lifetime / 86_400))-day idle expiry")
+        }
+        return refreshed
     }
 
     /// A 401 on an access token the provider will not replace yet: the sign-in is fine,
@@ -332,7 +374,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             let lifetime = (object["expires_in"] as? Int) ?? (object["expires_in"] as? String).flatMap(Int.init) ?? 600
             vault.redactor.register(access)
             if !refresh.isEmpty { vault.redactor.register(refresh) }
-            return Tokens(accessToken: access, refreshToken: refresh, expiresAt: Date().addingTimeInterval(TimeInterval(lifetime)))
+            return Tokens(accessToken: access, refreshToken: refresh, expiresAt: Date().addingTimeInterval(TimeInterval(lifetime)), obtainedAt: Date())
         }
     }
 }

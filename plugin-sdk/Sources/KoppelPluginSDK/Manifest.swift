@@ -17,6 +17,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var auth: Auth
     /// The remote API's known limits; the transport paces requests under them.
     public var rateLimits: [RateLimit]
+    /// How many error answers the remote API tolerates per endpoint before it blocks the
+    /// endpoint; the transport stops calling an endpoint that has spent it.
+    public var errorBudget: ErrorBudget?
     /// How the remote API signs webhooks, when it sends any.
     public var webhooks: Webhooks?
     /// Where the host finds the API's base URL in the settings.
@@ -26,8 +29,8 @@ public struct Manifest: Codable, Sendable, Equatable {
     public init(
         name: String, version: String, description: String, streams: Streams = Streams(),
         configSchema: JSONValue = ["type": "object", "properties": [:], "additionalProperties": false],
-        auth: Auth = Auth(scheme: .none), rateLimits: [RateLimit] = [], webhooks: Webhooks? = nil,
-        baseURL: BaseURL? = nil
+        auth: Auth = Auth(scheme: .none), rateLimits: [RateLimit] = [], errorBudget: ErrorBudget? = nil,
+        webhooks: Webhooks? = nil, baseURL: BaseURL? = nil
     ) {
         self.name = name
         self.version = version
@@ -36,6 +39,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         self.configSchema = configSchema
         self.auth = auth
         self.rateLimits = rateLimits
+        self.errorBudget = errorBudget
         self.webhooks = webhooks
         self.baseURL = baseURL
     }
@@ -44,6 +48,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         case name, version, description, streams, auth, webhooks
         case configSchema = "config_schema"
         case rateLimits = "rate_limits"
+        case errorBudget = "error_budget"
         case baseURL = "base_url"
     }
 
@@ -123,11 +128,16 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var credentials: [String: String]?
         /// The scheme to use instead when the base URL is plain http (WooCommerce: oauth1).
         public var plainHTTP: Scheme?
+        /// OAuth2: the days a refresh token lives unused (Exact Online: 30). The host
+        /// refreshes a quiet connection's tokens well before, so a shop that sells
+        /// nothing for a month is not signed out.
+        public var refreshTokenIdleDays: Int?
 
         public init(
             scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
             rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil,
-            credentials: [String: String]? = nil, plainHTTP: Scheme? = nil, grant: String? = nil
+            credentials: [String: String]? = nil, plainHTTP: Scheme? = nil, grant: String? = nil,
+            refreshTokenIdleDays: Int? = nil
         ) {
             self.scheme = scheme
             self.authorizeURL = authorizeURL
@@ -138,6 +148,7 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.credentials = credentials
             self.plainHTTP = plainHTTP
             self.grant = grant
+            self.refreshTokenIdleDays = refreshTokenIdleDays
         }
 
         enum CodingKeys: String, CodingKey {
@@ -148,10 +159,29 @@ public struct Manifest: Codable, Sendable, Equatable {
             case keyName = "key_name"
             case keyIn = "key_in"
             case plainHTTP = "plain_http"
+            case refreshTokenIdleDays = "refresh_token_idle_days"
         }
     }
 
     /// A known limit of the remote API, e.g. 60 calls a minute per division.
+    /// At most `limit` answers with one of `statuses` per endpoint (a path without its
+    /// key and query) in `perSeconds`: Exact Online blocks an endpoint for an hour after
+    /// ten 400, 401, 403 or 404 answers in one.
+    public struct ErrorBudget: Codable, Sendable, Equatable {
+        public var limit: Int
+        public var perSeconds: Int
+        public var statuses: [Int]
+        public init(limit: Int, perSeconds: Int, statuses: [Int]) {
+            self.limit = limit
+            self.perSeconds = perSeconds
+            self.statuses = statuses
+        }
+        enum CodingKeys: String, CodingKey {
+            case limit, statuses
+            case perSeconds = "per_seconds"
+        }
+    }
+
     public struct RateLimit: Codable, Sendable, Equatable {
         public var scope: String
         public var limit: Int
