@@ -73,6 +73,32 @@ struct ExactAPI {
         record[property] = .object(["results": .array(all)])
     }
 
+    /// The rows of a Sync API feed (`sync/…`) changed after row version `after`, in row
+    /// version order, 1000 a call (R-SYNC-1, R-PAGE-1); `onPage` gets the highest row
+    /// version read so far, which a cursor keeps. A first read starts after 1, as Exact
+    /// says. The feeds take no other filter and want a `$select`.
+    func sync(
+        _ feed: String, after: Int64?, select: String, record: (Record) throws(ConnectorError) -> Void,
+        onPage: (Int64) throws(ConnectorError) -> Void = { _ in }
+    ) throws(ConnectorError) {
+        let start = max(after ?? 1, 1)
+        var highest = start
+        try each(feed, query: ["$filter": "Timestamp gt \(start)L", "$select": "Timestamp," + select], record: { row throws(ConnectorError) in
+            if let version = Self.rowVersion(row["Timestamp"]) { highest = max(highest, version) }
+            try record(row)
+        }, onPage: { () throws(ConnectorError) in try onPage(highest) })
+    }
+
+    /// A row version: an Edm.Int64, which Exact may write as a JSON string (R-TYPE-2).
+    static func rowVersion(_ value: JSONValue?) -> Int64? {
+        switch value {
+        case .int(let number)?: number
+        case .string(let text)?: Int64(text)
+        case .decimal(let text)?: Int64(text)
+        default: nil
+        }
+    }
+
     /// The longest OData `or` chain sent in one call: keeps the query string, encoded,
     /// well under the 2,048 characters IIS accepts by default (about 40 numbers or 20
     /// GUIDs a call).
@@ -177,9 +203,10 @@ struct ExactAPI {
     }
 
     /// A date as Exact takes it in a request body.
-    static func dateValue(_ date: Date) -> JSONValue {
-        .string(String(Date.ISO8601FormatStyle().format(date).prefix(10)))
-    }
+    static func dateValue(_ date: Date) -> JSONValue { .string(dateText(date)) }
+
+    /// `2026-03-05`: the UTC date of `date`.
+    static func dateText(_ date: Date) -> String { String(Date.ISO8601FormatStyle().format(date).prefix(10)) }
 
     /// A decimal as Exact returns it: a JSON number (read as its exact text) or a string.
     static func decimal(_ value: JSONValue?) -> DecimalNumber? {

@@ -4,13 +4,48 @@ import KoppelPluginSDK
 /// Finds or creates the accounts and items a document refers to, remembering each GUID
 /// in the host's identity map (the connection's state) so that a known buyer or SKU costs
 /// no call at all.
+///
+/// A remembered GUID may name a record the bookkeeper has since deleted or merged. The
+/// directory notes each GUID it answered from memory; when Exact refuses a document,
+/// `forgetVanished()` asks Exact which of them still exist and forgets the others, so the
+/// next lookup finds or creates the record again.
 struct ExactDirectory {
     let api: ExactAPI
     let settings: ExactSettings
     var host: PluginHost { api.host }
+    private let recalled = Recalled()
 
-    private func remembered(_ key: String) throws(ConnectorError) -> String? { try host.state.get(key) }
+    /// The GUIDs answered from memory in this directory's life, with their keys.
+    private final class Recalled: @unchecked Sendable {
+        var entries: [(key: String, id: String, entitySet: String)] = []
+    }
+
+    init(api: ExactAPI, settings: ExactSettings) {
+        self.api = api
+        self.settings = settings
+    }
+
+    private func remembered(_ key: String, in entitySet: String) throws(ConnectorError) -> String? {
+        guard let id = try host.state.get(key) else { return nil }
+        recalled.entries.append((key, id, entitySet))
+        return id
+    }
+
     private func remember(_ key: String, _ id: String) throws(ConnectorError) { try host.state.set(key, id) }
+
+    /// Forgets every GUID answered from memory that Exact no longer has; returns whether
+    /// any was forgotten (then a document refused for it can be built again).
+    func forgetVanished() throws(ConnectorError) -> Bool {
+        var forgotten = false
+        for entry in recalled.entries {
+            if try api.first(entry.entitySet, filter: "ID eq \(ExactAPI.guid(entry.id))", select: "ID") != nil { continue }
+            host.log(.info, "Exact Online no longer has \(entry.key) (\(entry.id)); it is looked up again")
+            try host.state.delete(entry.key)
+            forgotten = true
+        }
+        recalled.entries.removeAll()
+        return forgotten
+    }
 
     /// The GUID of the record of `entitySet` whose `Code` is `code` (as Exact stores it,
     /// e.g. an account code padded): remembered under `key`, else looked up once;
@@ -18,7 +53,7 @@ struct ExactDirectory {
     private func id(
         _ key: String, _ entitySet: String, code: String, missing: () throws(ConnectorError) -> String
     ) throws(ConnectorError) -> String {
-        if let id = try remembered(key) { return id }
+        if let id = try remembered(key, in: entitySet) { return id }
         let id: String
         if let found = try api.first(entitySet, filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue {
             id = found
@@ -56,7 +91,7 @@ struct ExactDirectory {
     /// The account with this email address: remembered, or found once; nil when none.
     func account(email: String) throws(ConnectorError) -> String? {
         let key = "account:email:\(email.lowercased())"
-        if let id = try remembered(key) { return id }
+        if let id = try remembered(key, in: "crm/Accounts") { return id }
         guard let found = try api.first("crm/Accounts", filter: "Email eq \(ExactAPI.quote(email.lowercased()))", select: "ID")?["ID"]?.stringValue
         else { return nil }
         try remember(key, found)
@@ -139,7 +174,7 @@ struct ExactDirectory {
     /// product found (not remembered) is linked to the connection's warehouse first if
     /// it is not yet: a creation interrupted between the item and its link is completed.
     func existingItem(code: String, isProduct: Bool) throws(ConnectorError) -> String? {
-        if let id = try remembered("item:\(code)") { return id }
+        if let id = try remembered("item:\(code)", in: "logistics/Items") { return id }
         guard let found = try api.first("logistics/Items", filter: "Code eq \(ExactAPI.quote(code))", select: "ID")?["ID"]?.stringValue
         else { return nil }
         if isProduct { try linkToWarehouse(item: found, openingStock: nil, unlessLinked: true) }
@@ -163,7 +198,8 @@ struct ExactDirectory {
     }
 
     /// Links a stock item to the connection's warehouse (if it names one); with
-    /// `unlessLinked`, only when Exact has no such link yet.
+    /// `unlessLinked`, only when Exact has no such link yet. Opening stock is booked as
+    /// a processed stock count (R-BIZ-4): the link's `CurrentStock` is computed by Exact.
     private func linkToWarehouse(item: String, openingStock: DecimalNumber?, unlessLinked: Bool) throws(ConnectorError) {
         guard let warehouse = settings.warehouse else { return }
         let warehouseID = try warehouseID(code: warehouse)
@@ -171,9 +207,12 @@ struct ExactDirectory {
             let filter = "Item eq \(ExactAPI.guid(item)) and Warehouse eq \(ExactAPI.guid(warehouseID))"
             if try api.first("inventory/ItemWarehouses", filter: filter, select: "ID") != nil { return }
         }
-        var link: [String: JSONValue] = ["Item": .string(item), "Warehouse": .string(warehouseID)]
-        if let openingStock { link["CurrentStock"] = openingStock.json }
-        _ = try api.create("inventory/ItemWarehouses", link)
+        _ = try api.create("inventory/ItemWarehouses", ["Item": .string(item), "Warehouse": .string(warehouseID)])
+        guard let openingStock, openingStock != .zero else { return }
+        _ = try api.create("inventory/StockCounts", [
+            "Warehouse": .string(warehouseID), "StockCountDate": ExactAPI.dateValue(Date()), "Status": 21,
+            "Description": "Opening stock", "StockCountLines": [["Item": .string(item), "QuantityNew": openingStock.json]],
+        ])
     }
 
     /// The GUID of the G/L account with this code (lines name G/L accounts by GUID).

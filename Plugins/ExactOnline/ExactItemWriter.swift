@@ -7,8 +7,10 @@ import KoppelPluginSDK
 /// its code) gets only the fields the flow lists under `update:`, and only those that
 /// differ, so what a merchant enriched in Exact (a longer description) stays. The names
 /// a flow can list: `name`, `description`, `short_description`, `price`, `ean`, `vat`,
-/// `attributes`. Stock is counted in Exact: a new item's quantity is its opening stock in
-/// the connection's warehouse, and later quantities are not sent.
+/// `attributes`. The price is not a field of the item in Exact (R-BIZ-3): it is the item's
+/// sales price without account in `logistics/SalesItemPrices`. Stock is counted in Exact:
+/// a new item's quantity is its opening stock in the connection's warehouse, booked as a
+/// processed stock count, and later quantities are not sent.
 struct ExactItemWriter {
     let api: ExactAPI
     let settings: ExactSettings
@@ -26,18 +28,37 @@ struct ExactItemWriter {
             throw .invalidData("update: \"\(unknown)\" is not an item field; use any of \(Self.updatableFields.joined(separator: ", "))")
         }
         let fields = try itemFields(product)
+        let price = try salesPrice(product)
+        let prices = ExactItemPrices(api: api)
         let wanted = fields.filter { updatable.contains($0.key) }.reduce(into: [String: JSONValue]()) { $0.merge($1.value) { _, new in new } }
         /// Nil when the item is gone from Exact (deleted since it was written).
         func update(_ id: String) throws(ConnectorError) -> WriteResult? {
-            if wanted.isEmpty { return .unchanged(id) }
-            return try api.updateChanged("logistics/Items", id: id, wanted).map { $0 ? .updated(id) : .unchanged(id) }
+            var changed = false
+            if !wanted.isEmpty {
+                guard let itemChanged = try api.updateChanged("logistics/Items", id: id, wanted) else { return nil }
+                changed = itemChanged
+            }
+            if updatable.contains("price"), let price, try prices.set(price, item: id) { changed = true }
+            return changed ? .updated(id) : .unchanged(id)
         }
         let directory = ExactDirectory(api: api, settings: settings)
         if let id = knownID, let result = try update(id) { return result }
         if let id = try directory.existingItem(code: product.sku, isProduct: true), id != knownID, let result = try update(id) { return result }
         var body = fields.values.reduce(into: [String: JSONValue]()) { $0.merge($1) { _, new in new } }
         if let unit = product.unit { body["Unit"] = .string(unit) }
-        return .created(try directory.createItem(code: product.sku, fields: body, isProduct: true, openingStock: product.stockQuantity))
+        let id = try directory.createItem(code: product.sku, fields: body, isProduct: true, openingStock: product.stockQuantity)
+        if let price { try prices.create(price, item: id) }
+        return .created(id)
+    }
+
+    /// The product's price excluding VAT in the division's currency, if it has one.
+    private func salesPrice(_ product: Product) throws(ConnectorError) -> ExactItemPrices.Price? {
+        guard let price = try priceExclVAT(product) else { return nil }
+        let currency = settings.currency ?? "EUR"
+        guard product.currency.uppercased() == currency.uppercased() else {
+            throw .invalidData("\(product.sku) is priced in \(product.currency), but this Exact division's item prices are in \(currency) (setting currency)")
+        }
+        return .init(amount: price, currency: currency.uppercased())
     }
 
     /// Exact's fields for a product, grouped by the name a flow lists under `update:`.
@@ -46,13 +67,6 @@ struct ExactItemWriter {
         if let text = product.description { fields["description"] = ["ExtraDescription": .string(text)] }
         if let text = product.shortDescription { fields["short_description"] = ["Notes": .string(text)] }
         if let ean = product.ean { fields["ean"] = ["Barcode": .string(ean)] }
-        let currency = settings.currency ?? "EUR"
-        if let price = try priceExclVAT(product) {
-            guard product.currency.uppercased() == currency.uppercased() else {
-                throw .invalidData("\(product.sku) is priced in \(product.currency), but this Exact division's item prices are in \(currency) (setting currency)")
-            }
-            fields["price"] = ["StandardSalesPrice": price.json]
-        }
         if let rate = product.vatRate { fields["vat"] = ["SalesVatCode": .string(try settings.vatCode(rate: rate, country: "NL"))] }
         var attributes: [String: JSONValue] = [:]
         for (name, field) in settings.itemAttributes ?? [:] {

@@ -82,6 +82,7 @@ public final class ExactOnlineConnector: Connector {
                 "warehouse": ["type": "string"],
                 "update_accounts": ["type": "boolean"],
                 "update_items": ["type": "boolean"],
+                "process_invoices": ["type": "boolean"],
                 "currency": ["type": "string"],
                 "item_attributes": codeMapSchema,
                 "webhook_secret": ["type": "string", "secret": true],
@@ -90,11 +91,13 @@ public final class ExactOnlineConnector: Connector {
         ],
         auth: .init(
             scheme: .oauth2, authorizeURL: "{base_url}/api/oauth2/auth", tokenURL: "{base_url}/api/oauth2/token",
-            rotatingRefreshTokens: true),
+            rotatingRefreshTokens: true, refreshTokenIdleDays: 30),
         rateLimits: [
             .init(scope: "division", limit: 60, perSeconds: 60),
             .init(scope: "division", limit: 5000, perSeconds: 86_400),
         ],
+        // R-RATE-6: ten error answers per endpoint in an hour block the endpoint.
+        errorBudget: .init(limit: 10, perSeconds: 3600, statuses: [400, 401, 403, 404]),
         webhooks: .init(envelopeSignedMember: "Content", signatureMember: "HashCode"),
         baseURL: .init(setting: "base_url", chosenBy: "region", choices: ExactOnlineConnector.regions)
     )
@@ -158,8 +161,7 @@ public final class ExactOnlineConnector: Connector {
 
     public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
         let options = try request.options(as: ExactReadOptions.self) ?? ExactReadOptions()
-        try ExactReader(api: api(host), options: options, salesOrderStatuses: config.salesOrderStatuses, warehouse: config.settings.warehouse)
-            .read(request)
+        try reader(api(host), options).read(request)
     }
 
     /// Exact's deliveries carry only the changed record's key (`Content.Key`); the record
@@ -179,8 +181,14 @@ public final class ExactOnlineConnector: Connector {
         let api = try api(host)
         if let division = content.Division, division != api.division { return }
         let options = try delivery.options(as: ExactReadOptions.self) ?? ExactReadOptions()
-        try ExactReader(api: api, options: options, salesOrderStatuses: config.salesOrderStatuses, warehouse: config.settings.warehouse)
-            .readOne(delivery.stream, key: content.Key)
+        try reader(api, options).readOne(delivery.stream, key: content.Key)
+    }
+
+    private func reader(_ api: ExactAPI, _ options: ExactReadOptions) -> ExactReader {
+        let settings = config.settings
+        return ExactReader(
+            api: api, options: options, salesOrderStatuses: config.salesOrderStatuses, warehouse: settings.warehouse,
+            costItems: [settings.shippingItem, settings.paymentCostItem, settings.discountItem, ExactSettings.productWithoutSKUItem])
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {

@@ -36,9 +36,12 @@ struct ExactReadOptions: Decodable {
     }
 }
 
-/// Exact Online as a source: accounts, items, sales orders, sales invoices, suppliers and stock
-/// changed since the cursor (Exact's `Modified`), oldest first, as canonical records. An
-/// item Exact assembles from others (`IsMakeItem`) is a composition.
+/// Exact Online as a source: accounts, items, sales orders, sales invoices, suppliers and
+/// stock changed since the cursor, oldest first, as canonical records. An item Exact
+/// assembles from others (`IsMakeItem`) is a composition.
+///
+/// Every stream is read through Exact's Sync API: a row-version cursor, 1000 rows a call,
+/// only what changed (webhooks name one record, which is read from its entity set).
 struct ExactReader {
     let api: ExactAPI
     let options: ExactReadOptions
@@ -46,31 +49,86 @@ struct ExactReader {
     let salesOrderStatuses: [Int]?
     /// The connection's warehouse, the stock stream's default.
     let warehouse: String?
+    /// The item codes Koppel books costs on (shipping, payment costs, discounts), which
+    /// are not products.
+    var costItems: Set<String> = []
 
+    /// Where a read continues: the last `Modified` read (entity sets), or the last row
+    /// version read (sync feeds; `links` is the second feed of the suppliers stream).
     struct Cursor: Codable {
-        var modified: Date
+        var modified: Date?
+        var timestamp: Int64?
+        var links: Int64?
     }
 
     /// Before any record: where a first read starts.
     static let beginning = Date(timeIntervalSince1970: 0)
 
+    /// Which changes a sync read passes on: a backfill's window, and for a cursor kept
+    /// before the stream read its sync feed, what changed since that cursor.
+    struct Window {
+        var from: Date?
+        var until: Date?
+
+        func contains(_ modified: Date?) -> Bool {
+            guard let modified else { return from == nil && until == nil }
+            return from.map { modified >= $0 } ?? true && until.map { modified < $0 } ?? true
+        }
+    }
+
     func read(_ request: ReadRequest) throws(ConnectorError) {
         let host = api.host
         let stored = try request.cursor(as: Cursor.self)
-        var conditions: [String] = []
-        // `ge`, not `gt`: a record committed later in the cursor's millisecond is still
-        // read; the one read last time comes again and the ledger absorbs it.
-        // Always a filter on `Modified`: Exact refuses a collection read of these entity
-        // sets without one of their filter fields (R-FILTER-1), a first read included.
-        let after = request.since ?? stored?.modified ?? Self.beginning
-        conditions.append("Modified ge \(ExactAPI.datetime(after))")
-        if let until = request.until { conditions.append("Modified lt \(ExactAPI.datetime(until))") }
-        var latest = stored?.modified
-        try emit(request.stream, conditions: conditions, scanPayments: true, seen: { modified in
-            if latest.map({ modified > $0 }) ?? true { latest = modified }
-        }, checkpoint: { () throws(ConnectorError) in
-            if let latest { try host.checkpoint(Cursor(modified: latest)) }
-        })
+        let window = Window(from: request.since ?? (stored?.timestamp == nil && stored?.links == nil ? stored?.modified : nil), until: request.until)
+        let after = stored?.timestamp
+        switch request.stream {
+        case "accounts":
+            try readAccounts(after: after, window: window)
+            return
+        case "sales_invoices":
+            try ExactSalesInvoiceReader(api: api).read(after: after, window: window, checkpoint: { version throws(ConnectorError) in
+                try host.checkpoint(Cursor(timestamp: version))
+            })
+            return
+        case "stock":
+            try ExactStockReader(api: api, global: options.stock == .global, warehouse: options.warehouse ?? warehouse)
+                .read(after: after, checkpoint: { version throws(ConnectorError) in try host.checkpoint(Cursor(timestamp: version)) })
+            return
+        case "suppliers":
+            try ExactSupplierReader(api: api).read(after: (stored?.timestamp, stored?.links), window: window, checkpoint: { accounts, links throws(ConnectorError) in
+                try host.checkpoint(Cursor(timestamp: accounts, links: links))
+            })
+            return
+        case "items":
+            try ExactItemReader(api: api, costItems: costItems).read(after: (stored?.timestamp, stored?.links), window: window, checkpoint: { items, prices throws(ConnectorError) in
+                try host.checkpoint(Cursor(timestamp: items, links: prices))
+            })
+            return
+        case "sales_orders":
+            // A cursor from before the sync feeds holds the orders' `Modified`: the window
+            // starts there, and payments are scanned from there.
+            let cursor = ExactSalesOrderReader.SyncCursor(
+                headers: stored?.timestamp, lines: stored?.links, paid: request.since ?? stored?.modified ?? Self.beginning)
+            try ExactSalesOrderReader(api: api, statuses: options.statuses ?? salesOrderStatuses)
+                .read(after: cursor, window: window, checkpoint: { next throws(ConnectorError) in
+                    try host.checkpoint(Cursor(modified: next.paid, timestamp: next.headers, links: next.lines))
+                })
+            return
+        default:
+            throw .invalidData("exact-online cannot read stream \(request.stream)")
+        }
+    }
+
+    static let accountSelect = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Status,Modified"
+
+    /// Customers (accounts of status C) from the accounts' sync feed; prospects,
+    /// suspects and suppliers that buy nothing are not customers.
+    private func readAccounts(after: Int64?, window: Window) throws(ConnectorError) {
+        let host = api.host
+        try api.sync("sync/CRM/Accounts", after: after, select: Self.accountSelect, record: { record throws(ConnectorError) in
+            guard Self.text(record, "Status") == "C", let modified = ExactAPI.date(record["Modified"]), window.contains(modified) else { return }
+            try host.emit(Self.customer(record, modified: modified))
+        }, onPage: { version throws(ConnectorError) in try host.checkpoint(Cursor(timestamp: version)) })
     }
 
     /// Emits the one record a webhook names by its key (an item's key for stock), if it
@@ -85,52 +143,46 @@ struct ExactReader {
         case "stock": "Item"
         default: "ID"
         }
-        try emit(stream, conditions: ["\(field) eq guid'\(key)'"], seen: { _ in }, checkpoint: {})
+        try emit(stream, matching: "\(field) eq guid'\(key)'")
     }
 
-    /// Emits the records of `stream` that match `conditions`, oldest change first.
-    private func emit(
-        _ stream: String, conditions: [String], scanPayments: Bool = false, seen: @escaping (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void
-    ) throws(ConnectorError) {
+    /// Emits the records of `stream` that match `condition`, from its entity set.
+    private func emit(_ stream: String, matching condition: String) throws(ConnectorError) {
         let host = api.host
+        let conditions = [condition]
         switch stream {
         case "stock":
-            try ExactStockReader(api: api, global: options.stock == .global, warehouse: options.warehouse ?? warehouse)
-                .read(conditions: conditions, seen: seen, checkpoint: checkpoint)
+            try ExactStockReader(api: api, global: options.stock == .global, warehouse: options.warehouse ?? warehouse).read(matching: conditions)
             return
         case "sales_orders":
-            try ExactSalesOrderReader(api: api, statuses: options.statuses ?? salesOrderStatuses)
-                .read(conditions: conditions, scanPayments: scanPayments, seen: seen, checkpoint: checkpoint)
+            try ExactSalesOrderReader(api: api, statuses: options.statuses ?? salesOrderStatuses).read(matching: conditions)
             return
         case "sales_invoices":
-            try ExactSalesInvoiceReader(api: api).read(conditions: conditions, seen: seen, checkpoint: checkpoint)
+            try ExactSalesInvoiceReader(api: api).read(matching: conditions)
             return
         case "suppliers":
-            try ExactSupplierReader(api: api).read(conditions: conditions, seen: seen, checkpoint: checkpoint)
-            return
+            throw .invalidData("suppliers are read from Exact's sync feeds, not one by one")
         default: break
         }
         let entitySet: String
         let select: String
-        var query: [String: String] = ["$orderby": "Modified"]
         if stream == "accounts" {
             entitySet = "crm/Accounts"
-            select = "ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,Postcode,City,Country,VATNumber,ChamberOfCommerce,Language,Modified"
+            select = Self.accountSelect
         } else {
             entitySet = "logistics/Items"
             select = "ID,Code,Description,ExtraDescription,Barcode,StandardSalesPrice,CostPriceStandard,Unit,Stock,IsStockItem,IsMakeItem,Modified"
         }
-        query["$select"] = select
-        if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
-        try api.each(entitySet, query: query, record: { record throws(ConnectorError) in
+        try api.each(entitySet, query: ["$select": select, "$filter": condition], record: { record throws(ConnectorError) in
             guard let modified = ExactAPI.date(record["Modified"]) else { return }
             if stream == "accounts" {
+                guard Self.text(record, "Status") == "C" else { return }
                 try host.emit(Self.customer(record, modified: modified))
             } else {
+                if let code = Self.text(record, "Code"), costItems.contains(code) { return }
                 try host.emit(Self.product(record, modified: modified))
             }
-            seen(modified)
-        }, onPage: checkpoint)
+        })
     }
 
     static func text(_ record: ExactAPI.Record, _ field: String) -> String? {

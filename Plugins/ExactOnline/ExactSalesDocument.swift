@@ -55,33 +55,38 @@ struct OrderDocumentRecord: Decodable {
 }
 
 extension ExactFlavour {
-    /// The document's own date, which the writer sets to the order's date.
-    var dateProperty: String {
+    /// Where the documents are read in bulk: Exact's bulk feeds give 1000 a page
+    /// (R-BULK-1, R-PAGE-1); sales entries have none.
+    var bulkSet: String {
         switch self {
-        case .salesInvoices: "InvoiceDate"
-        case .salesOrders: "OrderDate"
-        case .salesEntries: "EntryDate"
+        case .salesInvoices: "bulk/SalesInvoice/SalesInvoices"
+        case .salesOrders: "bulk/SalesOrder/SalesOrders"
+        case .salesEntries: "salesentry/SalesEntries"
         }
     }
 }
 
 /// The documents of each flavour that Exact already holds, by `YourRef`, read in bulk for
 /// the dates that reconciling writes ask about. A first run (a new state file, or a
-/// merchant coming from another connector) reconciles every order; one paged read of a
-/// period's `YourRef`s costs a page per 60 documents instead of a lookup per order. It
-/// lives as long as the connection is open (one run) and forgets everything after a
-/// create whose outcome is unknown.
+/// merchant coming from another connector) reconciles every order; one paged read of the
+/// `YourRef`s of the documents created since an order was placed costs a call per 1000
+/// documents instead of a lookup per order. Documents are found by `Created`, which
+/// Exact sets, not by their own date, which it may not take from the request (an
+/// invoice's date is settled when it is processed: R-BIZ-2). It lives as long as the
+/// connection is open (one run) and forgets everything after a create whose outcome is
+/// unknown.
 final class BookedDocuments: @unchecked Sendable {
     private struct Known {
         var ids: [String: String] = [:]
-        /// Documents dated from here on have been read.
+        /// Documents created from here on have been read.
         var from: Date
     }
 
     private let lock = NSLock()
     private var known: [ExactFlavour: Known] = [:]
 
-    /// Orders may be booked a little before their shop's UTC date (time zones), never days.
+    /// A document is created after its order was placed; the margin covers clocks that
+    /// disagree and shops that date orders in their own time zone.
     static let margin: TimeInterval = 2 * 86_400
 
     /// The document booked for order `number` (placed at `date`), reading the documents
@@ -90,10 +95,10 @@ final class BookedDocuments: @unchecked Sendable {
         let from = date.addingTimeInterval(-Self.margin)
         let current = lock.withLock { known[flavour] }
         if current.map({ from < $0.from }) ?? true {
-            var filter = "\(flavour.dateProperty) ge \(ExactAPI.datetime(from))"
-            if let current { filter += " and \(flavour.dateProperty) lt \(ExactAPI.datetime(current.from))" }
+            var filter = "Created ge \(ExactAPI.datetime(from))"
+            if let current { filter += " and Created lt \(ExactAPI.datetime(current.from))" }
             var read: [String: String] = [:]
-            try api.each(flavour.entitySet, query: ["$filter": filter, "$select": "\(flavour.key),YourRef"]) { record throws(ConnectorError) in
+            try api.each(flavour.bulkSet, query: ["$filter": filter, "$select": "\(flavour.key),YourRef"]) { record throws(ConnectorError) in
                 if let ref = record["YourRef"]?.stringValue, let id = record[flavour.key]?.stringValue { read[ref] = id }
             }
             lock.withLock {
@@ -126,8 +131,34 @@ struct ExactSalesDocumentWriter {
 
     func write(_ record: OrderDocumentRecord, reconcile: Bool) throws(ConnectorError) -> WriteResult {
         let order = record.order
+        let processor = flavour == .salesInvoices && settings.processInvoices == true ? ExactInvoiceProcessor(api: api) : nil
+        try processor?.processPending()
         if reconcile, let found = try booked.find(order.number, placedAt: order.createdAt, flavour: flavour, api: api) { return .found(found) }
         let directory = ExactDirectory(api: api, settings: settings)
+        let body = try document(record, directory: directory)
+        let created: ExactAPI.Record
+        do throws(ConnectorError) {
+            do throws(ConnectorError) {
+                created = try api.create(flavour.entitySet, body)
+            } catch {
+                // A remembered account, item or G/L account may be gone (deleted or merged
+                // by the bookkeeper): forgotten, found or created again, and tried once more.
+                guard case .invalidData = error, try directory.forgetVanished() else { throw error }
+                created = try api.create(flavour.entitySet, try document(record, directory: directory))
+            }
+        } catch {
+            if case .uncertain = error { booked.forget(flavour) }
+            throw error
+        }
+        guard let id = created[flavour.key]?.stringValue else { throw .internal("Exact Online returned a document without \(flavour.key)") }
+        booked.remember(order.number, id: id, flavour: flavour)
+        try processor?.process(id, number: order.number, date: order.createdAt)
+        return .created(id)
+    }
+
+    /// The document's header with its lines deep-inserted.
+    private func document(_ record: OrderDocumentRecord, directory: ExactDirectory) throws(ConnectorError) -> [String: JSONValue] {
+        let order = record.order
         let account = try directory.account(for: order)
         let lines = try documentLines(order, directory: directory)
         var header: [String: JSONValue] = [
@@ -139,9 +170,10 @@ struct ExactSalesDocumentWriter {
         if let condition = record.paymentCondition { header["PaymentCondition"] = .string(condition) }
         switch flavour {
         case .salesInvoices:
+            // No InvoiceDate: Exact ignores it here and dates the invoice when it is
+            // processed (R-BIZ-2), which `process_invoices` does with the order's date.
             header["Journal"] = .string(settings.journalCode)
             header["OrderedBy"] = .string(account)
-            header["InvoiceDate"] = ExactAPI.dateValue(order.createdAt)
         case .salesOrders:
             header["OrderedBy"] = .string(account)
             header["OrderDate"] = ExactAPI.dateValue(order.createdAt)
@@ -150,16 +182,7 @@ struct ExactSalesDocumentWriter {
             header["Customer"] = .string(account)
             header["EntryDate"] = ExactAPI.dateValue(order.createdAt)
         }
-        let created: ExactAPI.Record
-        do {
-            created = try api.create(flavour.entitySet, header)
-        } catch {
-            if case .uncertain = error { booked.forget(flavour) }
-            throw error
-        }
-        guard let id = created[flavour.key]?.stringValue else { throw .internal("Exact Online returned a document without \(flavour.key)") }
-        booked.remember(order.number, id: id, flavour: flavour)
-        return .created(id)
+        return header
     }
 
     private func description(_ order: Order) -> String {
@@ -179,7 +202,7 @@ struct ExactSalesDocumentWriter {
                 glAccount: settings.revenueAccount(country: country), directory: directory)
             fields["Quantity"] = line.quantity.json
             if flavour.usesItems {
-                fields["Item"] = .string(try directory.item(code: line.sku ?? "WEBSHOP", description: line.sku == nil ? "Webshop product without SKU" : line.name, isProduct: line.sku != nil))
+                fields["Item"] = .string(try directory.item(code: line.sku ?? ExactSettings.productWithoutSKUItem, description: line.sku == nil ? "Webshop product without SKU" : line.name, isProduct: line.sku != nil))
                 fields["UnitPrice"] = line.unitPrice.json
                 let gross = line.unitPrice * line.quantity
                 if line.discount != .zero, gross != .zero {

@@ -14,20 +14,66 @@ struct ExactSalesInvoiceReader {
     static let select = "InvoiceID,InvoiceNumber,InvoiceDate,OrderNumber,Status,Currency,OrderedBy,OrderedByName,"
         + "AmountFCExclVat,VATAmountFC,AmountFC,PaymentCondition,Description,Modified,SalesInvoiceLines"
 
-    func read(conditions: [String], seen: (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void) throws(ConnectorError) {
-        var query = ["$select": Self.select, "$expand": "SalesInvoiceLines", "$orderby": "Modified"]
-        if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
-        var page: [ExactAPI.Record] = []
-        try api.each("salesinvoice/SalesInvoices", query: query, record: { page.append($0) }, onPage: { () throws(ConnectorError) in
-            let accounts = try ExactSalesOrderReader.accounts(page.compactMap { ExactReader.text($0, "OrderedBy") }, api: api)
-            for record in page {
-                guard let modified = ExactAPI.date(record["Modified"]) else { continue }
-                try api.host.emit(Self.invoice(record, modified: modified, accounts: accounts))
-                seen(modified)
+    /// The sync feed's columns: the header's on row 0, a line's (with the header's) on the others.
+    static let syncSelect = "InvoiceID,LineNumber,InvoiceNumber,InvoiceDate,OrderNumber,Status,Currency,OrderedBy,OrderedByName,"
+        + "AmountFCExclVat,VATAmountFC,AmountFC,PaymentCondition,Description,Modified,ItemCode,ItemDescription,Quantity,UnitPrice,VATPercentage,SalesOrder"
+
+    /// Invoices changed after row version `after`, from `sync/SalesInvoice/SalesInvoices`,
+    /// where each invoice is its header row (`LineNumber` 0) and its line rows (R-SYNC-4).
+    /// An invoice is emitted once all its rows are read: the one a page ends in waits for
+    /// the next page, and the checkpoint stays before its first row.
+    func read(after: Int64?, window: ExactReader.Window, checkpoint: (Int64) throws(ConnectorError) -> Void) throws(ConnectorError) {
+        var invoices: [String: (header: ExactAPI.Record?, lines: [ExactAPI.Record], first: Int64)] = [:]
+        var order: [String] = []
+        var last: String?
+        func flush(keeping kept: String?) throws(ConnectorError) {
+            let ready = order.filter { $0 != kept }
+            var records: [ExactAPI.Record] = []
+            for id in ready {
+                guard let invoice = invoices.removeValue(forKey: id), var header = invoice.header else { continue }
+                let lines = invoice.lines.sorted { (ExactAPI.rowVersion($0["LineNumber"]) ?? 0) < (ExactAPI.rowVersion($1["LineNumber"]) ?? 0) }
+                header["SalesInvoiceLines"] = .object(["results": .array(lines.map(JSONValue.object))])
+                if window.contains(ExactAPI.date(header["Modified"])) { records.append(header) }
             }
-            page.removeAll()
-            try checkpoint()
+            order.removeAll { ready.contains($0) }
+            try emit(records)
+        }
+        var highest = after ?? 1
+        try api.sync("sync/SalesInvoice/SalesInvoices", after: after, select: Self.syncSelect, record: { row in
+            guard let id = ExactReader.text(row, "InvoiceID")?.lowercased() else { return }
+            let version = ExactAPI.rowVersion(row["Timestamp"]) ?? 0
+            if invoices[id] == nil {
+                invoices[id] = (nil, [], version)
+                order.append(id)
+            }
+            if ExactAPI.rowVersion(row["LineNumber"]) ?? 0 == 0 { invoices[id]?.header = row } else { invoices[id]?.lines.append(row) }
+            last = id
+        }, onPage: { version throws(ConnectorError) in
+            highest = version
+            try flush(keeping: last)
+            try checkpoint(last.flatMap { invoices[$0]?.first }.map { $0 - 1 } ?? version)
         })
+        try flush(keeping: nil)
+        try checkpoint(highest)
+    }
+
+    /// Emits invoices (headers with their lines) with their buyers' accounts.
+    private func emit(_ records: [ExactAPI.Record]) throws(ConnectorError) {
+        guard !records.isEmpty else { return }
+        let accounts = try ExactSalesOrderReader.accounts(records.compactMap { ExactReader.text($0, "OrderedBy") }, api: api)
+        for record in records {
+            guard let modified = ExactAPI.date(record["Modified"]) else { continue }
+            try api.host.emit(Self.invoice(record, modified: modified, accounts: accounts))
+        }
+    }
+
+    /// The invoices matching `conditions` (a webhook's key), from the entity set.
+    func read(matching conditions: [String]) throws(ConnectorError) {
+        var records: [ExactAPI.Record] = []
+        try api.each("salesinvoice/SalesInvoices", query: [
+            "$select": Self.select, "$expand": "SalesInvoiceLines", "$filter": conditions.joined(separator: " and "),
+        ], record: { records.append($0) })
+        try emit(records)
     }
 
     static func invoice(_ record: ExactAPI.Record, modified: Date, accounts: [String: ExactAPI.Record]) -> Order {

@@ -5,8 +5,9 @@ import KoppelPluginSDK
 /// address, company or person) and whether it is paid.
 ///
 /// Exact's sales order carries no payment state. An order counts as paid when it has been
-/// invoiced (`SalesInvoices.OrderNumber`) and every receivable of those invoices is
-/// fully paid (`cashflow/Receivables.IsFullyPaid`); `paid_at` is the latest change of
+/// invoiced (invoice lines that name it, `SalesInvoiceLines.SalesOrder`) and every
+/// receivable of those invoices is fully paid (`cashflow/Receivables.IsFullyPaid`; an
+/// invoice has one once processed, R-BIZ-1); `paid_at` is the latest change of
 /// those receivables. A payment does not touch the order's `Modified`, so each read also
 /// asks which receivables were paid since the cursor and emits their orders again; the
 /// ledger absorbs what was already delivered.
@@ -30,68 +31,126 @@ struct ExactSalesOrderReader {
     }
 
     private func query(_ conditions: [String]) -> [String: String] {
-        var query = ["$select": Self.select, "$expand": "SalesOrderLines", "$orderby": "Modified"]
+        var query = ["$select": Self.select, "$expand": "SalesOrderLines"]
         let all = conditions + [statusCondition].compactMap { $0 }
         if !all.isEmpty { query["$filter"] = all.joined(separator: " and ") }
         return query
     }
 
-    /// Emits the orders matching `conditions` page by page, checkpointing after each;
-    /// with `scanPayments`, first the orders paid since the read's `Modified ge` bound.
-    func read(
-        conditions: [String], scanPayments: Bool, seen: (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void
-    ) throws(ConnectorError) {
-        // An order the payments brought is not emitted twice in one read.
-        let emitted = scanPayments ? try emitNewlyPaid(since: conditions.first { $0.hasPrefix("Modified ge ") }) : []
+    static let syncHeaderSelect = "OrderID,OrderNumber,YourRef,OrderDate,Status,Currency,OrderedBy,OrderedByName,"
+        + "OrderedByContactPersonFullName,DeliverTo,AmountFCExclVat,AmountFC,PaymentCondition,Description,Modified"
+    static let lineSelect = "ID,OrderID,LineNumber,ItemCode,Description,ItemDescription,Quantity,UnitPrice,AmountFC,VATAmount,VATPercentage"
+
+    /// Where a sync read of sales orders continues: the row versions read last of the
+    /// headers and of the lines feeds, and the last payment seen.
+    struct SyncCursor {
+        var headers: Int64?
+        var lines: Int64?
+        var paid: Date?
+    }
+
+    /// The orders whose header or lines changed after the cursor, through the Sync API
+    /// (`sync/SalesOrder/SalesOrderHeaders` and `…/SalesOrderLines`, 1000 rows a call),
+    /// first those paid since the last payment seen. An order whose lines changed but
+    /// not its header gets its header from the bulk feed; a changed order's unchanged
+    /// lines are not in the lines feed, so after a first read every changed order's lines
+    /// are read whole from the bulk feed (a first read has them all).
+    func read(after cursor: SyncCursor, window: ExactReader.Window, checkpoint: (SyncCursor) throws(ConnectorError) -> Void) throws(ConnectorError) {
+        let (paidOrders, paid) = try emitNewlyPaid(since: cursor.paid.map { "Modified ge \(ExactAPI.datetime($0))" })
+        var next = SyncCursor(headers: cursor.headers, lines: cursor.lines, paid: paid ?? cursor.paid)
+        var headers: [String: Record] = [:], lines: [String: [String: Record]] = [:]
+        var changed: [String] = []
+        func note(_ id: String) { if headers[id] == nil && lines[id] == nil { changed.append(id) } }
+        try api.sync("sync/SalesOrder/SalesOrderHeaders", after: cursor.headers, select: Self.syncHeaderSelect, record: { row in
+            guard let id = ExactReader.text(row, "OrderID")?.lowercased() else { return }
+            note(id)
+            headers[id] = row
+        }, onPage: { next.headers = $0 })
+        try api.sync("sync/SalesOrder/SalesOrderLines", after: cursor.lines, select: Self.lineSelect, record: { row in
+            guard let id = ExactReader.text(row, "OrderID")?.lowercased(), let line = ExactReader.text(row, "ID") else { return }
+            note(id)
+            lines[id, default: [:]][line] = row
+        }, onPage: { next.lines = $0 })
+        let headerless = changed.filter { headers[$0] == nil }
+        try api.each("bulk/SalesOrder/SalesOrders", where: "OrderID", isAnyOf: headerless.map(ExactAPI.guid), query: ["$select": Self.syncHeaderSelect], record: { row in
+            if let id = ExactReader.text(row, "OrderID")?.lowercased() { headers[id] = row }
+        })
+        if cursor.lines != nil, !changed.isEmpty {
+            try api.each("bulk/SalesOrder/SalesOrderLines", where: "OrderID", isAnyOf: changed.map(ExactAPI.guid), query: ["$select": Self.lineSelect], record: { row in
+                guard let id = ExactReader.text(row, "OrderID")?.lowercased(), let line = ExactReader.text(row, "ID") else { return }
+                lines[id, default: [:]][line] = row
+            })
+        }
         var page: [Record] = []
-        try api.each("salesorder/SalesOrders", query: query(conditions), record: { record in
-            if let id = ExactReader.text(record, "OrderID"), emitted.contains(id) { return }
-            page.append(record)
-        }, onPage: { () throws(ConnectorError) in
-            try emit(page, seen: seen)
+        for id in changed where !paidOrders.contains(id) {
+            guard var header = headers[id], window.contains(ExactAPI.date(header["Modified"])) else { continue }
+            if let statuses, !statuses.isEmpty {
+                guard case .int(let status)? = header["Status"], statuses.contains(Int(status)) else { continue }
+            }
+            let ordered = (lines[id] ?? [:]).values.sorted { (ExactAPI.rowVersion($0["LineNumber"]) ?? 0) < (ExactAPI.rowVersion($1["LineNumber"]) ?? 0) }
+            header["SalesOrderLines"] = .object(["results": .array(ordered.map(JSONValue.object))])
+            page.append(header)
+            if page.count == 60 {
+                try emit(page)
+                page.removeAll()
+            }
+        }
+        try emit(page)
+        try checkpoint(next)
+    }
+
+    /// The orders matching `conditions` (a webhook's key), from the entity set.
+    func read(matching conditions: [String]) throws(ConnectorError) {
+        var page: [Record] = []
+        try api.each("salesorder/SalesOrders", query: query(conditions), record: { page.append($0) }, onPage: { () throws(ConnectorError) in
+            try emit(page)
             page.removeAll()
-            try checkpoint()
         })
     }
 
     /// Emits the orders whose invoices were paid since `since` (all paid ones without it);
-    /// returns their IDs.
-    private func emitNewlyPaid(since: String?) throws(ConnectorError) -> Set<String> {
+    /// returns their IDs (lower case) and the latest payment's change.
+    private func emitNewlyPaid(since: String?) throws(ConnectorError) -> (emitted: Set<String>, latest: Date?) {
         var paidInvoices: [String] = []
+        var latest: Date?
         let filter = (["IsFullyPaid eq true"] + [since].compactMap { $0 }).joined(separator: " and ")
-        try api.each("cashflow/Receivables", query: ["$filter": filter, "$select": "InvoiceNumber"], record: { receivable in
+        try api.each("cashflow/Receivables", query: ["$filter": filter, "$select": "InvoiceNumber,Modified"], record: { receivable in
             if let number = Self.number(receivable["InvoiceNumber"]) { paidInvoices.append(number) }
+            if let modified = ExactAPI.date(receivable["Modified"]), latest.map({ modified > $0 }) ?? true { latest = modified }
         })
-        var orderNumbers: [String] = []
-        try api.each("salesinvoice/SalesInvoices", where: "InvoiceNumber", isAnyOf: paidInvoices, query: ["$select": "InvoiceNumber,OrderNumber"], record: { invoice in
-            if let number = Self.number(invoice["OrderNumber"]) { orderNumbers.append(number) }
+        var invoiceIDs: [String] = []
+        try api.each("salesinvoice/SalesInvoices", where: "InvoiceNumber", isAnyOf: paidInvoices, query: ["$select": "InvoiceID"], record: { invoice in
+            if let id = ExactReader.text(invoice, "InvoiceID") { invoiceIDs.append(ExactAPI.guid(id)) }
+        })
+        var orderIDs: Set<String> = []
+        try api.each("salesinvoice/SalesInvoiceLines", where: "InvoiceID", isAnyOf: invoiceIDs, query: ["$select": "SalesOrder"], record: { line in
+            if let order = ExactReader.text(line, "SalesOrder") { orderIDs.insert(ExactAPI.guid(order.lowercased())) }
         })
         // Emitted a page at a time: a first read may bring the whole paid history.
         var emitted: Set<String> = []
         var page: [Record] = []
         func flush() throws(ConnectorError) {
-            try emit(page, seen: { _ in })
-            emitted.formUnion(page.compactMap { ExactReader.text($0, "OrderID") })
+            try emit(page)
+            emitted.formUnion(page.compactMap { ExactReader.text($0, "OrderID")?.lowercased() })
             page.removeAll()
         }
-        try api.each("salesorder/SalesOrders", where: "OrderNumber", isAnyOf: orderNumbers, query: query([]), record: { order throws(ConnectorError) in
+        try api.each("salesorder/SalesOrders", where: "OrderID", isAnyOf: Array(orderIDs), query: query([]), record: { order throws(ConnectorError) in
             page.append(order)
             if page.count >= 60 { try flush() }
         })
         try flush()
-        return emitted
+        return (emitted, latest)
     }
 
     /// Emits one page of orders with their accounts and payment state.
-    private func emit(_ page: [Record], seen: (Date) -> Void) throws(ConnectorError) {
+    private func emit(_ page: [Record]) throws(ConnectorError) {
         guard !page.isEmpty else { return }
         let accounts = try Self.accounts(page.flatMap { [ExactReader.text($0, "OrderedBy"), ExactReader.text($0, "DeliverTo")] }.compactMap { $0 }, api: api)
-        let payments = try self.payments(page.compactMap { Self.number($0["OrderNumber"]) })
+        let payments = try self.payments(page.compactMap { ExactReader.text($0, "OrderID")?.lowercased() })
         for record in page {
             guard let modified = ExactAPI.date(record["Modified"]) else { continue }
-            let paidAt = Self.number(record["OrderNumber"]).flatMap { payments[$0] }
+            let paidAt = ExactReader.text(record, "OrderID").flatMap { payments[$0.lowercased()] }
             try api.host.emit(Self.order(record, modified: modified, accounts: accounts, paidAt: paidAt))
-            seen(modified)
         }
     }
 
@@ -104,14 +163,20 @@ struct ExactSalesOrderReader {
         return found
     }
 
-    /// When each of these orders was paid (its invoices' receivables all fully paid);
-    /// unpaid orders are absent.
-    private func payments(_ orderNumbers: [String]) throws(ConnectorError) -> [String: Date] {
-        var invoicesOfOrder: [String: [String]] = [:]
-        try api.each("salesinvoice/SalesInvoices", where: "OrderNumber", isAnyOf: orderNumbers, query: ["$select": "InvoiceNumber,OrderNumber"], record: { invoice in
-            if let order = Self.number(invoice["OrderNumber"]), let number = Self.number(invoice["InvoiceNumber"]) {
-                invoicesOfOrder[order, default: []].append(number)
+    /// When each of these orders (by lower-case GUID) was paid: the invoices made from it
+    /// (their lines name it, `SalesInvoiceLines.SalesOrder`, which Exact sets itself)
+    /// have receivables, all fully paid. Unpaid orders are absent.
+    private func payments(_ orders: [String]) throws(ConnectorError) -> [String: Date] {
+        var invoicesOfID: [String: Set<String>] = [:]
+        try api.each("salesinvoice/SalesInvoiceLines", where: "SalesOrder", isAnyOf: orders.map(ExactAPI.guid), query: ["$select": "InvoiceID,SalesOrder"], record: { line in
+            if let order = ExactReader.text(line, "SalesOrder"), let invoice = ExactReader.text(line, "InvoiceID") {
+                invoicesOfID[invoice.lowercased(), default: []].insert(order.lowercased())
             }
+        })
+        var invoicesOfOrder: [String: [String]] = [:]
+        try api.each("salesinvoice/SalesInvoices", where: "InvoiceID", isAnyOf: invoicesOfID.keys.map(ExactAPI.guid), query: ["$select": "InvoiceID,InvoiceNumber"], record: { invoice in
+            guard let id = ExactReader.text(invoice, "InvoiceID")?.lowercased(), let number = Self.number(invoice["InvoiceNumber"]) else { return }
+            for order in invoicesOfID[id] ?? [] { invoicesOfOrder[order, default: []].append(number) }
         })
         var receivables: [String: (paid: Bool, modified: Date)] = [:]
         try api.each("cashflow/Receivables", where: "InvoiceNumber", isAnyOf: invoicesOfOrder.values.flatMap { $0 },

@@ -18,6 +18,7 @@ import KoppelPluginSDK
 /// warehouse: "1"                   # new stock items are linked to this warehouse
 /// update_accounts: false           # true: accounts found by email follow each order (changed fields only, one more call)
 /// update_items: false              # true: existing items take the shop's description (changed only)
+/// process_invoices: false          # true: sales invoices are processed after booking (dated, receivable), no email sent
 /// currency: EUR                     # the division's currency, in which item prices are kept
 /// item_attributes: { origin: FreeTextField_01 }   # items stream: product attribute -> item field
 /// ```
@@ -43,6 +44,7 @@ struct ExactSettings: Decodable {
     var warehouse: String?
     var updateAccounts: Bool?
     var updateItems: Bool?
+    var processInvoices: Bool?
     var currency: String?
     var itemAttributes: [String: String]?
 
@@ -57,6 +59,7 @@ struct ExactSettings: Decodable {
         case defaultDebtor = "default_debtor"
         case updateAccounts = "update_accounts"
         case updateItems = "update_items"
+        case processInvoices = "process_invoices"
     }
 
     init() {}
@@ -77,12 +80,15 @@ struct ExactSettings: Decodable {
         merged.warehouse = flow.warehouse ?? warehouse
         merged.updateAccounts = flow.updateAccounts ?? updateAccounts
         merged.updateItems = flow.updateItems ?? updateItems
+        merged.processInvoices = flow.processInvoices ?? processInvoices
         merged.currency = flow.currency ?? currency
         merged.itemAttributes = flow.itemAttributes ?? itemAttributes
         return merged
     }
 
     var journalCode: String { journal ?? "70" }
+    /// The item a webshop line without SKU is booked on.
+    static let productWithoutSKUItem = "WEBSHOP"
     var shippingItem: String { shipping?.item ?? "VERZENDKOSTEN" }
     var shippingAccount: String { shipping?.glAccount ?? "8100" }
     var paymentCostItem: String { paymentCosts?.item ?? "BETAALKOSTEN" }

@@ -1,13 +1,14 @@
 import Foundation
 import KoppelPluginSDK
 
-/// Stock levels from Exact's item-warehouse rows (`inventory/ItemWarehouses`), either of
-/// one warehouse (one record per SKU, keyed `SKU@warehouse`) or summed over every
-/// warehouse (one record per SKU, keyed by the SKU).
+/// Stock levels, either of one warehouse (one record per SKU, keyed `SKU@warehouse`) or
+/// summed over every warehouse (one record per SKU, keyed by the SKU).
 ///
-/// Only rows changed since the cursor are read. For a sum, each changed item's rows in
-/// the other warehouses are fetched too, a few items per call, so an unchanged item
-/// costs nothing and a changed one is always summed whole.
+/// What moved is read from Exact's stock positions sync feed
+/// (`sync/Inventory/StockPositions`: any movement gives an item's row in a warehouse a new
+/// row version), 1000 rows a call. For a sum, each moved item's rows in every warehouse
+/// are fetched from `inventory/ItemWarehouses`, a few items per call, so an unchanged
+/// item costs nothing and a changed one is always summed whole.
 struct ExactStockReader {
     let api: ExactAPI
     let global: Bool
@@ -34,15 +35,36 @@ struct ExactStockReader {
         }
     }
 
-    func read(
-        conditions: [String], seen: (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void
-    ) throws(ConnectorError) {
+    static let positionSelect = "ItemId,ItemCode,WarehouseCode,CurrentStock"
+
+    /// The stock that moved after row version `after`. The feed has no change time; a
+    /// level is dated when it is read.
+    func read(after: Int64?, checkpoint: (Int64) throws(ConnectorError) -> Void) throws(ConnectorError) {
+        let code = global ? nil : try warehouseCode()
+        var changedItems: [String] = []
+        try api.sync("sync/Inventory/StockPositions", after: after, select: Self.positionSelect, record: { row throws(ConnectorError) in
+            guard let item = ExactReader.text(row, "ItemId"), let sku = ExactReader.text(row, "ItemCode") else { return }
+            guard let code else {
+                if !changedItems.contains(item) { changedItems.append(item) }
+                return
+            }
+            guard ExactReader.text(row, "WarehouseCode") == code else { return }
+            try api.host.emit(StockLevel(
+                sourceKey: "\(sku)@\(code)", updatedAt: api.host.now, sku: sku, warehouse: code,
+                quantity: ExactAPI.decimal(row["CurrentStock"]) ?? .zero))
+        }, onPage: { version throws(ConnectorError) in
+            try emitSums(of: changedItems)
+            changedItems.removeAll()
+            try checkpoint(version)
+        })
+    }
+
+    /// The stock of the rows matching `conditions` (a webhook's item).
+    func read(matching conditions: [String]) throws(ConnectorError) {
         var conditions = conditions
         if !global { conditions.append("WarehouseCode eq \(ExactAPI.quote(try warehouseCode()))") }
-        var query = ["$orderby": "Modified", "$select": Self.select]
-        if !conditions.isEmpty { query["$filter"] = conditions.joined(separator: " and ") }
         var changedItems: [String] = []
-        try api.each("inventory/ItemWarehouses", query: query, record: { record throws(ConnectorError) in
+        try api.each("inventory/ItemWarehouses", query: ["$select": Self.select, "$filter": conditions.joined(separator: " and ")], record: { record throws(ConnectorError) in
             guard let row = Row(record) else { return }
             if global {
                 if !changedItems.contains(row.item) { changedItems.append(row.item) }
@@ -51,12 +73,8 @@ struct ExactStockReader {
                     sourceKey: "\(row.sku)@\(row.warehouse)", updatedAt: row.modified, sku: row.sku,
                     warehouse: row.warehouse, quantity: row.quantity))
             }
-            seen(row.modified)
-        }, onPage: { () throws(ConnectorError) in
-            try emitSums(of: changedItems)
-            changedItems.removeAll()
-            try checkpoint()
         })
+        try emitSums(of: changedItems)
     }
 
     /// Emits the sum over all warehouses of each of `items` (GUIDs).

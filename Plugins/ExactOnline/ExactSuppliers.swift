@@ -6,38 +6,47 @@ import KoppelPluginSDK
 /// time, main supplier).
 ///
 /// A supplier is emitted whole whenever its account or any of its item links changed
-/// since the cursor: both are asked what changed, and the changed suppliers are then read
-/// with all their links, a few suppliers per call, so an unchanged supplier costs nothing.
+/// since the cursor. Both are asked what changed through their sync feeds; Exact filters
+/// supplier items on nothing but `ID` (R-FILTER-2), so a supplier's links come from the
+/// whole supplier-item feed (1000 a call), read only when some supplier changed.
 struct ExactSupplierReader {
     let api: ExactAPI
 
     static let accountSelect = "ID,Code,Name,Email,Phone,Modified"
     static let linkSelect = "ID,Item,ItemCode,Supplier,SupplierItemCode,PurchasePrice,Currency,MinimumQuantity,PurchaseLeadTime,MainSupplier,Modified"
 
-    func read(conditions: [String], seen: (Date) -> Void, checkpoint: () throws(ConnectorError) -> Void) throws(ConnectorError) {
+    /// `after`: the row versions read last of the accounts and of the supplier items;
+    /// `checkpoint` gets the new ones.
+    func read(
+        after: (accounts: Int64?, links: Int64?), window: ExactReader.Window,
+        checkpoint: (Int64, Int64) throws(ConnectorError) -> Void
+    ) throws(ConnectorError) {
         var changed: Set<String> = []
-        let accountFilter = (["IsSupplier eq true"] + conditions).joined(separator: " and ")
-        try api.each("crm/Accounts", query: ["$filter": accountFilter, "$select": "ID"], record: { account in
-            if let id = ExactReader.text(account, "ID") { changed.insert(id.lowercased()) }
-        })
-        var linkQuery = ["$select": "Supplier"]
-        if !conditions.isEmpty { linkQuery["$filter"] = conditions.joined(separator: " and ") }
-        try api.each("logistics/SupplierItem", query: linkQuery, record: { link in
-            if let id = ExactReader.text(link, "Supplier") { changed.insert(id.lowercased()) }
-        })
-        let suppliers = changed.map(ExactAPI.guid)
-        var accounts: [ExactAPI.Record] = []
-        try api.each("crm/Accounts", where: "ID", isAnyOf: suppliers, query: ["$select": Self.accountSelect], record: { accounts.append($0) })
+        var accountsRead = after.accounts ?? 1, linksRead = after.links ?? 1
+        try api.sync("sync/CRM/Accounts", after: after.accounts, select: "ID,IsSupplier,Modified", record: { account in
+            if ExactAPI.flag(account["IsSupplier"]), window.contains(ExactAPI.date(account["Modified"])), let id = ExactReader.text(account, "ID") {
+                changed.insert(id.lowercased())
+            }
+        }, onPage: { accountsRead = $0 })
         var links: [String: [ExactAPI.Record]] = [:]
-        try api.each("logistics/SupplierItem", where: "Supplier", isAnyOf: suppliers, query: ["$select": Self.linkSelect], record: { link in
-            if let supplier = ExactReader.text(link, "Supplier") { links[supplier.lowercased(), default: []].append(link) }
-        })
-        for account in accounts {  // a supplier deleted since is not among them
-            let supplier = Self.supplier(account, links: links[(ExactReader.text(account, "ID") ?? "").lowercased()] ?? [])
-            try api.host.emit(supplier)
-            seen(supplier.updatedAt)
+        try api.sync("sync/Logistics/SupplierItem", after: after.links, select: Self.linkSelect, record: { link in
+            guard let supplier = ExactReader.text(link, "Supplier")?.lowercased() else { return }
+            if window.contains(ExactAPI.date(link["Modified"])) { changed.insert(supplier) }
+            links[supplier, default: []].append(link)
+        }, onPage: { linksRead = $0 })
+        if !changed.isEmpty, after.links != nil {
+            // Some links of a changed supplier may be older than the cursor: read them all.
+            links = [:]
+            try api.sync("sync/Logistics/SupplierItem", after: nil, select: Self.linkSelect, record: { link in
+                if let supplier = ExactReader.text(link, "Supplier")?.lowercased(), changed.contains(supplier) { links[supplier, default: []].append(link) }
+            })
         }
-        try checkpoint()
+        var accounts: [ExactAPI.Record] = []
+        try api.each("crm/Accounts", where: "ID", isAnyOf: changed.sorted().map(ExactAPI.guid), query: ["$select": Self.accountSelect], record: { accounts.append($0) })
+        for account in accounts {  // a supplier deleted since is not among them
+            try api.host.emit(Self.supplier(account, links: links[(ExactReader.text(account, "ID") ?? "").lowercased()] ?? []))
+        }
+        try checkpoint(accountsRead, linksRead)
     }
 
     static func supplier(_ account: ExactAPI.Record, links: [ExactAPI.Record]) -> Supplier {

@@ -18,7 +18,8 @@ struct Bench: AsyncParsableCommand {
             Prints a table of four measurements: (1) null source -> null target through the \
             ABI with the SQLite ledger; (2) WooCommerce -> Exact Online against the sandbox, \
             with a cold and then a warm identity map; (3) webhook-to-invoice latency; (4) the \
-            peak memory of reading a large WooCommerce shop. Use a release build; the sizes \
+            peak memory of reading a large WooCommerce shop; (5) the Exact calls of reading \
+            an Exact division as a source, first whole and then on a quiet day. Use a release build; the sizes \
             can be made small for a smoke run.
             """)
 
@@ -26,6 +27,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Orders for (2), WooCommerce -> Exact, in each of the cold and the warm run.") var orders = 2_000
     @Option(help: "Webhook deliveries for (3).") var deliveries = 500
     @Option(help: "Orders in the shop for (4), the large read.") var readOrders = 100_000
+    @Option(help: "Sales orders in Exact for (5), Exact as a source.") var exactOrders = 1_000
     @Option(help: "Directory holding koppel and the plugins (default: next to this binary).") var binDir: String?
 
     func run() async throws {
@@ -49,6 +51,8 @@ struct Bench: AsyncParsableCommand {
         report(try await measure.webhookLatency(deliveries: deliveries))
         print("(4) WooCommerce read, \(readOrders) orders")
         report(try await measure.largeRead(orders: readOrders))
+        print("(5) Exact Online as a source, \(exactOrders) sales orders")
+        report(try await measure.exactAsSource(orders: exactOrders))
         print("")
         print(Table(rows: rows))
     }

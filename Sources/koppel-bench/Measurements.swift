@@ -197,6 +197,66 @@ struct Measurements: Sendable {
 
     /// A sandbox without the real service's rate limits (which would measure the limit,
     /// not Koppel) and without test orders.
+    // MARK: (5) Exact Online as a source
+
+    /// The Exact calls of reading a division as a source: its sales orders (three lines
+    /// each, every other one invoiced), sales invoices, items and customers, all new (a
+    /// backfill), then read again with nothing changed (a quiet day).
+    func exactAsSource(orders: Int) async throws -> [[String]] {
+        let sandbox = try await Sandbox.start(Self.sandboxOptions())
+        defer { sandbox.stop() }
+        let division = sandbox.exact.options.divisions[0]
+        let door = "\(sandbox.endpoints.first { $0.name == "exact-online" }!.baseURL)/_sandbox/exact/\(division)"
+        try await onThread { try Self.seedExact(door: door, orders: orders) }
+        let directory = "\(scratch)/exact-source"
+        let deployment = try DemoDeployment.create(
+            in: directory, sandbox: sandbox, pluginDirectory: bin, load: ["exact-online", "null"], flows: """
+                  orders: { from: exact.sales_orders, to: sink.records }
+                  invoices: { from: exact.sales_invoices, to: sink.records }
+                  items: { from: exact.items, to: sink.records }
+                  customers: { from: exact.accounts, to: sink.records }
+                """, logger: logger)
+        var rows: [[String]] = []
+        for day in ["backfill", "quiet day"] {
+            for flow in ["orders", "invoices", "items", "customers"] {
+                let before = sandbox.exact.callCounts.values.reduce(0, +)
+                let finished = try await onThread { try koppel(["sync", flow, "-c", deployment.configFile], in: directory) }
+                let calls = sandbox.exact.callCounts.values.reduce(0, +) - before
+                rows.append(["(5) Exact as a source, \(day): \(flow)", "\(calls) Exact calls, \(Self.count("read", in: finished.output)) read"])
+            }
+        }
+        return rows
+    }
+
+    /// Items, customers, `orders` sales orders of three lines, and an invoice for every
+    /// other order, entered through the Exact fake's inspection door.
+    static func seedExact(door: String, orders: Int) throws {
+        let client = CurlHTTPClient()
+        func post(_ set: String, _ body: [String: Any]) throws -> [String: Any] {
+            var request = OutboundRequest(method: "POST", url: "\(door)/\(set)", headers: [("Content-Type", "application/json")], idempotent: false, timeout: 30)
+            request.body = try JSONSerialization.data(withJSONObject: body)
+            guard case .response(let answer) = client.send(request), answer.status == 201,
+                let created = (try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["d"] as? [String: Any]
+            else { throw BenchError.timedOut("the Exact fake to take a record of \(set)") }
+            return created
+        }
+        let items = try (0..<100).map { try post("logistics/Items", ["Code": "ART-\($0)", "Description": "Artikel \($0)"])["ID"] as! String }
+        let accounts = try (0..<200).map {
+            try post("crm/Accounts", ["Name": "Klant \($0)", "Email": "klant\($0)@example.nl", "Status": "C", "Country": "NL"])["ID"] as! String
+        }
+        for index in 0..<orders {
+            let lines = (0..<3).map { ["Item": items[(index + $0 * 7) % items.count], "Quantity": 1 + $0, "UnitPrice": 10, "VATCode": "1"] as [String: Any] }
+            let order = try post("salesorder/SalesOrders", ["OrderedBy": accounts[index % accounts.count], "YourRef": "W\(index)", "SalesOrderLines": lines])
+            guard index % 2 == 0 else { continue }
+            // Invoiced from the order, as Exact does: the lines name it (and the header
+            // carries its number).
+            let invoiceLines = lines.map { $0.merging(["SalesOrder": order["OrderID"] as Any]) { _, link in link } }
+            _ = try post("salesinvoice/SalesInvoices", [
+                "Journal": "70", "OrderedBy": accounts[index % accounts.count], "OrderNumber": order["OrderNumber"] as Any, "SalesInvoiceLines": invoiceLines,
+            ])
+        }
+    }
+
     static func sandboxOptions() -> Sandbox.Options {
         var options = Sandbox.Options()
         options.seed.testOrderEvery = 0

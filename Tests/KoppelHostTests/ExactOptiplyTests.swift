@@ -64,10 +64,10 @@ final class ExactOptiplyTests: XCTestCase {
             let code = String(format: "ART-%03d", index)
             let item = try deployment.exactCreate("logistics/Items", [
                 "Code": code, "Description": "Artikel \(index)", "Barcode": String(format: "87100000%05d", index),
-                "StandardSalesPrice": "\(10 + index % 40).95", "CostPriceStandard": "\(4 + index % 20).10",
-                "IsStockItem": true, "IsMakeItem": index > count - 2,
+                "CostPriceStandard": "\(4 + index % 20).10", "IsStockItem": true, "IsMakeItem": index > count - 2,
             ])
             items[code] = item["ID"] as? String
+            try deployment.exactCreate("logistics/SalesItemPrices", ["Item": items[code]!, "Price": "\(10 + index % 40).95"])
             for warehouse in warehouses {
                 let warehouseCode = warehouse["Code"] as! String
                 let quantity = (index * 7 + Int(warehouseCode)! * 13) % 60

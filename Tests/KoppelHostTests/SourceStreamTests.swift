@@ -119,8 +119,10 @@ final class SourceStreamTests: XCTestCase {
 
     func testItemsAsProductsAndAChangeReadOnce() throws {
         _ = try seedStock(items: 3)
-        try deployment.exactUpdate("logistics/Items", id: try XCTUnwrap(try deployment.exactRecords("logistics/Items").first { $0["Code"] as? String == "ART-002" }?["ID"] as? String),
-                                   ["Barcode": "8712345678906", "StandardSalesPrice": 19.95, "CostPriceStandard": 7.1])
+        let art2 = try XCTUnwrap(try deployment.exactRecords("logistics/Items").first { $0["Code"] as? String == "ART-002" }?["ID"] as? String)
+        try deployment.exactUpdate("logistics/Items", id: art2, ["Barcode": "8712345678906", "CostPriceStandard": 7.1])
+        // The sales price is a row of Exact's price list (R-BIZ-3), not a field of the item.
+        let price = try XCTUnwrap(try deployment.exactCreate("logistics/SalesItemPrices", ["Item": art2, "Price": 19.95])["ID"] as? String)
         let products = try deployment.wouldWrite("items")
         XCTAssertEqual(products.count, 3)
         let product = try XCTUnwrap(products.values.first { $0["sku"] as? String == "ART-002" })
@@ -133,6 +135,11 @@ final class SourceStreamTests: XCTestCase {
         try deployment.exactUpdate("logistics/Items", id: id, ["Description": "Artikel 2, nu in blauw"])
         let changed = try deployment.wouldWrite("items")
         XCTAssertEqual(changed.values.map { $0["name"] as? String }, ["Artikel 2, nu in blauw"])
+        XCTAssertTrue(try deployment.sync("items").stdout.contains("updated 1"))
+        // A new price alone brings the item again, with it.
+        try deployment.exactUpdate("logistics/SalesItemPrices", id: price, ["Price": 21.5])
+        let repriced = try deployment.wouldWrite("items")
+        XCTAssertEqual(repriced.values.map { $0["price_excl_vat"] as? String }, ["21.5"])
     }
 
     func testSalesOrdersOfTheFlowsStatusesWithTheirLines() throws {

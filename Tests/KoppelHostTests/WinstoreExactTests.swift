@@ -83,9 +83,11 @@ final class WinstoreExactTests: XCTestCase {
         let callsBefore = try deployment.exactCalls()
         let first = try deployment.sync("products")
         XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
-        // Under Exact's 60 calls a minute: per new item, the lookup by code, the item and
-        // its warehouse link; the warehouse itself is looked up once.
-        XCTAssertEqual(try deployment.exactCalls() - callsBefore, 3 * 100 + 1)
+        // Under Exact's 60 calls a minute: per new item, the lookup by code, the item, its
+        // warehouse link and its price (R-BIZ-3), and a stock count for an item with
+        // opening stock (R-BIZ-4); the warehouse itself is looked up once.
+        let stocked = products.filter { $0["type"] as? String == "simple" && decimal($0["stock"]) != 0 }.count
+        XCTAssertEqual(try deployment.exactCalls() - callsBefore, 4 * 100 + stocked + 1)
         XCTAssertTrue(first.stdout.contains("written 100,") && first.stdout.contains("skipped 2,") && first.stdout.contains("failed 0"), first.stdout)
         let log = try deployment.fixture.koppel(["log", "products", "--record", String(products.first { $0["sku"] as? String == "WS-VAR-1" }!["id"] as! Int)])
         XCTAssertTrue(log.stdout.contains("WS-VAR-1 is a variable product; Exact items are written for simple products only"), log.stdout)
@@ -122,10 +124,12 @@ final class WinstoreExactTests: XCTestCase {
             try winstore("PUT", "products/\(product["id"] as! Int)", ["price": "\(price)", "description": "<p>Nieuwe tekst in de winkel</p>"])
         }
         let putsBefore = try exactCalls("PUT logistics/Items"), postsBefore = try exactCalls("POST logistics/Items")
+        let pricePutsBefore = try exactCalls("PUT logistics/SalesItemPrices")
         let second = try deployment.sync("products")
         XCTAssertEqual(second.status, 0, second.stdout + second.stderr)
         XCTAssertTrue(second.stdout.contains("read 5,") && second.stdout.contains("written 0, updated 5,"), second.stdout)
-        XCTAssertEqual(try exactCalls("PUT logistics/Items") - putsBefore, 5)
+        XCTAssertEqual(try exactCalls("PUT logistics/SalesItemPrices") - pricePutsBefore, 5, "a price is changed on its price row")
+        XCTAssertEqual(try exactCalls("PUT logistics/Items") - putsBefore, 0, "update: [price] leaves the item itself")
         XCTAssertEqual(try exactCalls("POST logistics/Items") - postsBefore, 0)
 
         items = Dictionary(uniqueKeysWithValues: try deployment.exactRecords("logistics/Items").map { ($0["Code"] as! String, $0) })
@@ -185,9 +189,11 @@ final class WinstoreExactTests: XCTestCase {
             let number = try XCTUnwrap(order["OrderNumber"] as? Int)
             var invoiceNumber: Int?
             if invoiced {
+                // Invoiced from the order in Exact: its lines name the order (the API
+                // cannot set that link; the inspection door stands in for Exact's screen).
                 let invoice = try deployment.exactCreate("salesinvoice/SalesInvoices", [
-                    "OrderedBy": account.id, "Journal": "70", "OrderNumber": number, "YourRef": "\(number)",
-                    "SalesInvoiceLines": [["Item": items[skus[0]]!, "Quantity": 1, "UnitPrice": 10, "VATCode": "1"]],
+                    "OrderedBy": account.id, "Journal": "70", "YourRef": "\(number)",
+                    "SalesInvoiceLines": [["Item": items[skus[0]]!, "Quantity": 1, "UnitPrice": 10, "VATCode": "1", "SalesOrder": order["OrderID"]!]],
                 ])
                 invoiceNumber = invoice["InvoiceNumber"] as? Int
                 try deployment.exactCreate("cashflow/Receivables", ["InvoiceNumber": invoiceNumber!, "Account": account.id, "IsFullyPaid": paid])

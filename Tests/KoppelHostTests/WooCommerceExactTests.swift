@@ -198,6 +198,34 @@ final class WooCommerceExactTests: XCTestCase {
         XCTAssertEqual(try item()?["Description"] as? String, line["name"] as? String)
     }
 
+    /// The bookkeeper deletes (or merges away) accounts and items Koppel created and
+    /// remembers: the next orders of the same buyers with the same products are booked on
+    /// accounts and items found or made again, not parked on the old GUIDs.
+    func testAccountsAndItemsDeletedInExactAreMadeAgainForTheNextOrders() throws {
+        XCTAssertEqual(try deployment.sync("invoices").status, 0)
+        for (set, key) in [("crm/Accounts", "ID"), ("logistics/Items", "ID")] {
+            for record in try deployment.exactRecords(set) {
+                _ = try deployment.json("DELETE", "\(deployment.exactInspect)/\(set)(guid'\(record[key] as! String)')")
+            }
+        }
+        XCTAssertEqual(try deployment.exactRecords("logistics/Items").count, 0)
+        let placed = try deployment.json("POST", "\(deployment.wooURL)/_sandbox/woocommerce/orders", body: ["count": 5, "repeat_customers": true]) as? [[String: Any]]
+        let numbers = Set(placed?.compactMap { $0["number"] as? String } ?? [])
+        XCTAssertEqual(numbers.count, 5)
+        let run = try deployment.sync("invoices")
+        XCTAssertTrue(run.stdout.contains("written 5,") && run.stdout.contains("failed 0"), run.stdout + run.stderr)
+        let accounts = Set(try deployment.exactRecords("crm/Accounts").compactMap { ($0["ID"] as? String)?.lowercased() })
+        let items = Set(try deployment.exactRecords("logistics/Items").compactMap { ($0["ID"] as? String)?.lowercased() })
+        let invoices = try deployment.exactRecords("salesinvoice/SalesInvoices", expand: "SalesInvoiceLines").filter { numbers.contains($0["YourRef"] as? String ?? "") }
+        XCTAssertEqual(invoices.count, 5)
+        for invoice in invoices {
+            XCTAssertTrue(accounts.contains((invoice["OrderedBy"] as? String ?? "").lowercased()), "booked on an account that exists")
+            let lines = (invoice["SalesInvoiceLines"] as? [String: Any])?["results"] as? [[String: Any]] ?? []
+            XCTAssertFalse(lines.isEmpty)
+            for line in lines { XCTAssertTrue(items.contains((line["Item"] as? String ?? "").lowercased()), "on items that exist") }
+        }
+    }
+
     func testTheShopsStatusFilterReadsOnlyThoseOrders() throws {
         let completed = try deployment.wooOrders().filter { $0["status"] as? String == "completed" }.compactMap { $0["number"] as? String }
         XCTAssertFalse(completed.isEmpty)
