@@ -10,6 +10,7 @@ import KoppelPluginSDK
 /// twice. Number and date are the invoice's; status is completed.
 struct ExactSalesInvoiceReader {
     let api: ExactAPI
+    private let accountCache = ExactAccountCache()
 
     static let select = "InvoiceID,InvoiceNumber,InvoiceDate,OrderNumber,Status,Currency,OrderedBy,OrderedByName,"
         + "AmountFCExclVat,VATAmountFC,AmountFC,PaymentCondition,Description,Modified,SalesInvoiceLines"
@@ -60,7 +61,7 @@ struct ExactSalesInvoiceReader {
     /// Emits invoices (headers with their lines) with their buyers' accounts.
     private func emit(_ records: [ExactAPI.Record]) throws(ConnectorError) {
         guard !records.isEmpty else { return }
-        let accounts = try ExactSalesOrderReader.accounts(records.compactMap { ExactReader.text($0, "OrderedBy") }, api: api)
+        let accounts = try accountCache.accounts(records.compactMap { ExactReader.text($0, "OrderedBy") }, api: api)
         for record in records {
             guard let modified = ExactAPI.date(record["Modified"]) else { continue }
             try api.host.emit(Self.invoice(record, modified: modified, accounts: accounts))

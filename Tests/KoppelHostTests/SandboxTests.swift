@@ -294,6 +294,17 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try exact.rows("logistics/SupplierItem?$select=ID&$filter=\(Self.filter("ID eq guid'\(link)'"))").count, 1)
     }
 
+    /// R-HOST-5: a URL longer than 6,000 characters is refused; one just under passes.
+    func testExactRHOST5URLsStayUnderSixThousandCharacters() throws {
+        let exact = try exactClient()
+        func url(_ terms: Int) -> String {
+            let chain = (0..<terms).map { "Code eq 'ART-\(String(format: "%05d", $0))'" }.joined(separator: " or ")
+            return "logistics/Items?$select=ID&$filter=\(Self.filter(chain))"
+        }
+        XCTAssertEqual(try exact.call("GET", url(120)).status, 200)
+        XCTAssertEqual(try exact.call("GET", url(200)).status, 400)
+    }
+
     /// R-SYNC-1 (and R-TYPE-2): a sync feed takes only `Timestamp gt nL` and a `$select`,
     /// answers 1000 rows a page in row-version order with Timestamps as strings, and a
     /// changed record comes again with a higher Timestamp.

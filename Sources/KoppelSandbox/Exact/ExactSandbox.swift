@@ -121,6 +121,11 @@ public final class ExactSandbox: @unchecked Sendable {
             return .json(ExactError(status: 403, message: "Forbidden: division \(divisionText) is not accessible").body, status: 403)
         }
         var headers: [String: String] = [:]
+        // R-HOST-5: a URL of more than 6,000 characters (as sent, percent-encoded) is
+        // refused; Exact's status and wording for it are not known (400 assumed).
+        if !inspecting, request.uri.description.count > 6_000 {
+            return .json(ExactError(status: 400, message: "The URL is longer than 6000 characters").body, status: 400)
+        }
         if !inspecting {
             let (allowed, limitHeaders) = limiter.take(division: number)
             headers = limitHeaders
