@@ -78,6 +78,8 @@ struct ExactReader {
 
     func read(_ request: ReadRequest) throws(ConnectorError) {
         let host = api.host
+        // A backfill (`--since`) comes without a cursor: each feed is read from its start,
+        // keeping what changed in the window.
         let stored = try request.cursor(as: Cursor.self)
         let window = Window(from: request.since ?? (stored?.timestamp == nil && stored?.links == nil ? stored?.modified : nil), until: request.until)
         let after = stored?.timestamp

@@ -131,6 +131,9 @@ final class SourceStreamTests: XCTestCase {
         XCTAssertEqual(product["price_excl_vat"] as? String, "19.95")
         XCTAssertEqual(product["purchase_price"] as? String, "7.1")
         XCTAssertTrue(try deployment.sync("items").stdout.contains("written 3"))
+        // A backfill reads the feeds from their start, whatever the cursor says.
+        let backfill = try deployment.sync("items", ["--since", "2000-01-01"])
+        XCTAssertTrue(backfill.stdout.contains("read 3,"), backfill.stdout + backfill.stderr)
         let id = try XCTUnwrap(product["source_key"] as? String)
         try deployment.exactUpdate("logistics/Items", id: id, ["Description": "Artikel 2, nu in blauw"])
         let changed = try deployment.wouldWrite("items")
