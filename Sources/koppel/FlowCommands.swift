@@ -147,7 +147,30 @@ struct StatusCommand: ParsableCommand {
                 ])
             }
             print(Table(header: ["FLOW", "FROM -> TO", "SCHEDULE", "LAST RUN", "DELIVERED", "PARKED", "TO RETRY"], rows: rows).rendered)
+            for line in try restingEndpoints(runtime) { print(line) }
         }
+    }
+
+    /// The endpoints Koppel does not call now because the remote API would block them
+    /// (too many error answers), from the activity log: one line each, with until when.
+    private func restingEndpoints(_ runtime: Runtime) throws -> [String] {
+        struct Rest: Decodable {
+            var rests: String
+            var until: String
+        }
+        var lines: [String] = []
+        for connection in runtime.deployment.connections.map(\.name) {
+            var latest: [String: Date] = [:]
+            for entry in try runtime.store.activities(ActivityQuery(connection: connection, kinds: [.http], limit: 500)) {
+                guard let detail = entry.detail, let rest = try? JSONDecoder().decode(Rest.self, from: Data(detail.utf8)),
+                      let until = ISO8601DateFormatter().date(from: rest.until), until > Date() else { continue }
+                latest[rest.rests] = max(latest[rest.rests] ?? until, until)
+            }
+            for (endpoint, until) in latest.sorted(by: { $0.key < $1.key }) {
+                lines.append("\(connection): \(endpoint) rests until \(timeFormat.string(from: until)): too many error answers, which the service would answer with a block")
+            }
+        }
+        return lines
     }
 }
 

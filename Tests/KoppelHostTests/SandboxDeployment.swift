@@ -120,10 +120,12 @@ final class SandboxDeployment {
         _ = try json("PUT", "\(exactInspect)/\(entitySet)(guid'\(id)')", body: fields)
     }
 
-    /// Calls made to Exact's API (inspection excluded).
-    func exactCalls() throws -> Int {
+    /// Calls made to Exact's API (inspection excluded), all or those of one label
+    /// (`POST salesinvoice/SalesInvoices`).
+    func exactCalls(label: String? = nil) throws -> Int {
         let stats = try json("GET", "\(exactURL)/_sandbox/exact/stats") as? [String: Any]
-        return (stats?["calls"] as? [String: Any] ?? [:]).values.reduce(0) { $0 + ((($1 as? NSNumber)?.intValue) ?? 0) }
+        let calls = (stats?["calls"] as? [String: Any] ?? [:]).filter { label == nil || $0.key == label }
+        return calls.values.reduce(0) { $0 + ((($1 as? NSNumber)?.intValue) ?? 0) }
     }
 
     /// A WooCommerce REST resource as the shop's API returns it (Basic auth over "HTTPS").

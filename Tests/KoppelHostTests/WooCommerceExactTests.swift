@@ -43,6 +43,16 @@ final class WooCommerceExactTests: XCTestCase {
         }
         flows += """
             completed: { from: completed-shop.orders, to: exact.sales_invoices, schedule: manual }
+            wrong-journal:
+              from: shop.orders
+              to: exact.sales_invoices
+              schedule: manual
+              mapping: { options: { journal: "99" } }
+            processed:
+              from: completed-shop.orders
+              to: exact.sales_invoices
+              schedule: manual
+              mapping: { options: { process_invoices: true } }
             refresh:
               from: shop.orders
               to: exact.sales_orders
@@ -224,6 +234,54 @@ final class WooCommerceExactTests: XCTestCase {
             XCTAssertFalse(lines.isEmpty)
             for line in lines { XCTAssertTrue(items.contains((line["Item"] as? String ?? "").lowercased()), "on items that exist") }
         }
+    }
+
+    /// Exact blocks an endpoint for an hour after ten error answers in one (R-RATE-6).
+    /// Two hundred orders that Exact refuses (a journal it does not have) cost ten
+    /// refused calls: Koppel stops calling the endpoint before the block, the other
+    /// orders wait, and `koppel status` says which endpoint rests and until when.
+    func testTenRefusalsAnHourAndKoppelStopsCallingTheEndpoint() throws {
+        let run = try deployment.sync("wrong-journal")
+        XCTAssertTrue(run.stderr.contains("flow wrong-journal stopped for now") && run.stderr.contains("Koppel calls it again from"), run.stdout + run.stderr)
+        XCTAssertEqual(try deployment.exactCalls(label: "POST salesinvoice/SalesInvoices"), 10, "an eleventh refusal would block the endpoint")
+        XCTAssertEqual(try deployment.exactRecords("salesinvoice/SalesInvoices").count, 0)
+        let status = try deployment.fixture.koppel(["status"])
+        XCTAssertNotNil(status.stdout.range(of: #"exact: /api/v1/\d+/salesinvoice/salesinvoices rests until \d{4}-\d\d-\d\dT\d\d:\d\d"#, options: .regularExpression), status.stdout)
+        XCTAssertNotNil(status.stdout.range(of: #"wrong-journal .* 0 +10 +\d+\n"#, options: .regularExpression), "ten parked, the rest waiting: \(status.stdout)")
+        let failed = try deployment.fixture.koppel(["failed", "wrong-journal"]).stdout
+        XCTAssertTrue(failed.contains("Journal '99' does not exist"), failed)
+    }
+
+    /// An invoice posted through the API waits "to be processed" in Exact (status 20, no
+    /// receivable, R-BIZ-1); with `process_invoices` Koppel processes each one it books,
+    /// dated the order's date (R-BIZ-2), so the bookkeeper finds it booked and receivable.
+    func testProcessedInvoicesAreBookedOnTheOrdersDateWithAReceivable() throws {
+        let waiting = try deployment.sync("completed")
+        XCTAssertEqual(waiting.status, 0, waiting.stdout + waiting.stderr)
+        let invoices = try deployment.exactRecords("salesinvoice/SalesInvoices")
+        XCTAssertFalse(invoices.isEmpty)
+        XCTAssertEqual(Set(invoices.compactMap { $0["Status"] as? Int }), [20], "without the option they wait to be processed")
+        XCTAssertEqual(try deployment.exactRecords("cashflow/Receivables").count, 0)
+
+        for invoice in invoices {
+            _ = try deployment.json("DELETE", "\(deployment.exactInspect)/salesinvoice/SalesInvoices(guid'\(invoice["InvoiceID"] as! String)')")
+        }
+        let run = try deployment.sync("processed")
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let orders = Dictionary(uniqueKeysWithValues: try deployment.wooOrders().map { ($0["number"] as! String, $0) })
+        let processed = try deployment.exactRecords("salesinvoice/SalesInvoices")
+        XCTAssertEqual(processed.count, invoices.count)
+        let day = ISO8601DateFormatter()
+        day.formatOptions = [.withFullDate]
+        for invoice in processed {
+            let order = try XCTUnwrap(orders[invoice["YourRef"] as? String ?? ""])
+            XCTAssertEqual(invoice["Status"] as? Int, 50, "processed")
+            let dated = try XCTUnwrap((invoice["InvoiceDate"] as? String).flatMap { $0.wholeMatch(of: /\/Date\((\d+)\)\//) }.flatMap { Double($0.1) })
+            XCTAssertEqual(day.string(from: Date(timeIntervalSince1970: dated / 1000)), String((order["date_created_gmt"] as! String).prefix(10)))
+        }
+        let receivables = try deployment.exactRecords("cashflow/Receivables")
+        XCTAssertEqual(Set(receivables.compactMap { $0["InvoiceNumber"] as? Int }), Set(processed.compactMap { $0["InvoiceNumber"] as? Int }))
+        XCTAssertEqual(try deployment.exactCalls(label: "POST salesinvoice/PrintedSalesInvoices"), processed.count, "each processed once")
     }
 
     func testTheShopsStatusFilterReadsOnlyThoseOrders() throws {

@@ -114,7 +114,8 @@ public final class HTTPTransport: Sendable {
         if let errorBudget, let until = errorBudget.blockedUntil(endpoint) {
             let reason = "\(connection) answered \(errorBudget.limit) calls to \(endpoint) with errors in the last \(Int(errorBudget.period / 60)) minutes; "
                 + "the service blocks an endpoint beyond that, so Koppel calls it again from \(ISO8601DateFormatter().string(from: until))"
-            activity?.record(ActivityEntry(at: Date(), kind: .http, connection: connection, message: "\(label) not sent: \(reason)"))
+            let detail = #"{"rests": "\#(endpoint)", "until": "\#(ISO8601DateFormatter().string(from: until))"}"#
+            activity?.record(ActivityEntry(at: Date(), kind: .http, connection: connection, message: "\(label) not sent: \(reason)", detail: detail))
             throw PluginCallError(.rateLimited, "\(label): \(reason)")
         }
         var attempt = 0

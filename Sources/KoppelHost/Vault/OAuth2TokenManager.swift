@@ -166,11 +166,16 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         guard let lifetime = client.refreshTokenIdleLifetime, client.account == nil else { return false }
         refreshLock.lock()
         defer { refreshLock.unlock() }
-        guard var stored = try loadIfSignedIn(), stored.refused == nil else { return false }
+        guard let stored = try loadIfSignedIn(), stored.refused == nil else { return false }
         guard let obtained = stored.obtainedAt else {
-            // Stored before issue times were kept: count from now.
-            stored.obtainedAt = now
-            try withLease { () throws(PluginCallError) in try save(stored) }
+            // Stored before issue times were kept: count from now. Read again under the
+            // lease, so that tokens another process just renewed are not written over.
+            try withLease { () throws(PluginCallError) in
+                var current = try load()
+                guard current.obtainedAt == nil else { return }
+                current.obtainedAt = now
+                try save(current)
+            }
             return false
         }
         guard now.timeIntervalSince(obtained) >= lifetime / 2 else { return false }
