@@ -147,26 +147,42 @@ struct StatusCommand: ParsableCommand {
                 ])
             }
             print(Table(header: ["FLOW", "FROM -> TO", "SCHEDULE", "LAST RUN", "DELIVERED", "PARKED", "TO RETRY"], rows: rows).rendered)
-            for line in try restingEndpoints(runtime) { print(line) }
+            for line in try budgets(runtime) { print(line) }
         }
     }
 
-    /// The endpoints Koppel does not call now because the remote API would block them
-    /// (too many error answers), from the activity log: one line each, with until when.
-    private func restingEndpoints(_ runtime: Runtime) throws -> [String] {
-        struct Rest: Decodable {
-            var rests: String
-            var until: String
+    /// Per connection, from its recent calls in the activity log: the budget its API
+    /// last reported (Exact: the day's calls left), and the endpoints Koppel does not call
+    /// now because the API would block them (too many error answers), with until when.
+    private func budgets(_ runtime: Runtime) throws -> [String] {
+        struct Detail: Decodable {
+            var rests: String?
+            var until: String?
+            var budgetLeft: Int?
+            var budgetBack: String?
+            enum CodingKeys: String, CodingKey {
+                case rests, until
+                case budgetLeft = "budget_left"
+                case budgetBack = "budget_back"
+            }
         }
+        let iso = ISO8601DateFormatter()
         var lines: [String] = []
         for connection in runtime.deployment.connections.map(\.name) {
-            var latest: [String: Date] = [:]
+            var resting: [String: Date] = [:]
+            var budget: (left: Int, back: Date)?
+            // Newest first.
             for entry in try runtime.store.activities(ActivityQuery(connection: connection, kinds: [.http], limit: 500)) {
-                guard let detail = entry.detail, let rest = try? JSONDecoder().decode(Rest.self, from: Data(detail.utf8)),
-                      let until = ISO8601DateFormatter().date(from: rest.until), until > Date() else { continue }
-                latest[rest.rests] = max(latest[rest.rests] ?? until, until)
+                guard let text = entry.detail, let detail = try? JSONDecoder().decode(Detail.self, from: Data(text.utf8)) else { continue }
+                if budget == nil, let left = detail.budgetLeft, let back = detail.budgetBack.flatMap { iso.date(from: $0) }, back > Date() { budget = (left, back) }
+                if let endpoint = detail.rests, let until = detail.until.flatMap { iso.date(from: $0) }, until > Date() {
+                    resting[endpoint] = max(resting[endpoint] ?? until, until)
+                }
             }
-            for (endpoint, until) in latest.sorted(by: { $0.key < $1.key }) {
+            if let budget {
+                lines.append("\(connection): \(budget.left) calls left until \(timeFormat.string(from: budget.back)), as the service last reported")
+            }
+            for (endpoint, until) in resting.sorted(by: { $0.key < $1.key }) {
                 lines.append("\(connection): \(endpoint) rests until \(timeFormat.string(from: until)): too many error answers, which the service would answer with a block")
             }
         }

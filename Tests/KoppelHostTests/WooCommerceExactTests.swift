@@ -248,6 +248,8 @@ final class WooCommerceExactTests: XCTestCase {
         let status = try deployment.fixture.koppel(["status"])
         XCTAssertNotNil(status.stdout.range(of: #"exact: /api/v1/\d+/salesinvoice/salesinvoices rests until \d{4}-\d\d-\d\dT\d\d:\d\d"#, options: .regularExpression), status.stdout)
         XCTAssertNotNil(status.stdout.range(of: #"wrong-journal .* 0 +10 +\d+\n"#, options: .regularExpression), "ten parked, the rest waiting: \(status.stdout)")
+        // The day's budget as Exact last reported it.
+        XCTAssertNotNil(status.stdout.range(of: #"exact: \d+ calls left until \d{4}-\d\d-\d\dT00:00"#, options: .regularExpression), status.stdout)
         let failed = try deployment.fixture.koppel(["failed", "wrong-journal"]).stdout
         XCTAssertTrue(failed.contains("Journal '99' does not exist"), failed)
     }

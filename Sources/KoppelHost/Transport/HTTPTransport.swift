@@ -205,6 +205,13 @@ public final class HTTPTransport: Sendable {
         var detail: [String: Any] = ["attempt": attempt]
         if let status { detail["status"] = status }
         if let duration { detail["ms"] = Int(duration * 1000) }
+        // The budget the API reports for its longest window (Exact: the day's calls), for
+        // `koppel status`.
+        if case .response(let response) = outcome, let left = response.headers["x-ratelimit-remaining"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }),
+           let back = response.headers["x-ratelimit-reset"].flatMap({ RateLimitGovernor.resetDate($0, now: Date()) }) {
+            detail["budget_left"] = left
+            detail["budget_back"] = ISO8601DateFormatter().string(from: back)
+        }
         let detailJSON = (try? JSONSerialization.data(withJSONObject: detail, options: .sortedKeys)).map { String(decoding: $0, as: UTF8.self) }
         activity?.record(ActivityEntry(at: Date(), kind: .http, connection: connection, message: "\(label) -> \(result)\(ms)", detail: detailJSON))
         if let metrics {
