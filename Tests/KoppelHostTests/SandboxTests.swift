@@ -397,6 +397,16 @@ final class SandboxTests: XCTestCase {
         XCTAssertNotNil(description.wholeMatch(of: /The refresh token expired at \d+\/\d+\/\d{4} \d+:\d\d:\d\d [AP]M and it is now \d+\/\d+\/\d{4} \d+:\d\d:\d\d [AP]M\./), description)
     }
 
+    /// R-AUTH-9: a wrong client secret gets a bare `invalid_request`.
+    func testExactRAUTH9AWrongClientSecretIsABareInvalidRequest() throws {
+        let refresh = try XCTUnwrap(try exactTokens()["refresh_token"] as? String)
+        let answer = try call("POST", "\(exact)/api/oauth2/token",
+                              form: "grant_type=refresh_token&refresh_token=\(refresh)&client_id=koppel-sandbox&client_secret=wrong")
+        XCTAssertEqual(answer.status, 400)
+        XCTAssertEqual(answer.object.keys.sorted(), ["error"])
+        XCTAssertEqual(answer.object["error"] as? String, "invalid_request")
+    }
+
     /// R-RATE-6: eleven error answers on one endpoint within an hour block it (the fake
     /// answers 429) for an hour; other endpoints stay open.
     func testExactRRATE6ElevenErrorsAnHourBlockTheEndpoint() throws {

@@ -123,7 +123,7 @@ final class VaultTests: XCTestCase {
         }
         let activity = try fixture.runtime().store.activities(ActivityQuery(connection: "exact", kinds: [.auth]))
         XCTAssertEqual(activity.map(\.message), [
-            "token refresh failed: the token endpoint of exact refused the refresh token (invalid_client: Unknown client (got [redacted])); sign in again with `koppel auth exact`",
+            "token refresh failed: the token endpoint of exact refused the app's credentials (invalid_client: Unknown client (got [redacted])); check the connection's client_id and its secret (`koppel secrets set exact client_secret`); the sign-in itself is kept",
         ])
     }
 }

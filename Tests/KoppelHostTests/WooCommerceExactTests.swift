@@ -236,6 +236,21 @@ final class WooCommerceExactTests: XCTestCase {
         }
     }
 
+    /// Exact answers a wrong client secret with a bare `invalid_request` (R-AUTH-9): Koppel
+    /// names the app's credentials, keeps the sign-in, and works again once the secret is
+    /// right, without signing in again.
+    func testAWrongClientSecretIsNamedAndTheSignInSurvivesIt() throws {
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: "not-the-secret\n").status, 0)
+        let wrong = try deployment.fixture.koppel(["check", "exact"])
+        XCTAssertNotEqual(wrong.status, 0)
+        let said = wrong.stdout + wrong.stderr
+        XCTAssertTrue(said.contains("refused the app's credentials (invalid_request)") && said.contains("koppel secrets set exact client_secret"), said)
+        XCTAssertFalse(said.contains("not-the-secret"), said)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "exact", "client_secret"], stdin: sandbox.exact.options.clientSecret + "\n").status, 0)
+        let right = try deployment.fixture.koppel(["check", "exact"])
+        XCTAssertEqual(right.stdout, "exact: ok\n", right.stdout + right.stderr)
+    }
+
     /// Exact blocks an endpoint for an hour after ten error answers in one (R-RATE-6).
     /// Two hundred orders that Exact refuses (a journal it does not have) cost ten
     /// refused calls: Koppel stops calling the endpoint before the block, the other

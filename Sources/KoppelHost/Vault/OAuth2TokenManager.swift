@@ -366,8 +366,17 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                     lastAnswer = .tooEarly
                     throw PluginCallError(.transient, "the token endpoint of \(client.connection) gives no new token this soon after the last (\(detail)); the current one is kept")
                 }
-                // A wrong client id or secret is the app's problem, not a dead sign-in.
-                if object["error"] as? String != "invalid_client" { lastAnswer = .refused(detail) }
+                // A wrong client id or secret is the app's problem, not a dead sign-in:
+                // `invalid_client`, or Exact's bare `invalid_request` (R-AUTH-9; an expired
+                // refresh token says so in the description, R-AUTH-7).
+                let code = object["error"] as? String
+                let description = (object["error_description"] as? String ?? "").lowercased()
+                if code == "invalid_client" || (code == "invalid_request" && !description.contains("token")) {
+                    throw PluginCallError(
+                        .auth,
+                        "the token endpoint of \(client.connection) refused the app's credentials (\(detail)); check the connection's client_id and its secret (`koppel secrets set \(client.connection) client_secret`); the sign-in itself is kept")
+                }
+                lastAnswer = .refused(detail)
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")
             }
             // The password grant may come without a refresh token: the account signs in again.

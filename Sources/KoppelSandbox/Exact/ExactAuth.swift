@@ -79,8 +79,9 @@ final class ExactAuth: @unchecked Sendable {
     }
 
     private func answer(_ form: [String: String]) -> (Int, [String: Any]) {
+        // R-AUTH-9: a wrong client id or secret gets a bare `invalid_request`.
         guard form["client_id"] == client.id, form["client_secret"] == client.secret else {
-            return (400, ["error": "invalid_client"])
+            return (400, ["error": "invalid_request"])
         }
         switch form["grant_type"] {
         case "authorization_code":
