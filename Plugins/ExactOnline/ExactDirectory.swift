@@ -210,7 +210,7 @@ struct ExactDirectory {
         _ = try api.create("inventory/ItemWarehouses", ["Item": .string(item), "Warehouse": .string(warehouseID)])
         guard let openingStock, openingStock != .zero else { return }
         _ = try api.create("inventory/StockCounts", [
-            "Warehouse": .string(warehouseID), "StockCountDate": ExactAPI.dateValue(Date()), "Status": 21,
+            "Warehouse": .string(warehouseID), "StockCountDate": ExactAPI.dateValue(host.now), "Status": 21,
             "Description": "Opening stock", "StockCountLines": [["Item": .string(item), "QuantityNew": openingStock.json]],
         ])
     }

@@ -24,8 +24,7 @@ struct ExactItemPrices {
         try api.each("logistics/SalesItemPrices", query: [
             "$filter": "Item eq \(ExactAPI.guid(item))", "$select": "ID,Account,Price,Currency,EndDate",
         ], record: { row in
-            guard standard == nil, Self.isEmpty(row["Account"]), Self.isEmpty(row["EndDate"]) else { return }
-            standard = row
+            if standard == nil, Self.isStandard(row) { standard = row }
         })
         guard let standard, let id = standard["ID"]?.stringValue else {
             try create(price, item: item)
@@ -37,11 +36,8 @@ struct ExactItemPrices {
         return true
     }
 
-    private static func isEmpty(_ value: JSONValue?) -> Bool {
-        switch value {
-        case nil, .null?: true
-        case .string(let text)?: text.isEmpty
-        default: false
-        }
+    /// A price row that is the item's standard sales price: no account, no end.
+    static func isStandard(_ row: ExactAPI.Record) -> Bool {
+        ExactReader.text(row, "Account") == nil && ExactReader.text(row, "EndDate") == nil
     }
 }

@@ -18,18 +18,18 @@ struct ExactItemReader {
         after: (items: Int64?, prices: Int64?), window: ExactReader.Window, checkpoint: (Int64, Int64) throws(ConnectorError) -> Void
     ) throws(ConnectorError) {
         var items: [String: ExactAPI.Record] = [:]
-        var order: [String] = []
+        var order: [String] = [], ordered: Set<String> = []
         var itemsRead = after.items ?? 1, pricesRead = after.prices ?? 1
         try api.sync("sync/Logistics/Items", after: after.items, select: Self.select, record: { item in
             guard let id = ExactReader.text(item, "ID")?.lowercased(), window.contains(ExactAPI.date(item["Modified"])) else { return }
-            if items[id] == nil { order.append(id) }
+            if ordered.insert(id).inserted { order.append(id) }
             items[id] = item
         }, onPage: { itemsRead = $0 })
         var prices: [String: DecimalNumber] = [:]
         try api.sync("sync/Logistics/SalesItemPrices", after: after.prices, select: Self.priceSelect, record: { row in
             guard let id = ExactReader.text(row, "Item")?.lowercased(), let price = Self.standardPrice(row) else { return }
             prices[id] = price
-            if items[id] == nil, window.contains(ExactAPI.date(row["Modified"])), !order.contains(id) { order.append(id) }
+            if window.contains(ExactAPI.date(row["Modified"])), ordered.insert(id).inserted { order.append(id) }
         }, onPage: { pricesRead = $0 })
         // An item whose price alone changed: the item itself.
         let priced = order.filter { items[$0] == nil }
@@ -53,9 +53,8 @@ struct ExactItemReader {
         try checkpoint(itemsRead, pricesRead)
     }
 
-    /// The price of a standard sales price row (no account, no end), or nil.
+    /// The price of a standard sales price row, or nil.
     private static func standardPrice(_ row: ExactAPI.Record) -> DecimalNumber? {
-        guard ExactReader.text(row, "Account") == nil, ExactReader.text(row, "EndDate") == nil else { return nil }
-        return ExactAPI.decimal(row["Price"])
+        ExactItemPrices.isStandard(row) ? ExactAPI.decimal(row["Price"]) : nil
     }
 }

@@ -28,9 +28,9 @@ struct ExactSalesInvoiceReader {
         var order: [String] = []
         var last: String?
         func flush(keeping kept: String?) throws(ConnectorError) {
-            let ready = order.filter { $0 != kept }
+            let ready = Set(order.filter { $0 != kept })
             var records: [ExactAPI.Record] = []
-            for id in ready {
+            for id in order where ready.contains(id) {
                 guard let invoice = invoices.removeValue(forKey: id), var header = invoice.header else { continue }
                 let lines = invoice.lines.sorted { (ExactAPI.rowVersion($0["LineNumber"]) ?? 0) < (ExactAPI.rowVersion($1["LineNumber"]) ?? 0) }
                 header["SalesInvoiceLines"] = .object(["results": .array(lines.map(JSONValue.object))])

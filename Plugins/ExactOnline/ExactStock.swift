@@ -41,11 +41,11 @@ struct ExactStockReader {
     /// level is dated when it is read.
     func read(after: Int64?, checkpoint: (Int64) throws(ConnectorError) -> Void) throws(ConnectorError) {
         let code = global ? nil : try warehouseCode()
-        var changedItems: [String] = []
+        var changedItems: [String] = [], changed: Set<String> = []
         try api.sync("sync/Inventory/StockPositions", after: after, select: Self.positionSelect, record: { row throws(ConnectorError) in
             guard let item = ExactReader.text(row, "ItemId"), let sku = ExactReader.text(row, "ItemCode") else { return }
             guard let code else {
-                if !changedItems.contains(item) { changedItems.append(item) }
+                if changed.insert(item).inserted { changedItems.append(item) }
                 return
             }
             guard ExactReader.text(row, "WarehouseCode") == code else { return }
@@ -55,6 +55,7 @@ struct ExactStockReader {
         }, onPage: { version throws(ConnectorError) in
             try emitSums(of: changedItems)
             changedItems.removeAll()
+            changed.removeAll()
             try checkpoint(version)
         })
     }

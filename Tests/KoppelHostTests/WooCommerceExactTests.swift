@@ -283,6 +283,10 @@ final class WooCommerceExactTests: XCTestCase {
         for invoice in invoices {
             _ = try deployment.json("DELETE", "\(deployment.exactInspect)/salesinvoice/SalesInvoices(guid'\(invoice["InvoiceID"] as! String)')")
         }
+        // The first processing fails (a 503): that invoice stays booked and is processed
+        // before the next invoice is written.
+        _ = try deployment.json("POST", "\(deployment.exactURL)/_sandbox/faults",
+                                body: ["queue": [["match": "POST /api/v1/\(division)/salesinvoice/PrintedSalesInvoices", "fault": "5xx", "count": 1]]])
         let run = try deployment.sync("processed")
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
         let orders = Dictionary(uniqueKeysWithValues: try deployment.wooOrders().map { ($0["number"] as! String, $0) })
@@ -298,6 +302,12 @@ final class WooCommerceExactTests: XCTestCase {
         }
         let receivables = try deployment.exactRecords("cashflow/Receivables")
         XCTAssertEqual(Set(receivables.compactMap { $0["InvoiceNumber"] as? Int }), Set(processed.compactMap { $0["InvoiceNumber"] as? Int }))
+        XCTAssertEqual(processed.count, invoices.count, "the failed processing booked nothing twice")
+        XCTAssertGreaterThan(invoices.count, 1)
+        let faults = try deployment.json("GET", "\(deployment.exactURL)/_sandbox/faults") as? [String: Any]
+        XCTAssertEqual((faults?["5xx"] as? NSNumber)?.intValue, 1, "the first processing met the fault")
+        // A faulted request never reaches the fake's counters: each invoice was processed
+        // once, the one that met the fault on a later write.
         XCTAssertEqual(try deployment.exactCalls(label: "POST salesinvoice/PrintedSalesInvoices"), processed.count, "each processed once")
     }
 
