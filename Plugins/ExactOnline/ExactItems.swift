@@ -45,7 +45,7 @@ struct ExactItemReader {
             })
         }
         for id in order {
-            guard var item = items[id], let modified = ExactAPI.date(item["Modified"]) else { continue }
+            guard var item = items[id], let modified = try ExactReader.modified(item, key: "ID", host: api.host) else { continue }
             if let code = ExactReader.text(item, "Code"), costItems.contains(code) { continue }
             if let price = prices[id] { item["StandardSalesPrice"] = price.json }
             try api.host.emit(ExactReader.product(item, modified: modified))

@@ -54,9 +54,9 @@ public final class ExactOnlineConnector: Connector {
                 .init(name: "suppliers", record: "supplier", incremental: true),
             ],
             write: [
-                .init(name: "sales_invoices", record: "order", update: false),
+                .init(name: "sales_invoices", record: "order", update: false, refunds: true),
                 .init(name: "sales_orders", record: "order", update: false),
-                .init(name: "sales_entries", record: "order", update: false),
+                .init(name: "sales_entries", record: "order", update: false, refunds: true),
                 .init(name: "accounts", record: "customer", update: true),
                 .init(name: "items", record: "product", update: true),
             ]),

@@ -128,7 +128,7 @@ struct ExactReader {
     private func readAccounts(after: Int64?, window: Window) throws(ConnectorError) {
         let host = api.host
         try api.sync("sync/CRM/Accounts", after: after, select: Self.accountSelect, record: { record throws(ConnectorError) in
-            guard Self.text(record, "Status") == "C", let modified = ExactAPI.date(record["Modified"]), window.contains(modified) else { return }
+            guard Self.text(record, "Status") == "C", let modified = try Self.modified(record, key: "ID", host: host), window.contains(modified) else { return }
             try host.emit(Self.customer(record, modified: modified))
         }, onPage: { version throws(ConnectorError) in try host.checkpoint(Cursor(timestamp: version)) })
     }
@@ -176,7 +176,7 @@ struct ExactReader {
             select = "ID,Code,Description,ExtraDescription,Barcode,StandardSalesPrice,CostPriceStandard,Unit,Stock,IsStockItem,IsMakeItem,Modified"
         }
         try api.each(entitySet, query: ["$select": select, "$filter": condition], record: { record throws(ConnectorError) in
-            guard let modified = ExactAPI.date(record["Modified"]) else { return }
+            guard let modified = try Self.modified(record, key: "ID", host: host) else { return }
             if stream == "accounts" {
                 guard Self.text(record, "Status") == "C" else { return }
                 try host.emit(Self.customer(record, modified: modified))
@@ -185,6 +185,15 @@ struct ExactReader {
                 try host.emit(Self.product(record, modified: modified))
             }
         })
+    }
+
+    /// A record's `Modified`, or nil after reporting the record unreadable under its
+    /// `key` field: Exact always sets it, and a record without it cannot be placed in
+    /// time, so it is parked rather than dropped.
+    static func modified(_ record: ExactAPI.Record, key: String, host: PluginHost) throws(ConnectorError) -> Date? {
+        if let modified = ExactAPI.date(record["Modified"]) { return modified }
+        try host.emitUnreadable(sourceKey: text(record, key)?.lowercased() ?? "(no \(key))", reason: "$.Modified is missing or not a date")
+        return nil
     }
 
     static func text(_ record: ExactAPI.Record, _ field: String) -> String? {

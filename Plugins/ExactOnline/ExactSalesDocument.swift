@@ -163,7 +163,7 @@ struct ExactSalesDocumentWriter {
         let lines = try documentLines(order, directory: directory)
         var header: [String: JSONValue] = [
             "YourRef": .string(order.number),
-            "Description": .string(description(order)),
+            "Description": .string(String(description(order).prefix(60))),
             "Currency": .string(order.currency),
             flavour.linesProperty: .array(lines.map(JSONValue.object)),
         ]
@@ -174,6 +174,9 @@ struct ExactSalesDocumentWriter {
             // processed (R-BIZ-2), which `process_invoices` does with the order's date.
             header["Journal"] = .string(settings.journalCode)
             header["OrderedBy"] = .string(account)
+            // A refund is a credit note (Type 8021) with negative lines; a sales entry
+            // becomes one (Type 21) by its negative amounts alone.
+            if order.refundOf != nil { header["Type"] = 8021 }
         case .salesOrders:
             header["OrderedBy"] = .string(account)
             header["OrderDate"] = ExactAPI.dateValue(order.createdAt)
@@ -186,8 +189,11 @@ struct ExactSalesDocumentWriter {
     }
 
     private func description(_ order: Order) -> String {
+        if let refunded = order.refundOf {
+            return "Credit note for webshop order \(refunded.number)" + (order.note.map { ": \($0)" } ?? "")
+        }
         let coupons = (order.couponCodes ?? []).isEmpty ? "" : " (coupon \((order.couponCodes ?? []).joined(separator: ", ")))"
-        return String("Webshop order \(order.number)\(coupons)".prefix(60))
+        return "Webshop order \(order.number)\(coupons)"
     }
 
     /// Product lines, then shipping, payment costs and order-level discounts, each with
@@ -213,11 +219,13 @@ struct ExactSalesDocumentWriter {
         }
         for cost in order.shippingCosts {
             lines.append(try extraLine(cost.description, cost.amount, cost.vatRate, cost.vatAmount, country: country,
-                                       item: settings.shippingItem, itemName: "Verzendkosten", glAccount: settings.shippingAccount, directory: directory))
+                                       item: settings.shippingItem, itemName: "Verzendkosten", glAccount: settings.shippingAccount,
+                                       credit: order.refundOf != nil, directory: directory))
         }
         for cost in order.paymentCosts {
             lines.append(try extraLine(cost.description, cost.amount, cost.vatRate, cost.vatAmount, country: country,
-                                       item: settings.paymentCostItem, itemName: "Betaalkosten", glAccount: settings.paymentCostAccount, directory: directory))
+                                       item: settings.paymentCostItem, itemName: "Betaalkosten", glAccount: settings.paymentCostAccount,
+                                       credit: order.refundOf != nil, directory: directory))
         }
         for discount in order.discounts {
             let rate = discount.amount == .zero ? DecimalNumber.zero : DecimalNumber(discount.vatAmount.value * 100 / discount.amount.value).rounded(0)
@@ -230,14 +238,17 @@ struct ExactSalesDocumentWriter {
 
     private func extraLine(
         _ description: String, _ amount: Money, _ rate: DecimalNumber, _ vat: Money, country: String,
-        item: String, itemName: String, glAccount: String, directory: ExactDirectory
+        item: String, itemName: String, glAccount: String, credit: Bool = false, directory: ExactDirectory
     ) throws(ConnectorError) -> [String: JSONValue] {
         var fields = try costFields(
             description: description, amount: amount, vatRate: rate, vatAmount: vat, country: country, glAccount: glAccount, directory: directory)
-        fields["Quantity"] = 1
+        // A cost given back (a refund's shipping) is a quantity of -1 at its price, as a
+        // credit note's lines are; a discount on an order is one at a negative price.
+        let quantity: DecimalNumber = credit && amount < .zero ? -1 : 1
+        fields["Quantity"] = quantity.json
         if flavour.usesItems {
             fields["Item"] = .string(try directory.item(code: item, description: itemName, isProduct: false))
-            fields["UnitPrice"] = amount.json
+            fields["UnitPrice"] = (amount * quantity).json
         }
         return fields
     }

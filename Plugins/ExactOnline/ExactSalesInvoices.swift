@@ -63,7 +63,7 @@ struct ExactSalesInvoiceReader {
         guard !records.isEmpty else { return }
         let accounts = try accountCache.accounts(records.compactMap { ExactReader.text($0, "OrderedBy") }, api: api)
         for record in records {
-            guard let modified = ExactAPI.date(record["Modified"]) else { continue }
+            guard let modified = try ExactReader.modified(record, key: "InvoiceID", host: api.host) else { continue }
             try api.host.emit(Self.invoice(record, modified: modified, accounts: accounts))
         }
     }

@@ -153,7 +153,7 @@ struct ExactSalesOrderReader {
         let accounts = try accountCache.accounts(page.flatMap { [ExactReader.text($0, "OrderedBy"), ExactReader.text($0, "DeliverTo")] }.compactMap { $0 }, api: api)
         let payments = try self.payments(page.compactMap { ExactReader.text($0, "OrderID")?.lowercased() })
         for record in page {
-            guard let modified = ExactAPI.date(record["Modified"]) else { continue }
+            guard let modified = try ExactReader.modified(record, key: "OrderID", host: api.host) else { continue }
             let paidAt = ExactReader.text(record, "OrderID").flatMap { payments[$0.lowercased()] }
             try api.host.emit(Self.order(record, modified: modified, accounts: accounts, paidAt: paidAt))
         }

@@ -80,8 +80,6 @@ public final class MijnwebwinkelConnector: Connector {
         enum CodingKeys: String, CodingKey { case modifiedSince = "modified_since" }
     }
 
-    private struct OrdersPage: Decodable { var orders: [MwwOrder] }
-    private struct ProductsPage: Decodable { var products: [MwwProduct] }
     private struct StockPage: Decodable {
         var stock: [MwwStock]
         var pages: Int
@@ -114,18 +112,18 @@ public final class MijnwebwinkelConnector: Connector {
             return try get("/\(request.stream)", query: query, host: host)
         }
         if request.stream == "orders" {
-            let pager = ModifiedSincePager<MwwOrder>(pageSize: Self.pageSize, key: \.number, modified: \.modified.date)
+            let pager = ModifiedSincePager.records(pageSize: Self.pageSize, key: { (order: MwwOrder) in order.number }, modified: \.modified.date)
             try pager.read(from: start, cursor: stored?.modifiedSince, fetch: { after, page throws(ConnectorError) in
-                try fetch(after, page).decode(OrdersPage.self, "Mijnwebwinkel orders").orders
+                try fetch(after, page).decodeEach(MwwOrder.self, "Mijnwebwinkel orders", arrayAt: ["orders"], keyField: "number")
             }, emit: { order throws(ConnectorError) in
-                try host.emit(order.canonical())
+                try host.emit(order, key: \.number) { (order: MwwOrder) throws(ConnectorError) in try order.canonical() }
             }, pageDone: checkpoint)
         } else {
-            let pager = ModifiedSincePager<MwwProduct>(pageSize: Self.pageSize, key: \.sku, modified: \.modified.date)
+            let pager = ModifiedSincePager.records(pageSize: Self.pageSize, key: { (product: MwwProduct) in product.sku }, modified: \.modified.date)
             try pager.read(from: start, cursor: stored?.modifiedSince, fetch: { after, page throws(ConnectorError) in
-                try fetch(after, page).decode(ProductsPage.self, "Mijnwebwinkel products").products
+                try fetch(after, page).decodeEach(MwwProduct.self, "Mijnwebwinkel products", arrayAt: ["products"], keyField: "sku")
             }, emit: { product throws(ConnectorError) in
-                try host.emit(product.canonical())
+                try host.emit(product, key: \.sku) { (product: MwwProduct) throws(ConnectorError) in try product.canonical() }
             }, pageDone: checkpoint)
         }
     }

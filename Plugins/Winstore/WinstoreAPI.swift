@@ -21,6 +21,11 @@ struct WinstoreAPI {
         var meta: Meta
     }
 
+    /// A page's paging, without its rows.
+    private struct PageMeta: Decodable {
+        var meta: Page<JSONValue>.Meta
+    }
+
     /// One page of `collection`.
     func page<Row: Decodable>(_ collection: String, query: [String: String], page: Int) throws(ConnectorError) -> (rows: [Row], last: Bool) {
         var query = query
@@ -30,6 +35,18 @@ struct WinstoreAPI {
         let found = try host.http(HTTPRequest(path: "\(Self.root)/\(collection)", query: query, headers: Self.headers))
             .requireSuccess(what).decode(Page<Row>.self, what)
         return (found.data, page >= found.meta.lastPage)
+    }
+
+    /// One page of `collection`, record by record (a record that does not decode is
+    /// unreadable on its own), and whether it is the last.
+    func records<Row: Decodable>(_ collection: String, query: [String: String], page: Int) throws(ConnectorError) -> (rows: [PageRecord<Row>], last: Bool) {
+        var query = query
+        query["page"] = String(page)
+        query["per_page"] = query["per_page"] ?? String(Self.pageSize)
+        let what = "Winstore \(collection), page \(page)"
+        let response = try host.http(HTTPRequest(path: "\(Self.root)/\(collection)", query: query, headers: Self.headers)).requireSuccess(what)
+        let rows = try response.decodeEach(Row.self, what, arrayAt: ["data"])
+        return (rows, page >= (try response.decode(PageMeta.self, what)).meta.lastPage)
     }
 
     /// Every row of `collection` matching `query`.

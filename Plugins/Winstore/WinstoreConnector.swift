@@ -62,14 +62,17 @@ public final class WinstoreConnector: Connector {
         let stored = try request.cursor(as: Cursor.self).flatMap { WinstoreAPI.date($0.updatedAfter) }
         let backfill = request.since != nil || request.until != nil
         // Winstore keeps milliseconds and its `updated_after` is exclusive.
-        let pager = ModifiedSincePager<WinstoreProduct>(pageSize: WinstoreAPI.pageSize, resolution: 0.001, key: { String($0.id) }, modified: \.updated)
+        let pager = ModifiedSincePager.records(
+            pageSize: WinstoreAPI.pageSize, resolution: 0.001, key: { (product: WinstoreProduct) in String(product.id) }, modified: \.updated)
         try pager.read(from: request.since ?? stored, cursor: stored, fetch: { after, page throws(ConnectorError) in
             var query = ["sort": "updated_at"]
             if let after { query["updated_after"] = WinstoreAPI.format(after) }
-            return try api.page("products", query: query, page: page).rows
+            return try api.records("products", query: query, page: page).rows
         }, emit: { product throws(ConnectorError) in
-            if let until = request.until, product.updated >= until { return }
-            try host.emit(try product.canonical(pricesIncludeTax: config.pricesIncludeTax ?? false))
+            if let until = request.until, let updated = product.decoded?.updated, updated >= until { return }
+            try host.emit(product, key: { String($0.id) }) { (product: WinstoreProduct) throws(ConnectorError) in
+                try product.canonical(pricesIncludeTax: config.pricesIncludeTax ?? false)
+            }
         }, pageDone: { latest throws(ConnectorError) in
             if !backfill, let latest { try host.checkpoint(Cursor(updatedAfter: WinstoreAPI.format(latest))) }
         })

@@ -1,10 +1,11 @@
 import Foundation
 import KoppelPluginSDK
 
-/// WooCommerce REST API v3: orders, customers and products as sources (incremental by
-/// `date_modified_gmt`), customers as a target. The host signs every request (Basic over
-/// HTTPS, OAuth 1.0a over plain HTTP), paces it and retries it; this type only knows what
-/// WooCommerce's records mean.
+/// WooCommerce REST API v3: orders (with their refunds), customers and products (with
+/// their variations) as sources, incremental by `date_modified_gmt`; customers as a
+/// target. The host signs every request (Basic over HTTPS, the key in the query where a
+/// host strips the header, OAuth 1.0a over plain HTTP), paces it and retries it; this
+/// type only knows what WooCommerce's records mean and where the shop serves them.
 public final class WooCommerceConnector: Connector {
     public struct Config: Decodable {
         var baseURL: String
@@ -15,25 +16,43 @@ public final class WooCommerceConnector: Connector {
         var overlapSeconds: Int?
         /// Whether the shop's product prices are entered including VAT.
         var pricesIncludeTax: Bool?
+        /// The role of the users the customers stream reads (default `customer`: buyers,
+        /// not staff); `all` reads every user.
+        var customerRole: String?
+        /// Whether the customers stream into WooCommerce may create customers; WooCommerce
+        /// e-mails each customer it creates. False: only customers that exist are updated.
+        var createCustomers: Bool?
+        /// Orders placed within these days (default 14) are read again every
+        /// `recheck_hours` (default 24), whether or not their modification time moved: on
+        /// classic order storage an edit of an order's items or totals, or a partial
+        /// refund, leaves it as it was. 0 days: never.
+        var recheckDays: Int?
+        var recheckHours: Int?
         enum CodingKeys: String, CodingKey {
             case baseURL = "base_url"
             case orderStatuses = "order_statuses"
             case overlapSeconds = "overlap_seconds"
             case pricesIncludeTax = "prices_include_tax"
+            case customerRole = "customer_role"
+            case createCustomers = "create_customers"
+            case recheckDays = "recheck_days"
+            case recheckHours = "recheck_hours"
         }
     }
 
     public static let manifest = Manifest(
         name: "woocommerce",
-        version: "1.0.0",
-        description: "WooCommerce REST API v3 (orders, customers, products)",
+        version: "1.1.0",
+        description: "WooCommerce REST API v3 (orders with their refunds, customers, products with their variations)",
         streams: .init(
             read: [
                 .init(name: "orders", record: "order", incremental: true),
                 .init(name: "customers", record: "customer", incremental: true),
                 .init(name: "products", record: "product", incremental: true),
             ],
-            write: [.init(name: "customers", record: "customer", update: true)]),
+            write: [.init(
+                name: "customers", record: "customer", update: true,
+                notice: "WooCommerce e-mails every customer it creates an \"account created\" message; set create_customers: false on the connection to only update customers the shop already has")]),
         configSchema: [
             "type": "object",
             "properties": [
@@ -41,15 +60,21 @@ public final class WooCommerceConnector: Connector {
                 "consumer_key": ["type": "string"],
                 "consumer_secret": ["type": "string", "secret": true],
                 "webhook_secret": ["type": "string", "secret": true],
+                "auth_in_query": ["type": "boolean"],
                 "order_statuses": ["type": "array", "items": ["type": "string"]],
                 "overlap_seconds": ["type": "integer", "minimum": 0],
                 "prices_include_tax": ["type": "boolean"],
+                "customer_role": ["type": "string"],
+                "create_customers": ["type": "boolean"],
+                "recheck_days": ["type": "integer", "minimum": 0],
+                "recheck_hours": ["type": "integer", "minimum": 0],
             ],
             "required": ["base_url"],
             "additionalProperties": false,
         ],
         auth: .init(
-            scheme: .basic, credentials: ["username": "consumer_key", "password": "consumer_secret"], plainHTTP: .oauth1),
+            scheme: .basic, credentials: ["username": "consumer_key", "password": "consumer_secret"], plainHTTP: .oauth1,
+            queryCredentials: .init(username: "consumer_key", password: "consumer_secret", setting: "auth_in_query")),
         webhooks: .init(
             signature: "hmac-sha256-base64", header: "X-WC-Webhook-Signature", deliveryIDHeader: "X-WC-Webhook-Delivery-ID",
             pingBodyPrefix: "webhook_id=")
@@ -61,30 +86,90 @@ public final class WooCommerceConnector: Connector {
         self.config = config
     }
 
-    /// Reads one order: proves the URL, the credentials and the REST API.
+    private func api(_ host: PluginHost) throws(ConnectorError) -> WooCommerceAPI {
+        WooCommerceAPI(host: host, root: try WooRESTRoot.find(host), overlap: TimeInterval(config.overlapSeconds ?? 60))
+    }
+
+    /// Finds the REST root and reads one order: proves the URL, the credentials and the API.
     public func check(host: PluginHost) throws(ConnectorError) {
-        try host.http(HTTPRequest(path: WooCommerceAPI.root + "/orders", query: ["per_page": "1"]))
-            .requireSuccess("WooCommerce orders")
+        let root = try WooRESTRoot.find(host)
+        try host.http(root.request("orders", query: ["per_page": "1"])).requireSuccess("WooCommerce orders")
+        host.log(.info, root == .plainPermalinks
+            ? "the shop serves its REST API at /?rest_route=/wc/v3 (plain permalinks)"
+            : "the shop serves its REST API at /wp-json/wc/v3")
     }
 
     public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
-        let api = WooCommerceAPI(host: host, overlap: TimeInterval(config.overlapSeconds ?? 60))
+        let api = try api(host)
         switch request.stream {
         case "orders":
             let statuses = config.orderStatuses.map { ["status": $0.joined(separator: ",")] } ?? [:]
-            try api.readModified("orders", request, filters: statuses) { (order: WooOrder) throws(ConnectorError) in
-                try host.emit(order.canonical())
+            if request.since == nil, request.until == nil, request.cursorJSON != nil { try recheckRecentOrders(api, filters: statuses) }
+            try api.readModified("orders", request, filters: statuses) { (order: PageRecord<WooOrder>) throws(ConnectorError) in
+                try emit(order, api)
             }
         case "customers":
-            try api.readModified("customers", request, filters: ["role": "all"]) { (customer: WooCustomer) throws(ConnectorError) in
-                try host.emit(customer.canonical())
+            try api.readModified("customers", request, filters: ["role": config.customerRole ?? "customer"]) { (customer: PageRecord<WooCustomer>) throws(ConnectorError) in
+                try host.emit(customer, key: { String($0.id) }) { $0.canonical() }
             }
         default:
-            let pricesIncludeTax = config.pricesIncludeTax ?? false
-            try api.readModified("products", request) { (product: WooProduct) throws(ConnectorError) in
-                try host.emit(product.canonical(pricesIncludeTax: pricesIncludeTax))
+            try api.readModified("products", request) { (product: PageRecord<WooProduct>) throws(ConnectorError) in
+                try emit(product, api)
             }
         }
+    }
+
+    /// An order, then each of its refunds as a record of its own (after the order, which
+    /// the host delivers first).
+    private func emit(_ item: PageRecord<WooOrder>, _ api: WooCommerceAPI) throws(ConnectorError) {
+        guard case .record(let order) = item else {
+            return try api.host.emit(item, key: { String($0.id) }) { (order: WooOrder) throws(ConnectorError) in try order.canonical() }
+        }
+        var canonical: Order?
+        try api.host.emit(key: String(order.id)) { () throws(ConnectorError) in
+            let made = try order.canonical()
+            canonical = made
+            return made
+        }
+        guard let canonical, !(order.refunds ?? []).isEmpty else { return }
+        try api.all("orders/\(order.id)/refunds") { (refund: PageRecord<WooRefund>) throws(ConnectorError) in
+            try api.host.emit(refund, key: { "\(order.id)-refund-\($0.id)" }) { $0.canonical(of: order, base: canonical) }
+        }
+    }
+
+    /// A variable product, then its variations as products of their own; a variation
+    /// alone (a webhook names one) with its parent's name and SKU.
+    private func emit(_ item: PageRecord<WooProduct>, _ api: WooCommerceAPI) throws(ConnectorError) {
+        let pricesIncludeTax = config.pricesIncludeTax ?? false
+        guard case .record(let product) = item else { return try api.host.emit(item, key: { String($0.id) }) { $0.canonical(pricesIncludeTax: pricesIncludeTax) } }
+        if product.isVariation, let parentID = product.parentID, parentID > 0 {
+            let parent = try api.one("products", parentID, as: WooProduct.self)
+            return try api.host.emit(product.canonical(pricesIncludeTax: pricesIncludeTax, parent: parent))
+        }
+        try api.host.emit(product.canonical(pricesIncludeTax: pricesIncludeTax))
+        guard product.isVariable, !(product.variations ?? []).isEmpty else { return }
+        try api.all("products/\(product.id)/variations") { (variation: PageRecord<WooProduct>) throws(ConnectorError) in
+            try api.host.emit(variation, key: { String($0.id) }) { $0.canonical(pricesIncludeTax: pricesIncludeTax, parent: product) }
+        }
+    }
+
+    /// Every `recheck_hours`, the orders placed in the last `recheck_days` are read again
+    /// whatever their modification time says (woocommerce#34798): the ledger passes over
+    /// what did not change, and what did (an edit, a partial refund) is delivered.
+    private func recheckRecentOrders(_ api: WooCommerceAPI, filters: [String: String]) throws(ConnectorError) {
+        let days = config.recheckDays ?? 14
+        let key = "orders_rechecked_at"
+        let now = api.host.now
+        guard days > 0 else { return }
+        let every = TimeInterval(config.recheckHours ?? 24) * 3600
+        if let last = try api.host.state.get(key).flatMap(WooCommerceAPI.parse), now.timeIntervalSince(last) < every { return }
+        var query = filters
+        query["after"] = WooCommerceAPI.format(now.addingTimeInterval(-Double(days) * 86_400))
+        query["dates_are_gmt"] = "true"
+        query["orderby"] = "id"
+        query["order"] = "asc"
+        try api.all("orders", query: query) { (order: PageRecord<WooOrder>) throws(ConnectorError) in try emit(order, api) }
+        try api.host.state.set(key, WooCommerceAPI.format(now))
     }
 
     /// A delivery names the changed record (`X-WC-Webhook-Resource` and the body's `id`);
@@ -95,24 +180,24 @@ public final class WooCommerceConnector: Connector {
         guard collection == delivery.stream, delivery.headers["x-wc-webhook-event"] != "deleted" else { return }
         struct Named: Decodable { var id: Int }
         let id = try delivery.payload(as: Named.self).id
-        let response = try host.http(HTTPRequest(path: "\(WooCommerceAPI.root)/\(collection)/\(id)"))
-        if response.status == 404 { return }  // deleted since
-        let found = try response.requireSuccess("WooCommerce \(collection) \(id)")
+        let api = try api(host)
         switch collection {
         case "orders":
-            let order = try found.decode(WooOrder.self, "WooCommerce order \(id)")
+            guard let order = try api.one("orders", id, as: WooOrder.self) else { return }  // deleted since
             if let statuses = config.orderStatuses, !statuses.contains(order.status) { return }
-            try host.emit(order.canonical())
+            try emit(.record(order), api)
         case "customers":
-            try host.emit(try found.decode(WooCustomer.self, "WooCommerce customer \(id)").canonical())
+            guard let customer = try api.one("customers", id, as: WooCustomer.self) else { return }
+            try host.emit(key: String(id)) { customer.canonical() }
         default:
-            try host.emit(try found.decode(WooProduct.self, "WooCommerce product \(id)").canonical(pricesIncludeTax: config.pricesIncludeTax ?? false))
+            guard let product = try api.one("products", id, as: WooProduct.self) else { return }
+            try emit(.record(product), api)
         }
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
         let customer = try request.record(as: Customer.self)
-        return try WooCustomerWriter(host: host).write(customer, knownID: request.targetKey)
+        return try WooCustomerWriter(api: try api(host), create: config.createCustomers ?? true).write(customer, knownID: request.targetKey)
     }
 }
 

@@ -106,7 +106,9 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
     }
 
     var id: Int
-    var number: String
+    /// The number the buyer sees; a plugin for sequential numbers may leave it out, and
+    /// then it is the id, as WooCommerce's own default.
+    var numberText: String?
     var status: String
     var currency: String
     var pricesIncludeTax: Bool
@@ -128,11 +130,19 @@ struct WooOrder: Decodable, WooCommerceAPI.Modified {
     var feeLines: [ChargeLine]
     var couponLines: [CouponLine]
     var metaData: [WooMeta]
+    var refunds: [RefundSummary]?
+
+    /// A refund as the order lists it; its lines are read from `orders/{id}/refunds`.
+    struct RefundSummary: Decodable {
+        var id: Int
+    }
 
     var modified: Date { dateModifiedGMT.date }
+    var number: String { numberText.nonEmpty ?? String(id) }
 
     enum CodingKeys: String, CodingKey {
-        case id, number, status, currency, total, billing, shipping
+        case id, status, currency, total, billing, shipping, refunds
+        case numberText = "number"
         case pricesIncludeTax = "prices_include_tax"
         case dateCreatedGMT = "date_created_gmt"
         case dateModifiedGMT = "date_modified_gmt"
@@ -221,47 +231,68 @@ struct WooCustomer: Decodable, WooCommerceAPI.Modified {
     var email: String
     var firstName: String?
     var lastName: String?
-    var dateModifiedGMT: WooDate
+    /// Null for a user WooCommerce never touched (the administrator, users made outside
+    /// WooCommerce): `captured/customers-role-all.json`. Such a user counts as modified
+    /// when it was created, so it is read once.
+    var dateModifiedGMT: WooDate?
+    var dateCreatedGMT: WooDate?
     var billing: WooAddress
     var shipping: WooAddress?
     var metaData: [WooMeta]?
 
-    var modified: Date { dateModifiedGMT.date }
+    var modified: Date { dateModifiedGMT?.date ?? dateCreatedGMT?.date ?? .distantPast }
 
     enum CodingKeys: String, CodingKey {
         case id, email, billing, shipping
         case firstName = "first_name"
         case lastName = "last_name"
         case dateModifiedGMT = "date_modified_gmt"
+        case dateCreatedGMT = "date_created_gmt"
         case metaData = "meta_data"
     }
 
     func canonical() -> Customer {
         let company = billing.company.nonEmpty
         return Customer(
-            sourceKey: String(id), updatedAt: modified, kind: company == nil ? .person : .company, email: email.lowercased(),
+            sourceKey: String(id), updatedAt: modified, kind: company == nil ? .person : .company, email: email.isEmpty ? nil : email.lowercased(),
             firstName: firstName.nonEmpty ?? billing.firstName.nonEmpty, lastName: lastName.nonEmpty ?? billing.lastName.nonEmpty,
             companyName: company, vatNumber: metaData?.vatNumber, cocNumber: metaData?.cocNumber, phone: billing.phone.nonEmpty,
             billingAddress: billing.canonical, shippingAddress: shipping?.canonical)
     }
 }
 
+/// A product, or one variation of a variable product (`type` "variation", read from
+/// `products/{id}/variations`: `captured/product-variations.json`).
 struct WooProduct: Decodable, WooCommerceAPI.Modified {
+    struct Attribute: Decodable {
+        var name: String
+        /// A variation's value of the attribute ("M").
+        var option: String?
+    }
+
     var id: Int
     var name: String
-    var type: String
+    /// A variation read from its parent's list carries no type: it is a variation.
+    var type: String?
+    var parentID: Int?
     var sku: String?
     var description: String?
     var shortDescription: String?
+    /// Empty for a variable product: its variations carry the prices.
     var regularPrice: APIAmount?
     var stockQuantity: Int?
     var dateModifiedGMT: WooDate
+    var attributes: [Attribute]?
+    var variations: [Int]?
     var metaData: [WooMeta]?
 
     var modified: Date { dateModifiedGMT.date }
+    var isVariable: Bool { type == "variable" }
+    var isVariation: Bool { type == "variation" || (parentID ?? 0) > 0 }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, type, sku, description
+        case id, name, type, sku, description, attributes, variations
+        case parentID = "parent_id"
         case shortDescription = "short_description"
         case regularPrice = "regular_price"
         case stockQuantity = "stock_quantity"
@@ -269,12 +300,22 @@ struct WooProduct: Decodable, WooCommerceAPI.Modified {
         case metaData = "meta_data"
     }
 
-    func canonical(pricesIncludeTax: Bool) -> Product {
+    /// `parent`: for a variation, the variable product it belongs to (its name and SKU
+    /// go into the variation's).
+    func canonical(pricesIncludeTax: Bool, parent: WooProduct? = nil) -> Product {
         let price = regularPrice?.value
+        var attributes: [String: String] = [:]
+        if isVariation {
+            for attribute in self.attributes ?? [] { if let option = attribute.option.nonEmpty { attributes[attribute.name] = option } }
+            if let parentSKU = parent?.sku.nonEmpty { attributes["parent_sku"] = parentSKU }
+        }
+        let options = attributes.filter { $0.key != "parent_sku" }.sorted { $0.key < $1.key }.map(\.value)
+        let fullName = parent.map { parent in ([parent.name] + options).joined(separator: " - ") } ?? name
         return Product(
             sourceKey: String(id), updatedAt: modified, sku: sku.nonEmpty ?? "woo-\(id)", ean: metaData?.ean,
-            kind: type == "variable" ? .variable : .simple, name: name, description: description.nonEmpty,
+            kind: isVariable ? .variable : isVariation ? .variant : .simple, name: fullName, description: description.nonEmpty,
             shortDescription: shortDescription.nonEmpty, priceExclVAT: pricesIncludeTax ? nil : price,
-            priceInclVAT: pricesIncludeTax ? price : nil, stockQuantity: stockQuantity.map { DecimalNumber(Decimal($0)) })
+            priceInclVAT: pricesIncludeTax ? price : nil, stockQuantity: stockQuantity.map { DecimalNumber(Decimal($0)) },
+            attributes: attributes)
     }
 }

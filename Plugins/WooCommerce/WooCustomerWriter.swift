@@ -4,9 +4,12 @@ import KoppelPluginSDK
 /// Creates or updates a WooCommerce customer from a canonical customer, matched by its
 /// earlier id or by email. A field the canonical customer leaves out is left alone; of
 /// the others only what differs is sent, and nothing when nothing does, so a change that
-/// came from WooCommerce does not travel back.
+/// came from WooCommerce does not travel back. WooCommerce e-mails every customer it
+/// creates; with `create` false only customers the shop has are updated.
 struct WooCustomerWriter {
-    let host: PluginHost
+    let api: WooCommerceAPI
+    let create: Bool
+    var host: PluginHost { api.host }
 
     func write(_ customer: Customer, knownID: String?) throws(ConnectorError) -> WriteResult {
         guard let email = customer.email?.lowercased(), !email.isEmpty else {
@@ -14,9 +17,10 @@ struct WooCustomerWriter {
         }
         let wanted = Self.fields(customer, email: email)
         guard let existing = try find(id: knownID, email: email) else {
-            let response = try host.http(HTTPRequest(
-                method: "POST", path: "\(WooCommerceAPI.root)/customers", headers: ["Content-Type": "application/json"],
-                body: JSONValue.object(wanted).jsonText, idempotent: false))
+            guard create else {
+                return .skipped("not in the shop, and create_customers is false (WooCommerce would e-mail the customer an account)")
+            }
+            let response = try host.http(api.root.request("customers", method: "POST", body: JSONValue.object(wanted).jsonText, idempotent: false))
             if response.status == 400, response.body.contains("email-exists"), let again = try find(id: nil, email: email) {
                 return try update(again, wanted)
             }
@@ -86,20 +90,19 @@ struct WooCustomerWriter {
         guard case .int(let number)? = existing["id"] else { throw .internal("WooCommerce returned a customer without id") }
         let id = String(number)
         guard let patch = Self.changes(wanted, from: existing) else { return .unchanged(id) }
-        try host.http(HTTPRequest(
-            method: "PUT", path: "\(WooCommerceAPI.root)/customers/\(id)", headers: ["Content-Type": "application/json"],
-            body: JSONValue.object(patch).jsonText)).requireSuccess("updating WooCommerce customer \(id)")
+        try host.http(api.root.request("customers/\(id)", method: "PUT", body: JSONValue.object(patch).jsonText))
+            .requireSuccess("updating WooCommerce customer \(id)")
         return .updated(id)
     }
 
     private func find(id: String?, email: String) throws(ConnectorError) -> [String: JSONValue]? {
         if let id {
-            let response = try host.http(HTTPRequest(path: "\(WooCommerceAPI.root)/customers/\(id)"))
+            let response = try host.http(api.root.request("customers/\(id)"))
             if response.status != 404 {
                 return try response.requireSuccess("WooCommerce customer \(id)").decode([String: JSONValue].self, "WooCommerce customer \(id)")
             }
         }
-        let response = try host.http(HTTPRequest(path: "\(WooCommerceAPI.root)/customers", query: ["email": email, "role": "all"]))
+        let response = try host.http(api.root.request("customers", query: ["email": email, "role": "all"]))
         return try response.requireSuccess("WooCommerce customers by email").decode([[String: JSONValue]].self, "WooCommerce customers").first
     }
 }

@@ -61,7 +61,7 @@ public final class Sandbox: @unchecked Sendable {
             sandbox.exact.routes($0)
         }
         sandbox.exact.baseURL = exactURL
-        let wooURL = try await sandbox.serve(port: port(1), host: options.host, tokenPath: nil, logger: quiet) { sandbox.wooCommerce.routes($0) }
+        let wooURL = try await sandbox.serve(port: port(1), host: options.host, tokenPath: nil, logger: quiet, front: sandbox.wooCommerce.frontDoor) { sandbox.wooCommerce.routes($0) }
         sandbox.wooCommerce.baseURL = wooURL
         let mwwURL = try await sandbox.serve(port: port(2), host: options.host, tokenPath: nil, logger: quiet) { sandbox.mijnwebwinkel.routes($0) }
         let winstoreURL = try await sandbox.serve(port: port(3), host: options.host, tokenPath: nil, logger: quiet) { sandbox.winstore.routes($0) }
@@ -91,16 +91,33 @@ public final class Sandbox: @unchecked Sendable {
         tasks.forEach { $0.cancel() }
     }
 
+    /// What a fake's web server does with a request before its routes see it.
+    enum FrontDoor {
+        /// Route this request (perhaps rewritten).
+        case route(Request)
+        /// Answer at once (the web server's own page, not the API's).
+        case answer(Response)
+    }
+
     private func serve(
-        port: Int, host: String, tokenPath: String?, logger: Logger, routes: (Router<SandboxContext>) -> Void
+        port: Int, host: String, tokenPath: String?, logger: Logger, front: (@Sendable (Request) -> FrontDoor)? = nil,
+        routes: (Router<SandboxContext>) -> Void
     ) async throws -> String {
         let router = Router(context: SandboxContext.self)
         router.add(middleware: FaultMiddleware(injector: faults, tokenPath: tokenPath))
         routes(router)
         controlRoutes(router)
+        let routed = router.buildResponder()
+        let responder = CallbackResponder<SandboxContext> { request, context in
+            guard let front, !request.uri.path.hasPrefix("/_sandbox") else { return try await routed.respond(to: request, context: context) }
+            switch front(request) {
+            case .route(let rewritten): return try await routed.respond(to: rewritten, context: context)
+            case .answer(let response): return response
+            }
+        }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port)),
+            responder: responder, configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
         let task = Task { try await app.run() }
         tasks.append(task)
@@ -129,7 +146,10 @@ public final class Sandbox: @unchecked Sendable {
                     return .json(["error": "queue items are {match, fault, count}"], status: 400)
                 }
                 let count = (item["count"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 1
-                self.faults.queue(.init(match: match, fault: kind, count: count))
+                if kind == .breakRecord && item["field"] as? String == nil {
+                    return .json(["error": "a break-record fault names the field it breaks: {match, fault, field, value}"], status: 400)
+                }
+                self.faults.queue(.init(match: match, fault: kind, count: count, field: item["field"] as? String, value: item["value"] as? String))
             }
             return .json(["ok": true])
         }

@@ -60,8 +60,15 @@ struct CheckCommand: ParsableCommand {
         for name in names {
             do {
                 let connection = try runtime.open(connection: name)
-                try connection.check()
+                let notes = try connection.check()
                 print("\(name): ok")
+                for note in notes { print("  \(note)") }
+                // What a merchant must know about the streams this connection's flows write.
+                for flow in runtime.deployment.flows where flow.target.connection == name {
+                    if let notice = connection.plugin.manifest.writeStreams.first(where: { $0.name == flow.target.stream })?.notice {
+                        print("  note for flow \(flow.name): \(notice)")
+                    }
+                }
             } catch {
                 failed = true
                 print("\(name): \(runtime.redactor.redact("\(error)"))")

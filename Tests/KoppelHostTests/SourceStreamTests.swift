@@ -26,7 +26,7 @@ final class SourceStreamTests: XCTestCase {
                   settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey) }
                 exact-shop:
                   plugin: woocommerce
-                  settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey), overlap_seconds: 0 }
+                  settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey), overlap_seconds: 0, recheck_days: 0 }
                 exact:
                   plugin: exact-online
                   settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID) }
@@ -197,7 +197,12 @@ final class SourceStreamTests: XCTestCase {
         let shopProducts = try deployment.woo("products?per_page=100") as? [[String: Any]] ?? []
         XCTAssertFalse(shopProducts.isEmpty)
         let read = try deployment.wouldWrite("products")
-        XCTAssertEqual(read.count, shopProducts.count)
+        let variations = try XCTUnwrap(try deployment.woo("products/9000/variations") as? [[String: Any]])
+        XCTAssertEqual(variations.count, 2, "the seed has one variable product with two variations")
+        XCTAssertEqual(read.count, shopProducts.count + variations.count, "every product, and each variation as a product of its own")
+        for variation in variations {
+            XCTAssertEqual(read["\(variation["id"]!)"]?["sku"] as? String, variation["sku"] as? String)
+        }
         for product in shopProducts {
             let record = try XCTUnwrap(read["\(product["id"]!)"], "product \(product["id"]!)")
             XCTAssertEqual(record["sku"] as? String, product["sku"] as? String)

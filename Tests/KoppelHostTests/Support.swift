@@ -192,3 +192,8 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+extension String {
+    /// The first line, without its line break (`koppel check` prints what it found below it).
+    var firstLine: String { String(prefix { $0 != "\n" }) }
+}

@@ -64,7 +64,7 @@ final class TokenRefreshTests: XCTestCase {
         XCTAssertTrue(try runtime.tokenManager("second") === runtime.tokenManager("exact"))
         for connection in ["exact", "second", "exact", "second"] {
             let check = try fixture.koppel(["check", connection])
-            XCTAssertEqual(check.stdout, "\(connection): ok\n", check.stderr)
+            XCTAssertEqual(check.stdout.firstLine, "\(connection): ok", check.stderr)
         }
         XCTAssertEqual(oauth.state.current.refreshes, 1, "one refresh serves both connections")
         XCTAssertEqual(oauth.state.current.staleRefreshTokens, [])
@@ -93,7 +93,7 @@ final class TokenRefreshTests: XCTestCase {
         try storeExpiredTokens()
         let first = try stampede()
         XCTAssertEqual(first.tokens, Array(repeating: "at-1", count: 10))
-        XCTAssertEqual(first.checks.map(\.stdout), ["exact: ok\n", "exact: ok\n"], first.checks.map(\.stderr).joined())
+        XCTAssertEqual(first.checks.map(\.stdout.firstLine), ["exact: ok", "exact: ok"], first.checks.map(\.stderr).joined())
         XCTAssertEqual(oauth.state.current.refreshes, 1)
         XCTAssertEqual(oauth.state.current.staleRefreshTokens, [])
 
@@ -130,7 +130,7 @@ final class TokenRefreshTests: XCTestCase {
 
         // Signing in again (the consent's code exchanged) ends the pause.
         try fixture.runtime().tokenManager("exact").exchange(code: FakeOAuthServer.code, redirectURI: "http://127.0.0.1/callback")
-        XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout, "exact: ok\n")
+        XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout.firstLine, "exact: ok")
     }
 
     func testAuthorizationCodeFlowStoresTokens() throws {
@@ -160,6 +160,6 @@ final class TokenRefreshTests: XCTestCase {
         XCTAssertEqual(finished.status, 0, finished.stderr)
         XCTAssertTrue(finished.stdout.contains("exact is signed in"), finished.stdout)
         XCTAssertEqual(oauth.state.current.codeExchanges, 1)
-        XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout, "exact: ok\n")
+        XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout.firstLine, "exact: ok")
     }
 }

@@ -60,7 +60,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define KOPPEL_ABI_MAJOR 1
-#define KOPPEL_ABI_MINOR 3
+#define KOPPEL_ABI_MINOR 4
 
 /** The one symbol a plugin exports. */
 #define KOPPEL_PLUGIN_ENTRY_SYMBOL "koppel_plugin_entry"
@@ -233,6 +233,24 @@ typedef struct koppel_host {
      * once it changes. A host older than 1.3 treats the answer as a failed write.
      */
     koppel_status (*write_result)(void *ctx, koppel_str result_json);
+
+    /**
+     * Since minor 4 (check KOPPEL_HAS_FIELD(host, koppel_host, emit_unreadable)): during
+     * `read` or `webhook`, reports one source record the plugin cannot turn into a
+     * canonical record (it does not decode, or a field it needs is missing), instead of
+     * failing the whole read:
+     *   { "source_key": "30", "reason": "$.number is missing" }
+     * "source_key" is the key the record would have had (its id in the source; when even
+     * that is missing, something stable such as its place in the page). The host parks
+     * the record with the reason, where `koppel failed` and the dashboard show it, and
+     * the read goes on: emit the other records and checkpoint as usual. `koppel replay`
+     * reads the source again from the cursor that was current when the record was
+     * reported, so the record is delivered once it reads (after the source or the
+     * plugin was fixed); a later version of the record that reads is delivered anyway.
+     * A return other than KOPPEL_OK means the host wants the read to stop; return that
+     * status from `read`. With an older host, fail the read with KOPPEL_INVALID_DATA.
+     */
+    koppel_status (*emit_unreadable)(void *ctx, koppel_str report_json);
 } koppel_host;
 
 /* ------------------------------------------------------------------------------ */
@@ -352,7 +370,11 @@ typedef struct koppel_plugin {
      * "statuses" in "per_seconds"; the host stops calling an endpoint that has spent it,
      * and the call fails as KOPPEL_RATE_LIMITED naming when the endpoint is free again.
      *
-     * "record" is one of the canonical records in plugin-sdk/schema, or "any".
+     * "record" is one of the canonical records in plugin-sdk/schema, or "any". A write
+     * stream's "update": true takes changes to records it wrote before (with their
+     * target key); without it a change after delivery is noted and left. An order write
+     * stream's "refunds": true takes refunds (orders with "refund_of", negative amounts)
+     * and books them as credit notes; a stream without it is never offered one.
      */
     const char *manifest_json;
 

@@ -23,6 +23,11 @@ public enum ConfigValue: Sendable, Equatable {
         return nil
     }
 
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
     public var stringValue: String? {
         switch self {
         case .string(let value): value

@@ -74,6 +74,7 @@ public final class FlowRunner {
     private var runStarted = Date()
     private var target: PluginConnection?
     private var targetUpdates = false
+    private var targetRefunds = false
 
     public init(runtime: Runtime, flow: FlowConfig, cancellation: CancellationFlag = CancellationFlag()) {
         self.runtime = runtime
@@ -145,7 +146,8 @@ public final class FlowRunner {
                         try source.webhook(
                             stream: flow.source.stream, headers: delivery.headers, body: delivery.body,
                             options: flow.readOptions == .object([:]) ? nil : flow.readOptions.json,
-                            onRecord: { [self] data in try stopping { try process(data) } })
+                            onRecord: { [self] data in try stopping { try process(data) } },
+                            onUnreadable: { [self] record in try stopping { try parkUnreadable(record) } })
                     } catch {
                         if let stop = stopReason { throw stop }
                         let error = error as? PluginCallError ?? PluginCallError(.internal, "\(error)")
@@ -214,15 +216,36 @@ public final class FlowRunner {
             try reconcileIfFirstRun()
         }
         let cursor = options.since == nil ? try store.cursor(flow: flow.name, stream: flow.source.stream) : nil
-        let since = options.since ?? (cursor == nil ? flow.startDate : nil)
+        try read(source, from: cursor, since: options.since ?? (cursor == nil ? flow.startDate : nil), keepCursor: options.since == nil)
+        if let pendingCursor, !options.dryRun {
+            try checkLease()
+            try state { try store.setCursor(pendingCursor, flow: flow.name, stream: flow.source.stream) }
+            self.pendingCursor = nil
+        }
+        if options.since == nil && !options.dryRun {
+            try store.setFlowValue("yes", flow: flow.name, key: Self.firstReadCompleteKey)
+        }
+    }
+
+    /// The cursor the current read started from, or the last one it checkpointed: where
+    /// a read that should see a record reported now again starts.
+    private var readPosition: Data?
+
+    /// Reads the source from `cursor` (or `since`), handing every record to `process`
+    /// and every unreadable one to `parkUnreadable`; `keepCursor`: the checkpoints become
+    /// the flow's cursor as the records they cover are delivered.
+    private func read(_ source: PluginConnection, from cursor: Data?, since: Date?, keepCursor: Bool) throws {
+        readPosition = cursor
         do {
             try source.read(
                 stream: flow.source.stream, cursor: cursor, since: since, until: options.until,
                 options: flow.readOptions == .object([:]) ? nil : flow.readOptions.json,
                 onRecord: { [self] data in try stopping { try process(data) } },
                 onCheckpoint: { [self] data in
-                    if options.since == nil && !options.dryRun { pendingCursor = data }
-                })
+                    readPosition = data
+                    if keepCursor && !options.dryRun { pendingCursor = data }
+                },
+                onUnreadable: { [self] record in try stopping { try parkUnreadable(record) } })
         } catch {
             // A handler's own error (auth, rate limit, a lost lease, the state file) says
             // more than the read's.
@@ -232,14 +255,6 @@ public final class FlowRunner {
                 throw EngineError.authRequired(flow: flow.name, connection: flow.source.connection, reason: error.message)
             }
             throw EngineError.readFailed(flow: flow.name, reason: error.message)
-        }
-        if let pendingCursor, !options.dryRun {
-            try checkLease()
-            try state { try store.setCursor(pendingCursor, flow: flow.name, stream: flow.source.stream) }
-            self.pendingCursor = nil
-        }
-        if options.since == nil && !options.dryRun {
-            try store.setFlowValue("yes", flow: flow.name, key: Self.firstReadCompleteKey)
         }
     }
 
@@ -300,11 +315,15 @@ public final class FlowRunner {
     private func openTarget() throws {
         let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
         self.target = target
-        targetUpdates = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }?.update ?? false
+        let stream = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }
+        targetUpdates = stream?.update ?? false
+        targetRefunds = stream?.refunds ?? false
     }
 
     /// Replays parked records (after the mapping or the target was fixed): each is mapped
-    /// and delivered again, reconciling first.
+    /// and delivered again, reconciling first. A record the source could not read has
+    /// nothing kept to replay: the source is read again from the cursor that was current
+    /// when it was reported (the ledger absorbs what was delivered since).
     public func replay(keys: [String]?) throws -> Report {
         report = Report()
         return try underLease { try state { try replayUnderLease(keys: keys) } }
@@ -319,12 +338,71 @@ public final class FlowRunner {
             }
             entries = entries.filter { keys.contains($0.sourceKey) }
         }
+        // A refund after the order it refunds.
+        let refunds = Set(entries.filter(\.isRefund).map(\.sourceKey))
+        entries = entries.filter { !refunds.contains($0.sourceKey) } + entries.filter { refunds.contains($0.sourceKey) }
+        var rereads: [String: Data?] = [:]
         for entry in entries {
+            if entry.isUnreadable {
+                // Not readable when it was read: read the source again from where it was.
+                report.retried += 1
+                let from = try store.flowValue(flow: flow.name, key: Self.unreadableFromKey(entry.sourceKey)) ?? ""
+                rereads[from] = from.isEmpty ? nil : Data(from.utf8)
+                continue
+            }
             guard let raw = entry.record else { continue }
             report.retried += 1
             try handle(raw, existing: entry, reconcile: true)
         }
+        guard !rereads.isEmpty else { return report }
+        replaying = true
+        defer { replaying = false }
+        let source = try runtime.open(connection: flow.source.connection, cancellation: cancellation)
+        for cursor in rereads.values {
+            let before = report
+            try read(source, from: cursor, since: cursor == nil ? flow.startDate : nil, keepCursor: false)
+            // Records read again that were delivered already are not news.
+            report.read = before.read
+            report.unchanged = before.unchanged
+        }
         return report
+    }
+
+    /// Set while a replay reads the source again for records that were not readable.
+    private var replaying = false
+
+    /// The flow value holding the cursor to read from again for an unreadable record.
+    static func unreadableFromKey(_ sourceKey: String) -> String { "unreadable_from:\(sourceKey)" }
+
+    /// Parks a record the source could not read, with its reason and the cursor from
+    /// which a replay reads it again; the read goes on. Reported again unchanged, it is
+    /// counted once.
+    private func parkUnreadable(_ record: UnreadableRecord) throws {
+        try checkStop()
+        report.read += 1
+        let reason = runtime.redactor.redact(record.reason)
+        let hash = LedgerEntry.unreadableHash(reason: reason)
+        let existing = try store.ledgerEntry(flow: flow.name, sourceKey: record.sourceKey)
+        if existing?.state == .failed && existing?.contentHash == hash {
+            // Parked already: news only to a replay, which hoped it would read now.
+            if replaying { report.failed += 1 } else { report.skipped += 1 }
+            return
+        }
+        report.failed += 1
+        guard !options.dryRun else { return }
+        if existing?.state == .done {
+            // Delivered before and this later version does not read: what was delivered
+            // stands, and the next version that reads is delivered as any change is.
+            activity(.failed, record.sourceKey, "a later version could not be read from \(flow.source.connection): \(reason); \(flow.target) keeps the one delivered before")
+            return
+        }
+        let position = readPosition.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        try store.setFlowValue(position, flow: flow.name, key: Self.unreadableFromKey(record.sourceKey))
+        try store.putLedgerEntry(LedgerEntry(
+            flow: flow.name, sourceKey: record.sourceKey, contentHash: hash, targetKey: existing?.targetKey, state: .failed,
+            attempts: (existing?.attempts ?? 0) + 1, lastError: "not readable: \(reason)", updatedAt: Date()), fence: fence)
+        activity(.failed, record.sourceKey, "not readable: \(reason)")
+        options.progress?(report)
     }
 
     private func checkStop() throws {
@@ -353,6 +431,11 @@ public final class FlowRunner {
         }
         let existing = try store.ledgerEntry(flow: flow.name, sourceKey: key)
         let hash = Self.hash(data)
+        if existing?.state != .done, let refunded = object["refund_of"] as? [String: Any],
+           try tookRefund(refunded, data: data, object: object, key: key, hash: hash, existing: existing) {
+            options.progress?(report)
+            return
+        }
         switch existing?.state {
         case .done? where existing?.contentHash == hash:
             report.unchanged += 1
@@ -371,6 +454,57 @@ public final class FlowRunner {
             try handle(data, object: object, hash: hash, existing: existing, reconcile: options.reconcileUnknown)
         }
         options.progress?(report)
+    }
+
+    /// Handles a refund that must wait or be skipped, or one that waited for its order
+    /// and may go now; false when it takes the ordinary path.
+    private func tookRefund(
+        _ refunded: [String: Any], data: Data, object: [String: Any], key: String, hash: String, existing: LedgerEntry?
+    ) throws -> Bool {
+        switch try refundHold(refunded) {
+        case .deliver:
+            // Parked only to wait for its order, which is delivered now.
+            guard existing?.state == .failed, existing?.lastError?.hasPrefix(Self.refundWaits) == true else { return false }
+            try handle(data, object: object, hash: hash, existing: existing, reconcile: true)
+        case .skip(let reason):
+            report.skipped += 1
+            activity(.skipped, key, "skipped: \(reason)")
+        case .park(let reason):
+            if existing?.state == .failed && existing?.contentHash == hash {
+                report.skipped += 1
+                return true
+            }
+            report.failed += 1
+            if !options.dryRun {
+                try store.putLedgerEntry(LedgerEntry(
+                    flow: flow.name, sourceKey: key, contentHash: hash, state: .failed, attempts: existing?.attempts ?? 0,
+                    lastError: reason, record: data, updatedAt: Date()), fence: fence)
+            }
+            activity(.failed, key, reason)
+        }
+        return true
+    }
+
+    /// Whether a refund is delivered: only a target that books refunds gets one, and only
+    /// once the order it refunds was delivered by this flow (an order the flow never took
+    /// has nothing to credit). A refund whose order is still parked or waiting is parked
+    /// itself, and follows once the order is delivered (at the next read, or a replay).
+    private func refundHold(_ refunded: [String: Any]) throws -> RefundHold {
+        let number = refunded["number"] as? String ?? "?"
+        guard targetRefunds else { return .skip("a refund of order \(number); \(flow.target) does not book refunds") }
+        guard let order = refunded["source_key"] as? String else { return .skip("a refund that names no order") }
+        switch try store.ledgerEntry(flow: flow.name, sourceKey: order)?.state {
+        case .done?: return .deliver
+        case nil: return .skip("a refund of order \(number), which this flow did not deliver")
+        default: return .park("\(Self.refundWaits) \(number), which is not delivered yet (see `koppel failed \(flow.name)`); it follows once that order is delivered")
+        }
+    }
+
+    /// How the reason of a refund parked to wait for its order begins.
+    static let refundWaits = "waits for order"
+
+    private enum RefundHold {
+        case deliver, skip(String), park(String)
     }
 
     /// Maps and delivers one record, recording each step in the ledger.
@@ -424,6 +558,9 @@ public final class FlowRunner {
         let cursor = pendingCursor.map { CursorUpdate(flow: flow.name, stream: flow.source.stream, cursor: $0) }
         try store.commitDelivery(entry, cursor: cursor, fence: fence)
         pendingCursor = nil
+        if existing?.isUnreadable == true {
+            try store.setFlowValue(nil, flow: flow.name, key: Self.unreadableFromKey(key))
+        }
         switch outcome.action {
         case .updated: report.updated += 1
         case .unchanged: report.unchanged += 1

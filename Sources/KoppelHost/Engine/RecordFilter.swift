@@ -4,7 +4,7 @@ import Foundation
 ///
 /// ```yaml
 /// filter:
-///   status: [processing, completed]   # only these statuses
+///   status: [processing, completed]   # only these statuses (a refund follows its order)
 ///   skip_test_orders: true            # records with is_test: true are skipped (the default)
 ///   where: { billing_address.country: [NL, BE] }
 /// ```
@@ -35,7 +35,8 @@ struct RecordFilter {
             let number = RecordPath.text(record["number"]).map { " \($0)" } ?? ""
             return "test order\(number): test orders are not imported"
         }
-        if let statuses {
+        // A refund follows its order, which the status filter already chose.
+        if let statuses, record["refund_of"] == nil {
             let status = RecordPath.text(record["status"]) ?? "(none)"
             if !statuses.contains(status) {
                 return "status \(status) is not one of \(statuses.sorted().joined(separator: ", "))"

@@ -13,6 +13,11 @@ final class PluginCall {
     var onRecord: ((Data) -> koppel_status)?
     /// Called for each checkpoint during a read.
     var onCheckpoint: ((Data) -> koppel_status)?
+    /// Called for each record the plugin reports it cannot read (ABI 1.4).
+    var onUnreadable: ((Data) -> koppel_status)?
+    /// When set, the plugin's log lines at info level and above are kept here too (what
+    /// `check` found out, for the person who asked).
+    var notes: [String]?
     private(set) var errorMessage: String?
     private(set) var writeResult: Data?
 
@@ -34,7 +39,7 @@ final class PluginCall {
                 log: hostLog, report_error: hostReportError, http_request: hostHTTP,
                 state_get: hostStateGet, state_set: hostStateSet, state_delete: hostStateDelete,
                 now_ms: hostNow, is_cancelled: hostIsCancelled, emit: hostEmit,
-                checkpoint: hostCheckpoint, write_result: hostWriteResult)
+                checkpoint: hostCheckpoint, write_result: hostWriteResult, emit_unreadable: hostEmitUnreadable)
             return withUnsafePointer(to: &table) { body($0) }
         }
         return PluginStatus(code: status)
@@ -97,7 +102,9 @@ private let hostLog: @convention(c) (UnsafeMutableRawPointer?, Int32, koppel_str
     guard let call = PluginCall.from(ctx) else { return }
     let text = call.services.redact(message.string)
     let levels: [Logger.Level] = [.trace, .debug, .info, .warning, .error]
-    call.logger.log(level: levels[Int(min(max(level, 0), 4))], "\(text)")
+    let chosen = levels[Int(min(max(level, 0), 4))]
+    call.logger.log(level: chosen, "\(text)")
+    if chosen >= .info { call.notes?.append(text) }
 }
 
 private let hostReportError: @convention(c) (UnsafeMutableRawPointer?, koppel_str) -> Void = { ctx, message in
@@ -179,6 +186,15 @@ private let hostEmit: @convention(c) (UnsafeMutableRawPointer?, koppel_str) -> k
         return KOPPEL_INTERNAL
     }
     return onRecord(record.data)
+}
+
+private let hostEmitUnreadable: @convention(c) (UnsafeMutableRawPointer?, koppel_str) -> koppel_status = { ctx, report in
+    guard let call = PluginCall.from(ctx) else { return KOPPEL_INTERNAL }
+    guard let onUnreadable = call.onUnreadable else {
+        call.setError("emit_unreadable was called outside a read")
+        return KOPPEL_INTERNAL
+    }
+    return onUnreadable(report.data)
 }
 
 private let hostCheckpoint: @convention(c) (UnsafeMutableRawPointer?, koppel_str) -> koppel_status = { ctx, cursor in

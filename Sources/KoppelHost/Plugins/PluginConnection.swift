@@ -18,11 +18,16 @@ public final class PluginConnection {
 
     private var functions: koppel_plugin { plugin.descriptor.pointee }
 
-    /// Asks the remote system whether it answers and the credentials work.
-    public func check() throws(PluginCallError) {
-        guard let check = functions.check else { return }
+    /// Asks the remote system whether it answers and the credentials work; returns what
+    /// the plugin logged at info level or above while it checked (what it found out).
+    @discardableResult
+    public func check() throws(PluginCallError) -> [String] {
+        guard let check = functions.check else { return [] }
         let instance = instance
+        call.notes = []
+        defer { call.notes = nil }
         try call.check(call.run { check(instance, $0) }, "check")
+        return call.notes ?? []
     }
 
     /// What a read produced besides its records.
@@ -31,22 +36,26 @@ public final class PluginConnection {
         public var records: Int
         /// The last cursor the plugin checkpointed, if any.
         public var lastCursor: Data?
+        /// How many records the plugin reported it could not read.
+        public var unreadable = 0
     }
 
     /// Reads a stream (`options`: the flow's read options as a JSON object). Each record
     /// (a JSON object with `source_key` and `updated_at`) is handed to `onRecord` as it
-    /// arrives; each checkpoint to `onCheckpoint`. A record the host refuses, or an error
-    /// thrown by a handler, stops the read.
+    /// arrives; each checkpoint to `onCheckpoint`; each record the plugin could not read
+    /// (ABI 1.4) to `onUnreadable`. A record the host refuses, or an error thrown by a
+    /// handler, stops the read.
     @discardableResult
     public func read(
         stream: String, cursor: Data? = nil, since: Date? = nil, until: Date? = nil, options: Data? = nil,
-        onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void = { _ in }
+        onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void = { _ in },
+        onUnreadable: (UnreadableRecord) throws -> Void = { _ in }
     ) throws(PluginCallError) -> ReadSummary {
         guard let read = functions.read else {
             throw PluginCallError(.invalidData, "\(plugin.name) cannot read stream '\(stream)': it has no readable streams")
         }
         let instance = instance
-        return try receiving(stream, "read \(stream)", onRecord: onRecord, onCheckpoint: onCheckpoint) { host in
+        return try receiving(stream, "read \(stream)", onRecord: onRecord, onCheckpoint: onCheckpoint, onUnreadable: onUnreadable) { host in
             stream.withKoppelStr { streamStr in
                 (cursor ?? Data()).withKoppelStr { cursorStr in
                     RFC3339.string(since).withKoppelStr { sinceStr in
@@ -69,14 +78,15 @@ public final class PluginConnection {
     /// concerns goes to `onRecord`, as a read's would.
     @discardableResult
     public func webhook(
-        stream: String, headers: [String: String], body: Data, options: Data? = nil, onRecord: (Data) throws -> Void
+        stream: String, headers: [String: String], body: Data, options: Data? = nil, onRecord: (Data) throws -> Void,
+        onUnreadable: (UnreadableRecord) throws -> Void = { _ in }
     ) throws(PluginCallError) -> ReadSummary {
         guard let webhook = plugin.webhookFunction else {
             throw PluginCallError(.invalidData, "\(plugin.name) does not take webhooks")
         }
         let headersJSON = (try? JSONSerialization.data(withJSONObject: headers, options: .sortedKeys)) ?? Data("{}".utf8)
         let instance = instance
-        return try receiving(stream, "webhook for \(stream)", onRecord: onRecord, onCheckpoint: { _ in }) { host in
+        return try receiving(stream, "webhook for \(stream)", onRecord: onRecord, onCheckpoint: { _ in }, onUnreadable: onUnreadable) { host in
             stream.withKoppelStr { streamStr in
                 headersJSON.withKoppelStr { headersStr in
                     body.withKoppelStr { bodyStr in
@@ -95,12 +105,27 @@ public final class PluginConnection {
     /// Runs a call that emits records (and checkpoints), checking each before handing it on.
     private func receiving(
         _ stream: String, _ what: String, onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void,
-        _ body: (UnsafePointer<koppel_host>) -> koppel_status
+        onUnreadable: (UnreadableRecord) throws -> Void, _ body: (UnsafePointer<koppel_host>) -> koppel_status
     ) throws(PluginCallError) -> ReadSummary {
         var summary = ReadSummary(records: 0, lastCursor: nil)
         var refusal: PluginCallError?
         let outcome: Result<Void, PluginCallError> = withoutActuallyEscaping(onRecord) { onRecord in
+          withoutActuallyEscaping(onUnreadable) { onUnreadable in
             withoutActuallyEscaping(onCheckpoint) { onCheckpoint in
+                call.onUnreadable = { data in
+                    guard let report = UnreadableRecord(json: data) else {
+                        refusal = PluginCallError(.internal, "\(self.plugin.name) reported an unreadable \(stream) record without {\"source_key\", \"reason\"}")
+                        return KOPPEL_INVALID_DATA
+                    }
+                    do {
+                        try onUnreadable(report)
+                        summary.unreadable += 1
+                        return KOPPEL_OK
+                    } catch {
+                        refusal = PluginCallError(.cancelled, "the \(what) was stopped: \(error)")
+                        return KOPPEL_CANCELLED
+                    }
+                }
                 call.onRecord = { data in
                     if let problem = RecordEnvelope.problem(in: data) {
                         refusal = PluginCallError(.internal, "\(self.plugin.name) emitted an invalid \(stream) record: \(problem)")
@@ -132,11 +157,13 @@ public final class PluginConnection {
                 defer {
                     call.onRecord = nil
                     call.onCheckpoint = nil
+                    call.onUnreadable = nil
                 }
                 let status = call.run(body)
                 if let refusal, status != .ok { return .failure(refusal) }
                 return Result { () throws(PluginCallError) in try call.check(status, what) }
             }
+          }
         }
         try outcome.get()
         return summary
@@ -177,6 +204,25 @@ public final class PluginConnection {
         guard let instance else { return }
         functions.close?(instance)
         self.instance = nil
+    }
+}
+
+/// A source record the plugin could not read (ABI 1.4): its key and why.
+public struct UnreadableRecord: Sendable, Equatable {
+    public var sourceKey: String
+    public var reason: String
+
+    public init(sourceKey: String, reason: String) {
+        self.sourceKey = sourceKey
+        self.reason = reason
+    }
+
+    init?(json: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
+            let key = object["source_key"] as? String, !key.isEmpty,
+            let reason = object["reason"] as? String, !reason.isEmpty
+        else { return nil }
+        self.init(sourceKey: key, reason: reason)
     }
 }
 

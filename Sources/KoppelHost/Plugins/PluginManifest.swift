@@ -10,6 +10,10 @@ public struct PluginManifest: Sendable, Equatable {
         public var record: String
         public var incremental: Bool
         public var update: Bool
+        /// An order write stream that books refunds (orders with `refund_of`).
+        public var refunds: Bool = false
+        /// What a merchant must know before records flow into this write stream.
+        public var notice: String?
     }
 
     /// The canonical records of plugin-sdk/schema, plus "any".
@@ -32,6 +36,16 @@ public struct PluginManifest: Sendable, Equatable {
         public var grant: String?
         /// OAuth 2: the days a refresh token lives unused, when the provider limits it.
         public var refreshTokenIdleDays: Int?
+        /// Basic: the query parameters for the username and password where a server's
+        /// host strips the `Authorization` header, and the boolean setting that asks for
+        /// them from the start.
+        public var queryCredentials: QueryCredentials?
+
+        public struct QueryCredentials: Sendable, Equatable {
+            public var username: String
+            public var password: String
+            public var setting: String?
+        }
 
         /// The setting that holds the credential of `role`, or the conventional default.
         public func setting(for role: String) -> String {
@@ -163,7 +177,8 @@ public struct PluginManifest: Sendable, Equatable {
             credentials: (auth["credentials"] as? [String: String]) ?? [:],
             plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"),
             grant: try reader.optionalString(auth, "grant", "$.auth"),
-            refreshTokenIdleDays: try reader.optionalPositiveInteger(auth, "refresh_token_idle_days", "$.auth"))
+            refreshTokenIdleDays: try reader.optionalPositiveInteger(auth, "refresh_token_idle_days", "$.auth"),
+            queryCredentials: try reader.queryCredentials(auth["query_credentials"], "$.auth.query_credentials"))
         if let grant = details.grant, !["authorization_code", "password"].contains(grant) {
             throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code or password")
         }
@@ -273,6 +288,14 @@ public struct PluginManifest: Sendable, Equatable {
             return string
         }
 
+        func queryCredentials(_ value: Any?, _ path: String) throws(Problem) -> AuthDetails.QueryCredentials? {
+            guard let value, !(value is NSNull) else { return nil }
+            guard let object = value as? [String: Any] else { throw fail(path, "must be an object") }
+            return AuthDetails.QueryCredentials(
+                username: try string(object, "username", path), password: try string(object, "password", path),
+                setting: try optionalString(object, "setting", path))
+        }
+
         func streams(_ value: Any?, _ path: String) throws(Problem) -> [Stream] {
             guard let value, !(value is NSNull) else { return [] }
             guard let list = value as? [Any] else { throw fail(path, "must be an array") }
@@ -290,7 +313,9 @@ public struct PluginManifest: Sendable, Equatable {
                 streams.append(Stream(
                     name: name, record: record,
                     incremental: item["incremental"] as? Bool ?? false,
-                    update: item["update"] as? Bool ?? false))
+                    update: item["update"] as? Bool ?? false,
+                    refunds: item["refunds"] as? Bool ?? false,
+                    notice: item["notice"] as? String))
             }
             return streams
         }

@@ -20,6 +20,7 @@ public final class Runtime: @unchecked Sendable {
     private var cachedVault: Vault?
     private var tokenManagers: [String: OAuth2TokenManager] = [:]
     private var governors: [String: RateLimitGovernor] = [:]
+    private var basicAuthorizers: [String: BasicAuthorizer] = [:]
     private var errorBudgets: [String: EndpointErrorBudget] = [:]
 
     /// Reads the deployment, opens the state store, loads and checks the plugins, and
@@ -148,14 +149,35 @@ public final class Runtime: @unchecked Sendable {
 
     /// How requests of a connection are authorized, from its plugin's auth scheme.
     func authorizer(_ name: String, baseURL: String) throws -> (any RequestAuthorizer)? {
-        let (_, plugin) = try connection(name)
+        let (config, plugin) = try connection(name)
         let auth = plugin.manifest.auth
         var scheme = plugin.manifest.authScheme
         if baseURL.lowercased().hasPrefix("http://"), let plain = auth.plainHTTP { scheme = plain }
         func value(_ role: String) throws -> String { try requireCredential(auth.setting(for: role), of: name) }
         switch scheme {
         case "basic":
-            return BasicAuthorizer(username: try value("username"), password: try value("password"))
+            guard let query = auth.queryCredentials else {
+                return BasicAuthorizer(username: try value("username"), password: try value("password"))
+            }
+            // One per connection for the process: a switch to the query is remembered.
+            if let known = lock.withLock({ basicAuthorizers[name] }) { return known }
+            let forced = query.setting.flatMap { config.settings[$0]?.boolValue } ?? false
+            let logger = self.logger
+            let setting = query.setting
+            let authorizer = BasicAuthorizer(
+                username: try value("username"), password: try value("password"),
+                queryNames: .init(username: query.username, password: query.password), inQuery: forced,
+                onSwitch: {
+                    let hint = setting.map { " (set \($0): true on the connection to start that way)" } ?? ""
+                    logger.warning(
+                        "\(name) refused the credentials in the Authorization header (a host that strips it); sending them in the query from now on\(hint)",
+                        metadata: ["connection": "\(name)"])
+                })
+            return lock.withLock {
+                if let known = basicAuthorizers[name] { return known }
+                basicAuthorizers[name] = authorizer
+                return authorizer
+            }
         case "oauth1":
             return OAuth1Authorizer(consumerKey: try value("username"), consumerSecret: try value("password"))
         case "bearer":

@@ -142,6 +142,9 @@ final class Dashboard: @unchecked Sendable {
             let remote = detail?["target_key"] as? String ?? ""
             activityRows += "<tr class=\"activity \(entry.kind.rawValue)\" data-record=\"\(Self.escape(entry.record ?? ""))\"><td>\(Self.time(entry.at))</td><td>\(entry.kind.rawValue)</td><td>\(Self.escape(entry.record ?? ""))</td><td>\(Self.escape(entry.message))</td><td class=remote>\(Self.escape(remote))</td></tr>\n"
         }
+        // What the merchant must know about the stream this flow writes (its manifest says).
+        let streamNotice = (try? runtime.connection(flow.target.connection))?.1.manifest.writeStreams
+            .first { $0.name == flow.target.stream }?.notice
         var schedule = flow.schedule.description
         if let polling = WebhookMode(store: store).pollingSince(flow: name) {
             schedule += " · polling since \(Self.time(polling)) because no webhook deliveries came"
@@ -150,6 +153,7 @@ final class Dashboard: @unchecked Sendable {
             <p><a href="/">← all flows</a></p>
             <h1>\(Self.escape(name))</h1>
             <p>\(Self.escape(flow.source.description)) → \(Self.escape(flow.target.description)) · \(Self.escape(schedule))</p>
+            \(streamNotice.map { "<p class=stream-notice>Note: \(Self.escape($0))</p>" } ?? "")
             \(notice.map { "<p class=notice>\(Self.escape($0))</p>" } ?? "")
             <h2>Parked records (\(parked.count))</h2>
             \(parked.isEmpty ? "<p>None: every record read was delivered or skipped on purpose.</p>" : "<table id=parked><tr><th>Record</th><th>Reason</th><th>Attempts</th><th>Last attempt</th><th></th></tr>\n\(parkedRows)</table>\(replayAll)")

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Everything Koppel remembers between runs, behind one protocol so that the SQLite file
@@ -230,6 +231,21 @@ public struct LedgerEntry: Sendable, Equatable {
     /// The record as read, kept for failed records so they can be replayed.
     public var record: Data?
     public var updatedAt: Date
+
+    /// The content hash that marks a record the source could not read: there is no
+    /// record to keep, only the reason (a replay reads the source again).
+    public static func unreadableHash(reason: String) -> String {
+        "unreadable:" + SHA256.hash(data: Data(reason.utf8)).hexString
+    }
+
+    /// Whether the source could not read this record (see `unreadableHash`).
+    public var isUnreadable: Bool { contentHash.hasPrefix("unreadable:") }
+
+    /// Whether the kept record is a refund (an order with `refund_of`).
+    public var isRefund: Bool {
+        guard let record, let object = try? JSONSerialization.jsonObject(with: record) as? [String: Any] else { return false }
+        return object["refund_of"] is [String: Any]
+    }
 
     public init(
         flow: String, sourceKey: String, contentHash: String, targetKey: String? = nil, state: State,

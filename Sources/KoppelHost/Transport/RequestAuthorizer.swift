@@ -14,18 +14,57 @@ extension RequestAuthorizer {
     public func renewAfterRejection(of request: OutboundRequest) throws(PluginCallError) -> Bool { false }
 }
 
-/// HTTP Basic authentication.
-public struct BasicAuthorizer: RequestAuthorizer {
-    let username: String
-    let password: String
-
-    public init(username: String, password: String) {
-        self.username = username
-        self.password = password
+/// HTTP Basic authentication; where the server names query parameters for the same
+/// credentials, moved into the query after a 401 to a request that carried the header
+/// (many shared hosts strip `Authorization` before PHP sees it: WooCommerce's documented
+/// fallback), or from the start when the connection asks for it.
+public final class BasicAuthorizer: RequestAuthorizer, @unchecked Sendable {
+    /// The query parameter names for the username and password.
+    public struct QueryNames: Sendable {
+        public var username: String
+        public var password: String
+        public init(username: String, password: String) {
+            self.username = username
+            self.password = password
+        }
     }
 
+    let username: String
+    let password: String
+    let queryNames: QueryNames?
+    private let lock = NSLock()
+    private var inQuery: Bool
+    private let onSwitch: @Sendable () -> Void
+
+    public init(username: String, password: String, queryNames: QueryNames? = nil, inQuery: Bool = false, onSwitch: @escaping @Sendable () -> Void = {}) {
+        self.username = username
+        self.password = password
+        self.queryNames = queryNames
+        self.inQuery = inQuery && queryNames != nil
+        self.onSwitch = onSwitch
+    }
+
+    /// Whether the credentials now travel in the query.
+    public var sendsInQuery: Bool { lock.withLock { inQuery } }
+
     public func authorize(_ request: inout OutboundRequest) throws(PluginCallError) {
-        request.setHeader("Authorization", "Basic " + Data("\(username):\(password)".utf8).base64EncodedString())
+        if let names = queryNames, sendsInQuery {
+            let separator = request.url.contains("?") ? "&" : "?"
+            request.url += separator + URLEncoding.query([(names.username, username), (names.password, password)])
+        } else {
+            request.setHeader("Authorization", "Basic " + Data("\(username):\(password)".utf8).base64EncodedString())
+        }
+    }
+
+    public func renewAfterRejection(of request: OutboundRequest) throws(PluginCallError) -> Bool {
+        guard queryNames != nil, request.headers.contains(where: { $0.name == "Authorization" }) else { return false }
+        let switched = lock.withLock { () -> Bool in
+            if inQuery { return false }
+            inQuery = true
+            return true
+        }
+        if switched { onSwitch() }
+        return true
     }
 }
 

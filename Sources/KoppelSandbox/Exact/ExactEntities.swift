@@ -56,7 +56,14 @@ struct ExactEntity: Sendable {
             // date is not taken from the body; the fake dates it today until then.
             record["Status"] = 20
             record["InvoiceDate"] = record["InvoiceDate"] ?? ExactDivision.today()
-            record["Type"] = 8020
+            // Type: 8020 invoice, 8021 credit note, 8023/8024 their direct forms (entities.json,
+            // "likely"). Assumed (README): a credit note's amount may not be positive.
+            let type = (record["Type"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 8020
+            guard [8020, 8021, 8023, 8024].contains(type) else { throw ExactError(status: 400, message: "Type: Invalid value: \(type)") }
+            if [8021, 8024].contains(type) && totals.net + totals.vat > 0 {
+                throw ExactError(status: 400, message: "Credit note: the amount must be negative")
+            }
+            record["Type"] = type
             record["AmountFCExclVat"] = totals.net
             record["VATAmountFC"] = totals.vat
             record["AmountFC"] = totals.net + totals.vat
@@ -83,6 +90,9 @@ struct ExactEntity: Sendable {
             try division.requireExisting("crm/Accounts", record["Customer"], field: "Customer")
             let totals = try division.completeLines(&record, property: "SalesEntryLines", itemRequired: false)
             record["EntryNumber"] = division.nextNumber("SalesEntries", from: 26_700_001)
+            // Type is read-only (20 sales entry, 21 sales credit note, entities.json): assumed
+            // (README) to follow the sign of the entry's amount.
+            record["Type"] = totals.net + totals.vat < 0 ? 21 : 20
             record["AmountDC"] = totals.net + totals.vat
             record["AmountFC"] = totals.net + totals.vat
             record["VATAmountDC"] = totals.vat

@@ -32,6 +32,11 @@ public struct FaultPlan: Sendable, Equatable {
         case commitThenServerError = "commit-then-5xx"
         case rateLimitBurst = "429"
         case tokenFailure = "token"
+        /// Queued only: the answer's first record (the first object in the first list of
+        /// objects in the JSON body) gets `field` replaced by `value`, or loses it: a
+        /// record the service stores broken, as real shops do (an order without a
+        /// number, a date that is not one).
+        case breakRecord = "break-record"
     }
 
     /// Why a fault specification could not be read.
@@ -60,6 +65,8 @@ public struct FaultPlan: Sendable, Equatable {
             case .commitThenServerError: commitThenServerErrors = value
             case .rateLimitBurst: rateLimitBursts = value
             case .tokenFailure: tokenFailures = value
+            case .breakRecord:
+                throw ParseError(description: "break-record is queued with the field it breaks (POST /_sandbox/faults), not given as a share")
             case nil:
                 throw ParseError(description: "unknown fault \"\(pieces[0])\"; known: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), slow-delay")
             }
@@ -75,6 +82,7 @@ public struct FaultPlan: Sendable, Equatable {
         case .commitThenServerError: commitThenServerErrors
         case .rateLimitBurst: rateLimitBursts
         case .tokenFailure: tokenFailures
+        case .breakRecord: 0
         }
     }
 }
@@ -86,10 +94,15 @@ public final class FaultInjector: @unchecked Sendable {
         public var match: String
         public var fault: FaultPlan.Kind
         public var count: Int
-        public init(match: String, fault: FaultPlan.Kind, count: Int = 1) {
+        /// For `break-record`: the field to break, and its broken value (nil: removed).
+        public var field: String?
+        public var value: String?
+        public init(match: String, fault: FaultPlan.Kind, count: Int = 1, field: String? = nil, value: String? = nil) {
             self.match = match
             self.fault = fault
             self.count = count
+            self.field = field
+            self.value = value
         }
     }
 
@@ -116,14 +129,14 @@ public final class FaultInjector: @unchecked Sendable {
 
     /// The fault for this request, if any. Write faults apply to POST, PUT and DELETE
     /// only; token failures to the token endpoint only, which gets no other fault.
-    func decide(method: String, path: String, isTokenEndpoint: Bool) -> FaultPlan.Kind? {
+    func decide(method: String, path: String, isTokenEndpoint: Bool) -> Queued? {
         lock.withLock {
             let label = "\(method) \(path)"
             if let index = queued.firstIndex(where: { label.contains($0.match) }) {
-                let fault = queued[index].fault
+                let fault = queued[index]
                 queued[index].count -= 1
                 if queued[index].count <= 0 { queued.remove(at: index) }
-                injected[fault, default: 0] += 1
+                injected[fault.fault, default: 0] += 1
                 return fault
             }
             let isWrite = ["POST", "PUT", "DELETE"].contains(method)
@@ -133,7 +146,7 @@ public final class FaultInjector: @unchecked Sendable {
             for kind in candidates where plan.share(of: kind) > 0 {
                 if random.nextUnit() < plan.share(of: kind) {
                     injected[kind, default: 0] += 1
-                    return kind
+                    return Queued(match: label, fault: kind)
                 }
             }
             return nil

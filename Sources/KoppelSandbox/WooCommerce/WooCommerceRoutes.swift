@@ -41,11 +41,29 @@ final class WebhookDeliveries: @unchecked Sendable {
 extension WooCommerceSandbox {
     func routes(_ router: Router<SandboxContext>) {
         let api = "/wp-json/wc/v3"
+        router.add(middleware: WooNoRouteMiddleware())
+        router.get(RouterPath(api)) { _, _ -> Response in
+            // The namespace's index, public as in WordPress (the routes it lists, abridged).
+            let routes = ["orders", "orders/(?P<id>[\\d]+)", "orders/(?P<order_id>[\\d]+)/refunds", "customers", "products",
+                          "products/(?P<product_id>[\\d]+)/variations", "webhooks"]
+            return .json(["namespace": "wc/v3", "routes": Dictionary(uniqueKeysWithValues: routes.map { ("/wc/v3/\($0)", ["namespace": "wc/v3"]) })])
+        }
         for (path, collection, dateField) in [("orders", \WooCommerceSandbox.orders, "date_created"), ("customers", \WooCommerceSandbox.customers, "date_created"),
                                               ("products", \WooCommerceSandbox.products, "date_created")] {
             router.get("\(api)/\(path)") { request, _ -> Response in
                 if let denied = self.authenticate(request, listing: true) { return denied }
-                let response = self.list(request, records: self.lock.withLock { Array(self[keyPath: collection].values) }, dateField: dateField, kind: path)
+                var records = self.lock.withLock { Array(self[keyPath: collection].values) }
+                switch path {
+                case "customers":
+                    // `role` defaults to customer (schema-customers.json); `all` takes staff too.
+                    let role = request.uri.queryParameters["role"].map(String.init) ?? "customer"
+                    if role != "all" { records = records.filter { $0["role"] as? String == role } }
+                case "products":
+                    // Variations are listed under their parent only.
+                    records = records.filter { $0["type"] as? String != "variation" }
+                default: break
+                }
+                let response = self.list(request, records: records, dateField: dateField, kind: path)
                 if path == "orders" { self.applyChangeDuringRead() }
                 return response
             }
@@ -95,9 +113,21 @@ extension WooCommerceSandbox {
                     return Self.error("registration-error-email-exists", "An account is already registered with your email address.", status: 400)
                 }
                 let id = self.newID()
-                let now = Self.wooDate(Date())
-                record["id"] = id
-                for field in ["date_created", "date_created_gmt", "date_modified", "date_modified_gmt"] { record[field] = now }
+                if path == "orders" {
+                    switch self.createOrder(record, id: id, at: Date()) {
+                    case .success(let order): record = order
+                    case .failure(let error): return Self.error(error.code, error.message, status: error.status)
+                    }
+                } else {
+                    let now = Self.wooDate(Date())
+                    record["id"] = id
+                    for field in ["date_created", "date_created_gmt", "date_modified", "date_modified_gmt"] { record[field] = now }
+                    if path == "customers" {
+                        record["role"] = "customer"
+                        // WooCommerce e-mails the new customer (wc_create_new_customer).
+                        self.lock.withLock { self.accountEmails.append(record["email"] as? String ?? "") }
+                    }
+                }
                 self.lock.withLock { self[keyPath: collection][id] = record }
                 self.fire("\(path.dropLast()).created", payload: record)
                 return .json(record, status: 201)
@@ -106,8 +136,16 @@ extension WooCommerceSandbox {
         router.get("\(api)/products/:id/variations") { request, context -> Response in
             if let denied = self.authenticate(request, listing: true) { return denied }
             let id = context.parameters.get("id", as: Int.self) ?? 0
-            let variations = self.lock.withLock { (self.products[id]?["_variations"] as? [[String: Any]]) ?? [] }
+            let variations = self.lock.withLock { self.products.values.filter { $0["parent_id"] as? Int == id && $0["type"] as? String == "variation" } }
             return self.list(request, records: variations, dateField: "date_created", kind: "variations")
+        }
+        router.get("\(api)/orders/:id/refunds") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: true) { return denied }
+            let id = context.parameters.get("id", as: Int.self) ?? 0
+            guard self.lock.withLock({ self.orders[id] }) != nil else {
+                return Self.error("woocommerce_rest_order_invalid_id", "Invalid order ID.", status: 404)
+            }
+            return self.list(request, records: self.lock.withLock { self.refunds[id] ?? [] }, dateField: "date_created", kind: "refunds")
         }
         router.get("\(api)/webhooks") { request, _ -> Response in
             if let denied = self.authenticate(request, listing: true) { return denied }
@@ -126,6 +164,9 @@ extension WooCommerceSandbox {
             guard let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 20))),
                 let topic = body["topic"] as? String, let url = body["delivery_url"] as? String
             else { return Self.error("rest_missing_callback_param", "Missing parameter(s): topic, delivery_url", status: 400) }
+            guard Self.validTopic(topic) else {
+                return Self.error("woocommerce_rest_webhook_invalid_topic", "Webhook topic is required and must be valid.", status: 400)
+            }
             let hook = Webhook(id: self.newID(), name: body["name"] as? String ?? topic, topic: topic, deliveryURL: url,
                                secret: body["secret"] as? String ?? "", status: body["status"] as? String ?? "active", failures: 0, created: Date())
             self.lock.withLock { self.webhooks[hook.id] = hook }
@@ -203,6 +244,35 @@ extension WooCommerceSandbox {
             self.lock.withLock { self.changeDuringRead = id }
             return .json(["order": id])
         }
+        router.post("/_sandbox/woocommerce/orders/:id/refund") { request, context -> Response in
+            // `{"lines": [{"line": 0, "quantity": 1}], "reason": "..."}` or `{"amount": "10.00"}`.
+            var request = request
+            let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 16))) ?? [:]
+            let id = context.parameters.get("id", as: Int.self) ?? 0
+            let lines = (body["lines"] as? [[String: Any]] ?? []).map { line in
+                ((line["line"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 0,
+                 (line["quantity"] as? Decimal).map { NSDecimalNumber(decimal: $0).intValue } ?? 1)
+            }
+            let amount = (body["amount"] as? String).flatMap { Decimal(string: $0) }
+            guard !lines.isEmpty || amount != nil else { return .json(["error": "give lines or amount"], status: 400) }
+            guard let refund = self.refund(order: id, lines: lines, amount: amount, reason: body["reason"] as? String ?? "", at: Date()) else {
+                return .json(["error": "no order \(id)"], status: 404)
+            }
+            return .json(refund, status: 201)
+        }
+        router.post("/_sandbox/woocommerce/host") { request, _ -> Response in
+            // `{"plain_permalinks": true, "strips_authorization": true}`: how the shop is hosted.
+            var request = request
+            let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 16))) ?? [:]
+            self.lock.withLock {
+                if let plain = body["plain_permalinks"] as? Bool { self.plainPermalinks = plain }
+                if let strips = body["strips_authorization"] as? Bool { self.stripsAuthorization = strips }
+            }
+            return .json(self.lock.withLock { ["plain_permalinks": self.plainPermalinks, "strips_authorization": self.stripsAuthorization] })
+        }
+        router.get("/_sandbox/woocommerce/emails") { _, _ -> Response in
+            .json(["account_created": self.lock.withLock { self.accountEmails }])
+        }
         router.get("/_sandbox/woocommerce/webhooks") { _, _ -> Response in
             let hooks = self.lock.withLock { self.webhooks.values.sorted { $0.id < $1.id }.map(\.json) }
             let deliveries = self.deliveries.all.map { ["webhook": $0.webhook, "topic": $0.topic, "status": $0.status ?? 0] }
@@ -239,8 +309,11 @@ extension WooCommerceSandbox {
         let query = request.uri.queryParameters
         let perPage = query["per_page"].flatMap { Int(String($0)) } ?? 10
         guard (1...100).contains(perPage) else {
+            // WooCommerce's whole answer (captured/error-per-page-200.json).
+            let reason = "per_page must be between 1 (inclusive) and 100 (inclusive)"
             return .json(["code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
-                          "data": ["status": 400, "params": ["per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"]]], status: 400)
+                          "data": ["status": 400, "params": ["per_page": reason],
+                                   "details": ["per_page": ["code": "rest_out_of_bounds", "message": reason, "data": NSNull()]]]], status: 400)
         }
         let page = max(1, query["page"].flatMap { Int(String($0)) } ?? 1)
         let gmt = query["dates_are_gmt"].map { ["1", "true"].contains(String($0)) } ?? false
@@ -280,7 +353,8 @@ extension WooCommerceSandbox {
         }
         let total = rows.count
         let pages = max(1, (total + perPage - 1) / perPage)
-        let start = (page - 1) * perPage
+        // `offset` takes the place of the page (schema-orders.json).
+        let start = query["offset"].flatMap { Int(String($0)) }.map { max(0, $0) } ?? (page - 1) * perPage
         let leading = Self.first(start + perPage, of: rows.map { (sortKey($0), $0) }, by: ascending ? { $0 < $1 } : { $0 > $1 })
         let slice = start < leading.count ? leading[start...].map(\.1) : []
         var headers = ["X-WP-Total": String(total), "X-WP-TotalPages": String(pages)]

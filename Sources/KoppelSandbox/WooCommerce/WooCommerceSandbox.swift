@@ -25,6 +25,22 @@ public final class WooCommerceSandbox: @unchecked Sendable {
     var customers: [Int: [String: Any]] = [:]
     var products: [Int: [String: Any]] = [:]
     var webhooks: [Int: Webhook] = [:]
+    /// Refunds by order id, as `GET /orders/{id}/refunds` lists them.
+    var refunds: [Int: [[String: Any]]] = [:]
+    /// The shop has plain permalinks: `/wp-json` is WordPress's HTML 404 page and the API
+    /// lives at `/?rest_route=/wc/v3/...` (WP-API/docs#34).
+    var plainPermalinks = false
+    /// Addresses WooCommerce sent its "your account has been created" e-mail.
+    var accountEmails: [String] = []
+    /// The shop's web host drops the `Authorization` header before WordPress sees it.
+    var stripsAuthorization = false
+    private var lastRefundID = 20_000
+
+    /// The next refund id; call it holding `lock`.
+    func nextRefundID() -> Int {
+        lastRefundID += 1
+        return lastRefundID
+    }
     /// An order the shop owner changes right after the next orders page is served (a
     /// change during a read), set through `POST /_sandbox/woocommerce/change-during-read`.
     var changeDuringRead: Int?
@@ -39,11 +55,84 @@ public final class WooCommerceSandbox: @unchecked Sendable {
         self.options = options
         seedOptions = seed.options
         for product in seed.products { products[product.id] = Self.render(product) }
+        for product in Self.variableProduct(modified: seed.options.until) { products[product["id"] as! Int] = product }
         for customer in seed.customers { customers[customer.id] = Self.render(customer) }
+        for user in Self.staff(created: seed.options.until) { customers[user["id"] as! Int] = user }
         for order in seed.orders where !order.isTest { orders[order.id] = Self.render(order) }
     }
 
+    /// Users that are not buyers, as a real shop has them (`captured/customers-role-all.json`):
+    /// the administrator and a shop manager, whom WooCommerce never touched, so their
+    /// `date_modified` and `date_modified_gmt` are null, with empty addresses.
+    static func staff(created: Date) -> [[String: Any]] {
+        let empty: [String: Any] = ["first_name": "", "last_name": "", "company": "", "address_1": "", "address_2": "", "city": "",
+                                    "postcode": "", "country": "", "state": ""]
+        return [(5001, "admin@example.com", "admin", "administrator"), (5002, "winkel@example.com", "winkelbeheer", "shop_manager")].map { id, email, name, role in
+            var billing = empty
+            billing["email"] = ""
+            billing["phone"] = ""
+            var shipping = empty
+            shipping["phone"] = ""
+            return [
+                "id": id, "email": email, "first_name": "", "last_name": "", "role": role, "username": name,
+                "date_created": wooDate(created), "date_created_gmt": wooDate(created), "date_modified": NSNull(), "date_modified_gmt": NSNull(),
+                "billing": billing, "shipping": shipping, "is_paying_customer": false, "meta_data": [],
+            ]
+        }
+    }
+
+    /// A variable product with two variations, shaped as `captured/products-page.json` and
+    /// `captured/product-variations.json` show them: the parent has no price of its own
+    /// and lists its variations' ids; each variation has its SKU, price and stock.
+    static func variableProduct(modified: Date) -> [[String: Any]] {
+        let stamp = wooDate(modified.addingTimeInterval(-86_400))
+        let parent: [String: Any] = [
+            "id": 9000, "name": "T-shirt Koppel", "slug": "t-shirt-koppel", "type": "variable", "status": "publish", "sku": "TSHIRT",
+            "description": "", "short_description": "", "price": "15.00", "regular_price": "", "sale_price": "", "tax_status": "taxable",
+            "tax_class": "", "manage_stock": false, "stock_quantity": NSNull(), "stock_status": "instock", "parent_id": 0,
+            "date_created": stamp, "date_created_gmt": stamp, "date_modified": stamp, "date_modified_gmt": stamp,
+            "attributes": [["id": 0, "name": "Maat", "slug": "Maat", "position": 0, "visible": true, "variation": true, "options": ["S", "M"]]],
+            "variations": [9001, 9002], "meta_data": [], "has_options": true,
+        ].merging(productFields) { mine, _ in mine }
+        let variations: [[String: Any]] = [(9001, "S", "15.00", 40), (9002, "M", "17.50", 80)].map { id, size, price, stock in
+            [
+                "id": id, "type": "variation", "name": size, "parent_id": 9000, "sku": "TSHIRT-\(size)", "description": "", "status": "publish",
+                "price": price, "regular_price": price, "sale_price": "", "tax_status": "taxable", "tax_class": "", "manage_stock": true,
+                "stock_quantity": stock, "stock_status": "instock", "date_created": stamp, "date_created_gmt": stamp,
+                "date_modified": stamp, "date_modified_gmt": stamp, "attributes": [["id": 0, "name": "Maat", "slug": "maat", "option": size]],
+                "meta_data": [],
+            ].merging(variationFields) { mine, _ in mine }
+        }
+        return [parent] + variations
+    }
+
     // MARK: Rendering the seed in WooCommerce's shape
+
+    /// Fields a real shop's products and variations carry besides those the fake sets,
+    /// with a plain shop's values (`captured/products-page.json`, `product-variations.json`).
+    nonisolated(unsafe) static let productFields: [String: Any] = [
+        "featured": false, "catalog_visibility": "visible", "date_on_sale_from": NSNull(), "date_on_sale_from_gmt": NSNull(),
+        "date_on_sale_to": NSNull(), "date_on_sale_to_gmt": NSNull(), "on_sale": false, "purchasable": true, "total_sales": 0,
+        "virtual": false, "downloadable": false, "downloads": [Any](), "download_limit": -1, "download_expiry": -1, "external_url": "",
+        "button_text": "", "backorders": "no", "backorders_allowed": false, "backordered": false, "low_stock_amount": NSNull(),
+        "sold_individually": false, "weight": "", "dimensions": ["length": "", "width": "", "height": ""], "shipping_required": true,
+        "shipping_taxable": true, "shipping_class": "", "shipping_class_id": 0, "reviews_allowed": true, "average_rating": "0.00",
+        "rating_count": 0, "upsell_ids": [Any](), "cross_sell_ids": [Any](), "parent_id": 0, "purchase_note": "", "attributes": [Any](),
+        "default_attributes": [Any](), "grouped_products": [Any](), "menu_order": 0, "has_options": false, "post_password": "",
+        "global_unique_id": "",
+    ]
+    nonisolated(unsafe) static let variationFields: [String: Any] = [
+        "global_unique_id": "", "date_on_sale_from": NSNull(), "date_on_sale_from_gmt": NSNull(), "date_on_sale_to": NSNull(),
+        "date_on_sale_to_gmt": NSNull(), "on_sale": false, "purchasable": true, "virtual": false, "downloadable": false,
+        "downloads": [Any](), "download_limit": -1, "download_expiry": -1, "backorders": "no", "backorders_allowed": false,
+        "backordered": false, "low_stock_amount": NSNull(), "weight": "", "dimensions": ["length": "", "width": "", "height": ""],
+        "shipping_class": "", "shipping_class_id": 0, "gallery_image_ids": [Any](), "menu_order": 0,
+    ]
+    /// Fields a real shop's orders carry besides those the fake sets (`captured/orders-page.json`).
+    nonisolated(unsafe) static let orderFields: [String: Any] = [
+        "currency_symbol": "€", "customer_ip_address": "127.0.0.1", "customer_user_agent": "", "cart_hash": "", "payment_url": "",
+        "needs_processing": true, "needs_payment": false, "is_editable": false,
+    ]
 
     static func wooDate(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
@@ -68,7 +157,9 @@ public final class WooCommerceSandbox: @unchecked Sendable {
         return [
             "id": c.id, "email": c.email, "first_name": c.firstName, "last_name": c.lastName, "role": "customer",
             "username": c.email, "billing": address(c, email: true), "shipping": address(c, email: false), "is_paying_customer": true,
-            "date_created": wooDate(stamp), "date_created_gmt": wooDate(stamp), "date_modified": wooDate(stamp), "date_modified_gmt": wooDate(stamp),
+            "date_created": wooDate(stamp), "date_created_gmt": wooDate(stamp),
+            // A buyer made outside WooCommerce (imported) was never touched by it: null.
+            "date_modified": c.id % 10 == 0 ? NSNull() : wooDate(stamp), "date_modified_gmt": c.id % 10 == 0 ? NSNull() : wooDate(stamp),
             "meta_data": c.vatNumber.map { [["id": c.id * 10, "key": "_billing_vat_number", "value": $0]] } ?? [],
         ]
     }
@@ -83,7 +174,7 @@ public final class WooCommerceSandbox: @unchecked Sendable {
             "date_modified": wooDate(p.modified), "date_modified_gmt": wooDate(p.modified),
             "date_created": wooDate(p.modified.addingTimeInterval(-86_400 * 30)), "date_created_gmt": wooDate(p.modified.addingTimeInterval(-86_400 * 30)),
             "meta_data": [["id": p.id * 10, "key": "_ean", "value": p.ean]], "variations": [],
-        ]
+        ].merging(productFields) { mine, _ in mine }
     }
 
     static func render(_ o: SeedData.Order) -> [String: Any] {
@@ -130,7 +221,7 @@ public final class WooCommerceSandbox: @unchecked Sendable {
             "coupon_lines": o.coupon.map { coupon in [["id": o.id * 10 + 7, "code": coupon.code, "discount": SeedData.text(o.discount),
                                                         "discount_tax": SeedData.text(o.lines.reduce(0) { $0 + SeedData.cents($1.subtotal * $1.product.vatRate / 100) - $1.tax })]] } ?? [],
             "refunds": [], "meta_data": meta,
-        ]
+        ].merging(orderFields) { mine, _ in mine }
     }
 
     // MARK: Errors and auth
@@ -158,8 +249,14 @@ public final class WooCommerceSandbox: @unchecked Sendable {
             guard method == "HMAC-SHA256" || method == "HMAC-SHA1" else {
                 return Self.error("woocommerce_rest_authentication_error", "Invalid signature method.", status: 401)
             }
-            let parameters = query.filter { $0.key != "oauth_signature" }.map { (String($0.key), String($0.value)) }
-            let expected = Self.signature(method: request.method.rawValue, url: baseURL + request.uri.path, parameters: parameters,
+            // PHP's `$_GET` keeps one value per name (the last), so a client that repeats a
+            // parameter (the official Python client does) is checked as if it had not.
+            var unique: [String: String] = [:]
+            for (name, value) in query where name != "oauth_signature" { unique[String(name)] = String(value) }
+            let parameters = unique.map { ($0.key, $0.value) }
+            // Under plain permalinks the request went to the site root with `rest_route`.
+            let path = unique["rest_route"] == nil ? request.uri.path : "/"
+            let expected = Self.signature(method: request.method.rawValue, url: baseURL + path, parameters: parameters,
                                           secret: options.consumerSecret, sha1: method == "HMAC-SHA1")
             guard let given = query["oauth_signature"], Self.constantTimeEqual(String(given), expected) else {
                 return Self.error("woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.", status: 401)

@@ -93,11 +93,20 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var incremental: Bool?
         /// Writes can update a record written earlier.
         public var update: Bool?
-        public init(name: String, record: String, incremental: Bool? = nil, update: Bool? = nil) {
+        /// For an `order` write stream: it books refunds (orders with `refund_of`), as
+        /// credit notes. A stream without it is never offered one.
+        public var refunds: Bool?
+        /// What a merchant must know before records flow into this stream (WooCommerce
+        /// e-mails every customer it creates); `koppel check` and the dashboard show it
+        /// for each flow that writes here.
+        public var notice: String?
+        public init(name: String, record: String, incremental: Bool? = nil, update: Bool? = nil, refunds: Bool? = nil, notice: String? = nil) {
             self.name = name
             self.record = record
             self.incremental = incremental
             self.update = update
+            self.refunds = refunds
+            self.notice = notice
         }
     }
 
@@ -132,13 +141,31 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// refreshes a quiet connection's tokens well before, so a shop that sells
         /// nothing for a month is not signed out.
         public var refreshTokenIdleDays: Int?
+        /// Basic: the query parameters that carry the username and password instead, for
+        /// servers behind hosts that strip the `Authorization` header (WooCommerce's
+        /// `consumer_key`/`consumer_secret`). The host moves them into the query after a
+        /// 401 to a request that sent the header, or from the start when the boolean
+        /// connection setting `setting` is true.
+        public var queryCredentials: QueryCredentials?
+
+        public struct QueryCredentials: Codable, Sendable, Equatable {
+            public var username: String
+            public var password: String
+            public var setting: String?
+            public init(username: String, password: String, setting: String? = nil) {
+                self.username = username
+                self.password = password
+                self.setting = setting
+            }
+        }
 
         public init(
             scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
             rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil,
             credentials: [String: String]? = nil, plainHTTP: Scheme? = nil, grant: String? = nil,
-            refreshTokenIdleDays: Int? = nil
+            refreshTokenIdleDays: Int? = nil, queryCredentials: QueryCredentials? = nil
         ) {
+            self.queryCredentials = queryCredentials
             self.scheme = scheme
             self.authorizeURL = authorizeURL
             self.tokenURL = tokenURL
@@ -160,6 +187,7 @@ public struct Manifest: Codable, Sendable, Equatable {
             case keyIn = "key_in"
             case plainHTTP = "plain_http"
             case refreshTokenIdleDays = "refresh_token_idle_days"
+            case queryCredentials = "query_credentials"
         }
     }
 

@@ -38,6 +38,12 @@ public struct Order: Codable, Hashable, Sendable {
     /// For an invoice made from a sales order: that order's source key, so a target
     /// that already holds the order does not count the same sales twice.
     public var salesOrderKey: String?
+    /// Set on a refund (a credit): the order it gives money back for. A refund is a
+    /// record of its own, with its own source key and number, its lines and totals
+    /// negative (what goes back to the buyer); a bookkeeping target books it as a credit
+    /// note. The host delivers it only after the order it refunds, and only to write
+    /// streams that declare `refunds` in their manifest.
+    public var refundOf: RefundReference?
     public var totals: Totals
 
     public init(
@@ -85,6 +91,25 @@ public struct Order: Codable, Hashable, Sendable {
         case shippingMethod = "shipping_method"
         case couponCodes = "coupon_codes"
         case salesOrderKey = "sales_order_key"
+        case refundOf = "refund_of"
+    }
+}
+
+/// The order a refund gives money back for.
+public struct RefundReference: Codable, Hashable, Sendable {
+    /// The refunded order's source key (its ledger row in the flow).
+    public var sourceKey: String
+    /// The refunded order's number, as the merchant knows it.
+    public var number: String
+
+    public init(sourceKey: String, number: String) {
+        self.sourceKey = sourceKey
+        self.number = number
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case number
+        case sourceKey = "source_key"
     }
 }
 
