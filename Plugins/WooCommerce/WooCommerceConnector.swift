@@ -9,7 +9,8 @@ import KoppelPluginSDK
 public final class WooCommerceConnector: Connector {
     public struct Config: Decodable {
         var baseURL: String
-        /// Only orders in these statuses are read (default: all).
+        /// Only orders in these statuses are read (default: all). A refunded order is read
+        /// for its refunds whatever the list says.
         var orderStatuses: [String]?
         /// How far before the cursor each read starts again, so records sharing the
         /// boundary second are never missed (the ledger absorbs the overlap).
@@ -103,7 +104,8 @@ public final class WooCommerceConnector: Connector {
         let api = try api(host)
         switch request.stream {
         case "orders":
-            let statuses = config.orderStatuses.map { ["status": $0.joined(separator: ",")] } ?? [:]
+            // A refund of everything makes the order `refunded`: asked for too, for its refunds.
+            let statuses = config.orderStatuses.map { ["status": Set($0 + ["refunded"]).sorted().joined(separator: ",")] } ?? [:]
             if request.since == nil, request.until == nil, request.cursorJSON != nil { try recheckRecentOrders(api, filters: statuses) }
             try api.readModified("orders", request, filters: statuses) { (order: PageRecord<WooOrder>) throws(ConnectorError) in
                 try emit(order, api)
@@ -120,16 +122,23 @@ public final class WooCommerceConnector: Connector {
     }
 
     /// An order, then each of its refunds as a record of its own (after the order, which
-    /// the host delivers first).
+    /// the host delivers first). An order outside `order_statuses` (refunded since it
+    /// was read) brings only its refunds.
     private func emit(_ item: PageRecord<WooOrder>, _ api: WooCommerceAPI) throws(ConnectorError) {
         guard case .record(let order) = item else {
             return try api.host.emit(item, key: { String($0.id) }) { (order: WooOrder) throws(ConnectorError) in try order.canonical() }
         }
+        let wanted = config.orderStatuses.map { $0.contains(order.status) } ?? true
+        guard wanted || !(order.refunds ?? []).isEmpty else { return }
         var canonical: Order?
-        try api.host.emit(key: String(order.id)) { () throws(ConnectorError) in
-            let made = try order.canonical()
-            canonical = made
-            return made
+        if wanted {
+            try api.host.emit(key: String(order.id)) { () throws(ConnectorError) in
+                let made = try order.canonical()
+                canonical = made
+                return made
+            }
+        } else {
+            canonical = try? order.canonical()
         }
         guard let canonical, !(order.refunds ?? []).isEmpty else { return }
         try api.all("orders/\(order.id)/refunds") { (refund: PageRecord<WooRefund>) throws(ConnectorError) in
@@ -184,7 +193,6 @@ public final class WooCommerceConnector: Connector {
         switch collection {
         case "orders":
             guard let order = try api.one("orders", id, as: WooOrder.self) else { return }  // deleted since
-            if let statuses = config.orderStatuses, !statuses.contains(order.status) { return }
             try emit(.record(order), api)
         case "customers":
             guard let customer = try api.one("customers", id, as: WooCustomer.self) else { return }

@@ -167,6 +167,23 @@ final class WooCommerceRealShopTests: XCTestCase {
         try XCTUnwrap(try deployment.json("POST", "\(woo)/_sandbox/woocommerce/orders/\(order["id"]!)/refund", body: body) as? [String: Any])
     }
 
+    /// A shop whose orders were refunded before Koppel first read it: each refund is
+    /// booked once, after its order, in the same run.
+    func testRefundsAlreadyInTheShopAreBookedWithTheirOrders() async throws {
+        deployment.stop()
+        options.wooCommerce.refundedOrders = 3
+        deployment = try await SandboxDeployment(options)
+        try deployment.writeShopAndExact(flows: "invoices: { from: shop.orders, to: exact.sales_invoices, schedule: manual }")
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+        try deployment.signInToExact("exact")
+        let refunded = try deployment.wooOrders().filter { !(($0["refunds"] as? [Any]) ?? []).isEmpty }
+        XCTAssertEqual(refunded.count, 3)
+        XCTAssertTrue(try sync("invoices").stdout.contains("written 33,"))
+        let notes = try deployment.exactRecords("salesinvoice/SalesInvoices").filter { ($0["Type"] as? NSNumber)?.intValue == 8021 }
+        XCTAssertEqual(Set(notes.compactMap { ($0["YourRef"] as? String)?.components(separatedBy: "-R").first }), Set(refunded.compactMap { $0["number"] as? String }))
+        XCTAssertTrue(try sync("invoices").stdout.contains("written 0,"))
+    }
+
     /// A refund of an order the flow did not book (placed before its start) is not booked
     /// either: there is nothing to credit.
     func testARefundOfAnOrderTheFlowNeverBookedIsSkipped() throws {
@@ -192,6 +209,32 @@ final class WooCommerceRealShopTests: XCTestCase {
         let run = try sync("invoices")
         XCTAssertTrue(run.stdout.contains("written 0"), run.stdout)
         XCTAssertEqual(try deployment.exactRecords("salesinvoice/SalesInvoices").count, before)
+    }
+
+    /// A connection that reads only paid orders still sees an order refunded in full
+    /// (its status is `refunded` then), for the refund's sake.
+    func testAnOrderRefundedInFullOutsideTheConnectionsStatusesBringsItsCreditNote() throws {
+        try deployment.fixture.write(
+            load: ["woocommerce", "exact-online"],
+            connections: """
+                shop:
+                  plugin: woocommerce
+                  settings: { base_url: "\(woo)", consumer_key: \(options.wooCommerce.consumerKey), order_statuses: [processing, completed] }
+                exact:
+                  plugin: exact-online
+                  settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID), warehouse: "1" }
+                """,
+            flows: "invoices: { from: shop.orders, to: exact.sales_invoices, schedule: manual }")
+        try deployment.signInToExact("exact")
+        let paid = try deployment.wooOrders().filter { ["processing", "completed"].contains($0["status"] as? String) }
+        XCTAssertTrue(try sync("invoices").stdout.contains("written \(paid.count),"))
+        let order = try XCTUnwrap(paid.first)
+        let refund = try refund(order, ["amount": order["total"] as! String])
+        let run = try sync("invoices")
+        XCTAssertTrue(run.stdout.contains("written 1,"), run.stdout)
+        let note = try XCTUnwrap(try deployment.exactRecords("salesinvoice/SalesInvoices").first { ($0["Type"] as? NSNumber)?.intValue == 8021 })
+        XCTAssertEqual(note["YourRef"] as? String, "\(order["number"]!)-R\(refund["id"]!)")
+        XCTAssertEqual(decimal(note["AmountFC"]), -decimal(order["total"]))
     }
 
     // MARK: One broken record

@@ -444,7 +444,13 @@ public final class FlowRunner {
                 try handle(data, object: object, hash: hash, existing: existing, reconcile: false)
             } else {
                 report.unchanged += 1
-                activity(.info, key, "changed at the source, but \(flow.target) cannot update records; left as it was")
+                if targetRefunds {
+                    // A booking stands; what changed after it is the bookkeeper's to settle.
+                    activity(.warning, key, "changed at the source after it was booked in \(flow.target.connection); the booking stands. "
+                        + "A refund in the shop becomes a credit note; any other change must be booked by hand")
+                } else {
+                    activity(.info, key, "changed at the source, but \(flow.target) cannot update records; left as it was")
+                }
             }
         case .failed? where existing?.contentHash == hash:
             report.skipped += 1
@@ -574,7 +580,10 @@ public final class FlowRunner {
            let changed = (object["updated_at"] as? String).flatMap(RFC3339.date), changed < runStarted.addingTimeInterval(-lateAfter) {
             report.late += 1
         }
-        activity(.written, key, "\(outcome.action.rawValue) \(outcome.targetKey) in \(flow.target)", detail: ["target_key": outcome.targetKey, "action": outcome.action.rawValue])
+        var detail = ["target_key": outcome.targetKey, "action": outcome.action.rawValue]
+        // A refund's link to the order it refunds.
+        if let refunded = (object["refund_of"] as? [String: Any])?["source_key"] as? String { detail["refund_of"] = refunded }
+        activity(.written, key, "\(outcome.action.rawValue) \(outcome.targetKey) in \(flow.target)", detail: detail)
     }
 
     /// Records a failed write: retried later (reconciling first) when it may have

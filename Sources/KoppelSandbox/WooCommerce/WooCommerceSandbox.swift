@@ -16,6 +16,9 @@ public final class WooCommerceSandbox: @unchecked Sendable {
         public var consumerSecret = "cs_sandbox_fedcba9876543210"
         /// Failed deliveries in a row after which a webhook is disabled.
         public var maxDeliveryFailures = 5
+        /// How many of the seed's completed orders (the oldest first) carry a refund of one
+        /// piece of their first line, made a day after the order.
+        public var refundedOrders = 0
         public init() {}
     }
 
@@ -59,6 +62,9 @@ public final class WooCommerceSandbox: @unchecked Sendable {
         for customer in seed.customers { customers[customer.id] = Self.render(customer) }
         for user in Self.staff(created: seed.options.until) { customers[user["id"] as! Int] = user }
         for order in seed.orders where !order.isTest { orders[order.id] = Self.render(order) }
+        for order in seed.orders.filter({ !$0.isTest && $0.status == "completed" }).prefix(options.refundedOrders) {
+            _ = refund(order: order.id, lines: [(0, 1)], amount: nil, reason: "Retour", at: order.created.addingTimeInterval(86_400))
+        }
     }
 
     /// Users that are not buyers, as a real shop has them (`captured/customers-role-all.json`):
