@@ -112,46 +112,45 @@ public final class PluginConnection {
         let outcome: Result<Void, PluginCallError> = withoutActuallyEscaping(onRecord) { onRecord in
           withoutActuallyEscaping(onUnreadable) { onUnreadable in
             withoutActuallyEscaping(onCheckpoint) { onCheckpoint in
-                call.onUnreadable = { data in
-                    guard let report = UnreadableRecord(json: data) else {
-                        refusal = PluginCallError(.internal, "\(self.plugin.name) reported an unreadable \(stream) record without {\"source_key\", \"reason\"}")
-                        return KOPPEL_INVALID_DATA
-                    }
+                /// Hands on what the plugin handed over; a handler's error stops the call.
+                func handOn(_ body: () throws -> Void) -> koppel_status {
                     do {
-                        try onUnreadable(report)
-                        summary.unreadable += 1
+                        try body()
                         return KOPPEL_OK
                     } catch {
                         refusal = PluginCallError(.cancelled, "the \(what) was stopped: \(error)")
                         return KOPPEL_CANCELLED
+                    }
+                }
+                func refuse(_ message: String) -> koppel_status {
+                    refusal = PluginCallError(.internal, message)
+                    return KOPPEL_INVALID_DATA
+                }
+                call.onUnreadable = { data in
+                    guard let report = UnreadableRecord(json: data) else {
+                        return refuse("\(self.plugin.name) reported an unreadable \(stream) record without {\"source_key\", \"reason\"}")
+                    }
+                    return handOn {
+                        try onUnreadable(report)
+                        summary.unreadable += 1
                     }
                 }
                 call.onRecord = { data in
                     if let problem = RecordEnvelope.problem(in: data) {
-                        refusal = PluginCallError(.internal, "\(self.plugin.name) emitted an invalid \(stream) record: \(problem)")
-                        return KOPPEL_INVALID_DATA
+                        return refuse("\(self.plugin.name) emitted an invalid \(stream) record: \(problem)")
                     }
-                    do {
+                    return handOn {
                         try onRecord(data)
                         summary.records += 1
-                        return KOPPEL_OK
-                    } catch {
-                        refusal = PluginCallError(.cancelled, "the \(what) was stopped: \(error)")
-                        return KOPPEL_CANCELLED
                     }
                 }
                 call.onCheckpoint = { data in
                     guard (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) != nil else {
-                        refusal = PluginCallError(.internal, "\(self.plugin.name) checkpointed a cursor that is not JSON")
-                        return KOPPEL_INVALID_DATA
+                        return refuse("\(self.plugin.name) checkpointed a cursor that is not JSON")
                     }
-                    do {
+                    return handOn {
                         try onCheckpoint(data)
                         summary.lastCursor = data
-                        return KOPPEL_OK
-                    } catch {
-                        refusal = PluginCallError(.cancelled, "the \(what) was stopped: \(error)")
-                        return KOPPEL_CANCELLED
                     }
                 }
                 defer {
