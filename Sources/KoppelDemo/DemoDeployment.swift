@@ -85,6 +85,7 @@ public struct DemoDeployment: Sendable {
         }
         if connected.contains("mww") {
             try vault.set(connection: "mww", name: "api_token", value: sandbox.mijnwebwinkel.options.token)
+            try vault.set(connection: "mww", name: "partner_token", value: sandbox.mijnwebwinkel.options.partnerToken)
         }
         if connected.contains("exact") {
             try vault.set(connection: "exact", name: "client_secret", value: exact.clientSecret)

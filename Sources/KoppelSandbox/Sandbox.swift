@@ -76,7 +76,7 @@ public final class Sandbox: @unchecked Sendable {
             Endpoint(name: "woocommerce", baseURL: wooURL, credentials: [
                 ("consumer_key", options.wooCommerce.consumerKey), ("consumer_secret", options.wooCommerce.consumerSecret),
             ]),
-            Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token)]),
+            Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token), ("partner_token", options.mijnwebwinkel.partnerToken)]),
             Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_key", options.winstore.apiKey)]),
             Endpoint(name: "optiply", baseURL: optiplyURL, credentials: [
                 ("token_url", "\(optiplyURL)/oauth/token"), ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),

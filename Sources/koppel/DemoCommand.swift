@@ -49,7 +49,7 @@ struct DemoCommand: AsyncParsableCommand {
             schedule: daily 02:00 Europe/Amsterdam
             filter: { status: [pending, paid, shipped] }
             mapping:
-        \(DemoDeployment.orderMapping(paymentConditions: #"iDEAL: ID, PayPal: PP, Bankoverschrijving: "14", Rembours: "00""#))
+        \(DemoDeployment.orderMapping(paymentConditions: #"ideal: ID, paypal: PP, bank_transfer: "14", rembours: "00""#))
         """
 
     func run() async throws {

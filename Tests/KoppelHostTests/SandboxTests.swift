@@ -32,6 +32,7 @@ final class SandboxTests: XCTestCase {
         var headers: [String: String]
         var json: Any?
         var object: [String: Any] { json as? [String: Any] ?? [:] }
+        var array: [[String: Any]] { json as? [[String: Any]] ?? [] }
     }
 
     @discardableResult
@@ -640,23 +641,26 @@ final class SandboxTests: XCTestCase {
 
     // MARK: Mijnwebwinkel
 
-    func testMijnwebwinkelTokenPagingTestOrdersAndShipping() throws {
-        XCTAssertEqual(try call("GET", "\(mww)/api/v1/orders?token=wrong").status, 403)
-        XCTAssertEqual(try call("GET", "\(mww)/api/v1/orders").status, 401)
+    func testMijnwebwinkelTokensPagingTestOrdersAndShipping() throws {
+        let store = "token=mww-sandbox-store-token-7c1e", partner = "partner_token=mww-sandbox-partner-token-42"
+        XCTAssertEqual(try call("GET", "\(mww)/v1/orders?\(store)").status, 401, "the partner token is required")
+        XCTAssertEqual(try call("GET", "\(mww)/v1/orders?\(partner)").status, 401, "the store token is required")
+        XCTAssertEqual(try call("GET", "\(mww)/v1/orders?token=wrong&\(partner)").object["description"] as? String, "Invalid store token")
+        XCTAssertEqual(try call("GET", "\(mww)/v1/orders?\(store)&\(partner)&limit=101").status, 400, "limit is at most 100")
+        XCTAssertEqual(try call("GET", "\(mww)/v1/orders?\(store)&\(partner)").array.count, 10, "limit defaults to 10")
         var numbers: [String] = []
-        var page = 1, pages = 1
-        repeat {
-            let answer = try call("GET", "\(mww)/api/v1/orders?token=mww-sandbox-token-7c1e&page=\(page)&limit=100")
-            XCTAssertEqual(answer.status, 200)
-            pages = answer.object["pages"] as? Int ?? 0
-            numbers += (answer.object["orders"] as? [[String: Any]] ?? []).compactMap { $0["number"] as? String }
-            page += 1
-        } while page <= pages
+        for offset in stride(from: 0, to: 1000, by: 100) {
+            let page = try call("GET", "\(mww)/v1/orders?\(store)&\(partner)&limit=100&offset=\(offset)&test=true").array
+            numbers += page.map { ($0["number"] as? String) ?? "\($0["number"]!)" }
+            if page.count < 100 { break }
+        }
         XCTAssertEqual(numbers.count, 250)
-        XCTAssertEqual(numbers.filter { $0.hasSuffix("-T") }.count, 25)
-        let shipped = try call("PUT", "\(mww)/api/v1/orders/1001/shipment?token=mww-sandbox-token-7c1e", json: ["carrier": "PostNL", "track_and_trace": "3SABC123"])
-        XCTAssertEqual(shipped.object["status"] as? String, "shipped")
-        XCTAssertEqual(try call("GET", "\(mww)/_sandbox/mijnwebwinkel/orders/1001").object["status"] as? String, "shipped")
+        XCTAssertEqual(numbers.filter { $0.hasPrefix("T-") }.count, 25)
+        XCTAssertEqual(try call("GET", "\(mww)/v1/orders/count?\(store)&\(partner)").object["count"] as? Int, 225, "test orders only when asked")
+        let shipped = try call("PATCH", "\(mww)/v1/orders/1001?\(store)&\(partner)", json: ["status": 2, "comments": ["internal": "PostNL: 3SABC123"]])
+        XCTAssertEqual(shipped.object["status"] as? Int, 2)
+        XCTAssertEqual(try call("PATCH", "\(mww)/v1/orders/1001?\(store)&\(partner)", json: ["finished": true]).status, 400, "finished cannot be written (R4.9)")
+        XCTAssertEqual((try call("GET", "\(mww)/_sandbox/mijnwebwinkel/orders/1001").object["comments"] as? [String: Any])?["internal"] as? String, "PostNL: 3SABC123")
     }
 
     func waitUntil(timeout: TimeInterval = 10, _ condition: @escaping () throws -> Bool) async throws {

@@ -38,11 +38,11 @@ final class UnreadableRecordTests: XCTestCase {
                 """,
             flows: """
                 woo-orders: { from: shop.orders, to: sink.records, schedule: manual }
-                mww-orders: { from: mww.orders, to: sink.records, schedule: manual, filter: { skip_test_orders: false } }
+                mww-orders: { from: mww.orders, to: sink.records, schedule: manual }
                 winstore-products: { from: winstore.products, to: sink.records, schedule: manual }
                 exact-items: { from: exact.items, to: sink.records, schedule: manual }
                 """)
-        let secrets = [("shop", "consumer_secret", options.wooCommerce.consumerSecret), ("mww", "api_token", options.mijnwebwinkel.token),
+        let secrets = [("shop", "consumer_secret", options.wooCommerce.consumerSecret), ("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
                        ("winstore", "api_key", options.winstore.apiKey)]
         for (connection, name, value) in secrets {
             XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", connection, name], stdin: value + "\n").status, 0)
@@ -86,7 +86,7 @@ final class UnreadableRecordTests: XCTestCase {
     }
 
     func testMijnwebwinkelOrders() throws {
-        try checkOneBrokenRecord(flow: "mww-orders", fake: deployment.mijnwebwinkelURL, match: "GET /api/v1/orders", field: "lines", value: nil)
+        try checkOneBrokenRecord(flow: "mww-orders", fake: deployment.mijnwebwinkelURL, match: "GET /v1/orders", field: "date", value: "gisteren")
     }
 
     func testWinstoreProducts() throws {

@@ -40,6 +40,9 @@ public struct PluginManifest: Sendable, Equatable {
         /// host strips the `Authorization` header, and the boolean setting that asks for
         /// them from the start.
         public var queryCredentials: QueryCredentials?
+        /// API key: several keys sent together, by parameter (or header) name, each with
+        /// the setting holding its value.
+        public var keys: [String: String] = [:]
 
         public struct QueryCredentials: Sendable, Equatable {
             public var username: String
@@ -60,6 +63,8 @@ public struct PluginManifest: Sendable, Equatable {
         public var chosenBy: String?
         public var choices: [String: String]
         public var template: String?
+        /// The base URL when no setting gives one (a service with one host for everyone).
+        public var fallback: String?
     }
 
     /// How the remote system signs its webhook deliveries.
@@ -178,12 +183,13 @@ public struct PluginManifest: Sendable, Equatable {
             plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"),
             grant: try reader.optionalString(auth, "grant", "$.auth"),
             refreshTokenIdleDays: try reader.optionalPositiveInteger(auth, "refresh_token_idle_days", "$.auth"),
-            queryCredentials: try reader.queryCredentials(auth["query_credentials"], "$.auth.query_credentials"))
+            queryCredentials: try reader.queryCredentials(auth["query_credentials"], "$.auth.query_credentials"),
+            keys: (auth["keys"] as? [String: String]) ?? [:])
         if let grant = details.grant, !["authorization_code", "password"].contains(grant) {
             throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code or password")
         }
         if scheme == "api-key" {
-            guard details.keyName != nil else { throw fail("$.auth.key_name", "is missing: name the header or query parameter") }
+            guard details.keyName != nil || !details.keys.isEmpty else { throw fail("$.auth.key_name", "is missing: name the header or query parameter") }
             guard ["header", "query"].contains(details.keyIn ?? "header") else { throw fail("$.auth.key_in", "must be header or query") }
         }
         if let plain = details.plainHTTP, !authSchemes.contains(plain) {
@@ -220,6 +226,7 @@ public struct PluginManifest: Sendable, Equatable {
             baseURL.chosenBy = try reader.optionalString(rule, "chosen_by", "$.base_url")
             baseURL.choices = (rule["choices"] as? [String: String]) ?? [:]
             baseURL.template = try reader.optionalString(rule, "template", "$.base_url")
+            baseURL.fallback = try reader.optionalString(rule, "default", "$.base_url")
         }
 
         var webhookRule: WebhookRule?

@@ -114,7 +114,7 @@ public final class Runtime: @unchecked Sendable {
             if let template = rule.template { return template.replacingOccurrences(of: "{\(chosenBy)}", with: choice) }
             throw RuntimeError.unknownRegion(connection: name, setting: chosenBy, value: choice, known: rule.choices.keys.sorted())
         }
-        return nil
+        return rule.fallback
     }
 
     /// The token manager of an OAuth 2 connection; one per connection per process, so
@@ -183,9 +183,13 @@ public final class Runtime: @unchecked Sendable {
         case "bearer":
             return BearerAuthorizer(token: try value("token"))
         case "api-key":
+            let placement = APIKeyAuthorizer.Placement(rawValue: auth.keyIn ?? "header") ?? .header
+            if !auth.keys.isEmpty {
+                let keys = try auth.keys.sorted { $0.key < $1.key }.map { (name: $0.key, value: try requireCredential($0.value, of: name)) }
+                return APIKeyAuthorizer(keys: keys, placement: placement)
+            }
             return APIKeyAuthorizer(
-                name: auth.keyName ?? "api_key", value: try requireCredential(auth.credentials["key"] ?? "api_key", of: name),
-                placement: APIKeyAuthorizer.Placement(rawValue: auth.keyIn ?? "header") ?? .header)
+                name: auth.keyName ?? "api_key", value: try requireCredential(auth.credentials["key"] ?? "api_key", of: name), placement: placement)
         case "oauth2":
             return OAuth2Authorizer(tokens: try tokenManager(name))
         default:

@@ -81,26 +81,28 @@ public struct BearerAuthorizer: RequestAuthorizer {
     }
 }
 
-/// An API key in a header or a query parameter.
+/// API keys in headers or query parameters (one, or several sent together).
 public struct APIKeyAuthorizer: RequestAuthorizer {
     public enum Placement: String, Sendable { case header, query }
-    let name: String
-    let value: String
+    let keys: [(name: String, value: String)]
     let placement: Placement
 
     public init(name: String, value: String, placement: Placement) {
-        self.name = name
-        self.value = value
+        self.init(keys: [(name, value)], placement: placement)
+    }
+
+    public init(keys: [(name: String, value: String)], placement: Placement) {
+        self.keys = keys
         self.placement = placement
     }
 
     public func authorize(_ request: inout OutboundRequest) throws(PluginCallError) {
         switch placement {
         case .header:
-            request.setHeader(name, value)
+            for key in keys { request.setHeader(key.name, key.value) }
         case .query:
             let separator = request.url.contains("?") ? "&" : "?"
-            request.url += separator + URLEncoding.component(name) + "=" + URLEncoding.component(value)
+            request.url += separator + URLEncoding.query(keys.map { ($0.name, $0.value) })
         }
     }
 }

@@ -61,14 +61,20 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var chosenBy: String?
         public var choices: [String: String]?
         public var template: String?
-        public init(setting: String = "base_url", chosenBy: String? = nil, choices: [String: String]? = nil, template: String? = nil) {
+        /// The base URL when no setting gives one (a service with one host for everyone).
+        public var `default`: String?
+        public init(
+            setting: String = "base_url", chosenBy: String? = nil, choices: [String: String]? = nil, template: String? = nil,
+            default fallback: String? = nil
+        ) {
             self.setting = setting
             self.chosenBy = chosenBy
             self.choices = choices
             self.template = template
+            self.default = fallback
         }
         enum CodingKeys: String, CodingKey {
-            case setting, choices, template
+            case setting, choices, template, `default`
             case chosenBy = "chosen_by"
         }
     }
@@ -131,6 +137,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var keyName: String?
         /// API key: "header" or "query".
         public var keyIn: String?
+        /// API key: several keys sent together, each parameter (or header) name with the
+        /// setting that holds its value (Mijnwebwinkel: the shop's `token` and the
+        /// application's `partner_token`); takes the place of `key_name`.
+        public var keys: [String: String]?
         /// The settings holding the credentials, by role; defaults: basic `username` and
         /// `password`, api-key `api_key`, bearer `token`, oauth2 and oauth1 `client_id`
         /// and `client_secret`.
@@ -163,9 +173,10 @@ public struct Manifest: Codable, Sendable, Equatable {
             scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
             rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil,
             credentials: [String: String]? = nil, plainHTTP: Scheme? = nil, grant: String? = nil,
-            refreshTokenIdleDays: Int? = nil, queryCredentials: QueryCredentials? = nil
+            refreshTokenIdleDays: Int? = nil, queryCredentials: QueryCredentials? = nil, keys: [String: String]? = nil
         ) {
             self.queryCredentials = queryCredentials
+            self.keys = keys
             self.scheme = scheme
             self.authorizeURL = authorizeURL
             self.tokenURL = tokenURL
@@ -179,7 +190,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case scheme, credentials, grant
+            case scheme, credentials, grant, keys
             case authorizeURL = "authorize_url"
             case tokenURL = "token_url"
             case rotatingRefreshTokens = "rotating_refresh_tokens"
