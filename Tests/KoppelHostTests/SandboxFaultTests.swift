@@ -11,7 +11,7 @@ final class SandboxFaultTests: XCTestCase {
         let sandbox = try await Sandbox.start(options)
         defer { sandbox.stop() }
         let client = CurlHTTPClient()
-        let url = "\(sandbox.endpoints[2].baseURL)/api/v1/products?token=mww-sandbox-token-7c1e"
+        let url = "\(sandbox.endpoints[2].baseURL)/v1/articles?token=mww-sandbox-store-token-7c1e&partner_token=mww-sandbox-partner-token-42"
         var statuses: [Int] = []
         for _ in 0..<200 {
             guard case .response(let response) = client.send(OutboundRequest(method: "GET", url: url)) else { return XCTFail("no answer") }
@@ -37,7 +37,7 @@ final class SandboxFaultTests: XCTestCase {
     func testSandboxCommandPrintsEndpointsAndStopsOnSignal() throws {
         let running = try TestSupport.start(TestSupport.koppel, ["sandbox", "--orders", "20", "--faults", "slow=0"])
         let line = try XCTUnwrap(running.waitForLine { $0.contains("api_token:") }, "the sandbox did not print its endpoints")
-        XCTAssertEqual(line.trimmingCharacters(in: .whitespaces), "api_token: mww-sandbox-token-7c1e")
+        XCTAssertEqual(line.trimmingCharacters(in: .whitespaces), "api_token: mww-sandbox-store-token-7c1e")
         let base = try XCTUnwrap(running.waitForLine { $0.contains("base_url:") && $0.contains("127.0.0.1") })
         let url = base.replacingOccurrences(of: "base_url:", with: "").trimmingCharacters(in: .whitespaces)
         guard case .response(let answer) = CurlHTTPClient().send(OutboundRequest(method: "POST", url: "\(url)/_sandbox/exact/tokens")) else {

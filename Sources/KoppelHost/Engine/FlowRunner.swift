@@ -445,9 +445,10 @@ public final class FlowRunner {
             } else {
                 report.unchanged += 1
                 if targetRefunds {
-                    // A booking stands; what changed after it is the bookkeeper's to settle.
-                    activity(.warning, key, "changed at the source after it was booked in \(flow.target.connection); the booking stands. "
-                        + "A refund in the shop becomes a credit note; any other change must be booked by hand")
+                    // A booking stands; what changed after it (often only the status, as an
+                    // order ships) is the bookkeeper's to judge.
+                    activity(.info, key, "changed at the source after it was booked in \(flow.target.connection); the booking stands. "
+                        + "A refund in the shop becomes a credit note; a change of amounts must be booked by hand")
                 } else {
                     activity(.info, key, "changed at the source, but \(flow.target) cannot update records; left as it was")
                 }
