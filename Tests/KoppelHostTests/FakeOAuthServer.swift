@@ -14,6 +14,8 @@ final class FakeOAuthServer: @unchecked Sendable {
         var refreshes = 0
         var staleRefreshTokens: [String] = []
         var codeExchanges = 0
+        /// Tokens given for the client-credentials grant (none with a refresh token).
+        var clientCredentialGrants = 0
         /// Seconds an access token lives.
         var lifetime = 600
         /// Misbehave: put the client secret into the error message.
@@ -47,6 +49,26 @@ final class FakeOAuthServer: @unchecked Sendable {
     }
 
     private func routes(_ router: Router<BasicRequestContext>) {
+        router.post("/token") { request, _ -> Response in
+            // Boekuwzending's token endpoint: the client-credentials grant, no refresh token.
+            let form = try await request.form()
+            return self.state.with { s -> Response in
+                guard form["grant_type"] == "client_credentials" else { return .json(["error": "unsupported_grant_type"], status: .badRequest) }
+                guard form["client_id"] == "client-1", form["client_secret"] == "client-secret-value" else {
+                    return .json(["error": "invalid_client", "error_description": "Client authentication failed"], status: .unauthorized)
+                }
+                s.clientCredentialGrants += 1
+                var issued = self.issue(&s)
+                issued.removeValue(forKey: "refresh_token")
+                issued["expires_in"] = s.lifetime
+                return .json(issued)
+            }
+        }
+        router.get("/me") { request, _ -> Response in
+            let authorization = request.headers[.authorization] ?? ""
+            let valid = self.state.with { s in authorization == "Bearer \(s.accessToken)" && s.accessExpires > Date() }
+            return valid ? .json(["id": "8c3b6f1e-0000-4000-8000-000000000001", "name": "Sandbox Verzender"]) : Response(status: .unauthorized)
+        }
         router.post("/api/oauth2/token") { request, _ -> Response in
             let form = try await request.form()
             let delay = self.state.current.refreshDelay

@@ -162,4 +162,39 @@ final class TokenRefreshTests: XCTestCase {
         XCTAssertEqual(oauth.state.current.codeExchanges, 1)
         XCTAssertEqual(try fixture.koppel(["check", "exact"]).stdout.firstLine, "exact: ok")
     }
+
+    /// The client-credentials grant (Boekuwzending): a token when one is needed, kept in
+    /// memory for its life, a new one after a refusal, none stored in the vault; and the
+    /// environment setting picks production or staging.
+    func testTheClientCredentialsGrantAsksWhenNeededAndStoresNothing() throws {
+        try fixture.write(load: ["boekuwzending"], connections: """
+            buz: { plugin: boekuwzending, settings: { base_url: \(oauth.baseURL), client_id: client-1 } }
+            wrong: { plugin: boekuwzending, settings: { base_url: \(oauth.baseURL), client_id: client-1 } }
+            staging: { plugin: boekuwzending, settings: { environment: staging, client_id: client-1 } }
+            production: { plugin: boekuwzending, settings: { client_id: client-1 } }
+            """)
+        XCTAssertEqual(try fixture.koppel(["secrets", "set", "buz", "client_secret"], stdin: "client-secret-value\n").status, 0)
+        XCTAssertEqual(try fixture.koppel(["secrets", "set", "wrong", "client_secret"], stdin: "not-the-secret\n").status, 0)
+        let check = try fixture.koppel(["check", "buz"])
+        XCTAssertEqual(check.stdout, "buz: ok\n  Boekuwzending account Sandbox Verzender\n", check.stderr)
+        XCTAssertEqual(oauth.state.current.clientCredentialGrants, 1)
+        XCTAssertEqual(oauth.state.current.refreshes + oauth.state.current.codeExchanges, 0)
+        XCTAssertNil(try fixture.runtime().vault().get(connection: "buz", name: OAuth2TokenManager.vaultName), "no token is stored")
+
+        let manager = try fixture.runtime().tokenManager("buz")
+        let first = try manager.accessToken()
+        XCTAssertEqual(try manager.accessToken(), first, "kept while it lives")
+        XCTAssertEqual(oauth.state.current.clientCredentialGrants, 2)
+        XCTAssertNotEqual(try manager.accessToken(replacingRejected: first), first, "a refused token is replaced")
+        XCTAssertEqual(oauth.state.current.clientCredentialGrants, 3)
+
+        let refused = try fixture.koppel(["check", "wrong"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stdout.contains("refused the app's credentials"), refused.stdout)
+        XCTAssertFalse(refused.stdout.contains("not-the-secret"))
+
+        let runtime = try fixture.runtime()
+        XCTAssertEqual(try runtime.baseURL("staging"), "https://staging.api.boekuwzending.com")
+        XCTAssertEqual(try runtime.baseURL("production"), "https://api.boekuwzending.com")
+    }
 }

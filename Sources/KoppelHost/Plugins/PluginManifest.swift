@@ -185,8 +185,8 @@ public struct PluginManifest: Sendable, Equatable {
             refreshTokenIdleDays: try reader.optionalPositiveInteger(auth, "refresh_token_idle_days", "$.auth"),
             queryCredentials: try reader.queryCredentials(auth["query_credentials"], "$.auth.query_credentials"),
             keys: (auth["keys"] as? [String: String]) ?? [:])
-        if let grant = details.grant, !["authorization_code", "password"].contains(grant) {
-            throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code or password")
+        if let grant = details.grant, !["authorization_code", "password", "client_credentials"].contains(grant) {
+            throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code, password or client_credentials")
         }
         if scheme == "api-key" {
             guard details.keyName != nil || !details.keys.isEmpty else { throw fail("$.auth.key_name", "is missing: name the header or query parameter") }

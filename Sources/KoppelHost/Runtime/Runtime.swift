@@ -139,7 +139,9 @@ public final class Runtime: @unchecked Sendable {
                         password: try requireCredential(auth.setting(for: "password"), of: name))
                 : nil,
             refreshTokenIdleLifetime: auth.refreshTokenIdleDays.map { TimeInterval($0) * 86_400 })
-        let manager = OAuth2TokenManager(client: client, vault: try vault(), store: store, activity: activity, logger: logger)
+        var configured = client
+        configured.clientCredentials = auth.grant == "client_credentials"
+        let manager = OAuth2TokenManager(client: configured, vault: try vault(), store: store, activity: activity, logger: logger)
         return lock.withLock {
             if let existing = tokenManagers[name] { return existing }
             tokenManagers[name] = manager

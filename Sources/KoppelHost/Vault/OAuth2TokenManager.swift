@@ -23,6 +23,10 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         /// How long the provider keeps an unused refresh token (Exact: 30 days), if it
         /// limits it; `keepAlive` refreshes well before.
         public var refreshTokenIdleLifetime: TimeInterval?
+        /// The client-credentials grant: the app's own id and secret get a token whenever
+        /// one is needed; it is kept in memory for its life only, and no refresh token
+        /// is expected (Boekuwzending).
+        public var clientCredentials = false
 
         /// An account's sign-in for the password grant.
         public struct Account: Sendable {
@@ -120,6 +124,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         if rejected == nil, let tokens = cacheLock.withLock({ cached }), isFresh(tokens) {
             return tokens.accessToken
         }
+        if client.clientCredentials { return try clientCredentialsToken(replacing: rejected) }
         refreshLock.lock()
         defer { refreshLock.unlock() }
         // Another thread may have refreshed while this one waited.
@@ -155,6 +160,16 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         }
         guard let current else { throw PluginCallError(.internal, "connection \(client.connection): no tokens after renewing them") }
         return remember(current)
+    }
+
+    /// A token of the client-credentials grant: the one in memory while it lives and was
+    /// not just refused, else a new one. Nothing goes to the vault: there is no sign-in
+    /// to keep, only the app's id and secret, which are there already.
+    private func clientCredentialsToken(replacing rejected: String?) throws(PluginCallError) -> String {
+        refreshLock.lock()
+        defer { refreshLock.unlock() }
+        if let tokens = cacheLock.withLock({ cached }), isFresh(tokens), tokens.accessToken != rejected { return tokens.accessToken }
+        return remember(try requestTokens([("grant_type", "client_credentials")], what: "app's client credentials"))
     }
 
     /// Refreshes the tokens of a connection that has been quiet for half the time its
@@ -379,9 +394,10 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 lastAnswer = .refused(detail)
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) refused the \(what) (\(detail)); \(reauthorize)")
             }
-            // The password grant may come without a refresh token: the account signs in again.
+            // The password grant may come without a refresh token (the account signs in
+            // again), the client-credentials grant always does.
             guard let access = object["access_token"] as? String,
-                  let refresh = object["refresh_token"] as? String ?? (client.account != nil ? "" : nil)
+                  let refresh = object["refresh_token"] as? String ?? (client.account != nil || client.clientCredentials ? "" : nil)
             else {
                 throw PluginCallError(.auth, "the token endpoint of \(client.connection) answered without access and refresh tokens")
             }

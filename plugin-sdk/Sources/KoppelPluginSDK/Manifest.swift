@@ -130,8 +130,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// OAuth2: refresh tokens are single-use and rotate on every refresh.
         public var rotatingRefreshTokens: Bool?
         /// OAuth2: how tokens are first obtained: `authorization_code` (a person consents
-        /// in a browser, `koppel auth`; the default) or `password` (the account's
-        /// `username` and `password` settings, exchanged by the host whenever needed).
+        /// in a browser, `koppel auth`; the default), `password` (the account's
+        /// `username` and `password` settings, exchanged by the host whenever needed) or
+        /// `client_credentials` (the app's own `client_id` and `client_secret` get a token
+        /// whenever one is needed; nothing is stored, no refresh token is expected).
         public var grant: String?
         /// API key: the header or query parameter that carries it.
         public var keyName: String?
