@@ -2,7 +2,8 @@ import KoppelPluginSDK
 
 /// Boekuwzending shipping platform API (shipments, labels). The app's client id and secret
 /// get a token by the OAuth 2 client-credentials grant (R2.1), on production or staging,
-/// each with its own credentials (R1.1). Streams arrive with the flows that need them.
+/// each with its own credentials (R1.1). Orders become external orders waiting in the
+/// portal, from which the merchant (or a rule) makes the shipments.
 public final class BoekuwzendingConnector: Connector {
     public struct Config: Decodable {
         var environment: String?
@@ -12,7 +13,8 @@ public final class BoekuwzendingConnector: Connector {
     public static let manifest = Manifest(
         name: "boekuwzending",
         version: "0.2.0",
-        description: "Boekuwzending shipping platform API (shipments, labels)",
+        description: "Boekuwzending shipping platform API (orders to ship)",
+        streams: .init(write: [.init(name: "orders", record: "order", update: false)]),
         configSchema: [
             "type": "object",
             "properties": [
@@ -34,6 +36,27 @@ public final class BoekuwzendingConnector: Connector {
 
     public init(config: Config, host: PluginHost) throws(ConnectorError) {
         self.config = config
+    }
+
+    /// An order becomes an external order (R4.1), keyed by the shop's order number as its
+    /// `externalId`. It is looked up first (R4.2), every time: a retry after a lost
+    /// answer, a reconcile or a second run finds the one made before instead of making
+    /// two.
+    public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
+        let order = try request.record(as: Order.self)
+        struct Summary: Decodable { var id: String }
+        let found = try host.http(HTTPRequest(path: "/orders", query: ["externalId": order.number, "includeArchived": "1"], headers: ["Accept": "application/json"]))
+            .requireSuccess("Boekuwzending orders \(order.number)").decode([Summary].self, "Boekuwzending orders")
+        if let existing = found.first { return .found(existing.id) }
+        let body = try BoekuwzendingOrder(order).json.jsonText
+        let response = try host.http(HTTPRequest(
+            method: "POST", path: "/orders", headers: ["Accept": "application/json", "Content-Type": "application/json"], body: body, idempotent: false))
+        if response.status == 422 || response.status == 400 {
+            struct Problem: Decodable { var detail: String? }
+            let detail = (try? response.decode(Problem.self, "Boekuwzending"))?.detail ?? response.body
+            throw .invalidData("Boekuwzending refused order \(order.number): \(detail)")
+        }
+        return .created(try response.requireSuccess("creating Boekuwzending order \(order.number)").decode(Summary.self, "Boekuwzending order").id)
     }
 
     /// `GET /me` (R2.4): proves the host and the app's credentials.

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 
 /// All fakes at once, each a real HTTP server on its own loopback port: Exact Online,
-/// WooCommerce, Mijnwebwinkel, Winstore and Optiply, seeded with the same deterministic shop data and
+/// WooCommerce, Mijnwebwinkel, Winstore, Optiply and Boekuwzending, seeded with the same deterministic shop data and
 /// sharing one fault plan. Used by `koppel sandbox`, `koppel demo`, tests and benchmarks.
 public final class Sandbox: @unchecked Sendable {
     /// How the sandbox is set up.
@@ -16,6 +16,7 @@ public final class Sandbox: @unchecked Sendable {
         public var mijnwebwinkel = MijnwebwinkelSandbox.Options()
         public var winstore = WinstoreSandbox.Options()
         public var optiply = OptiplySandbox.Options()
+        public var boekuwzending = BoekuwzendingSandbox.Options()
         /// Loopback address to listen on.
         public var host = "127.0.0.1"
         /// First port; 0 lets the system pick free ports.
@@ -35,6 +36,7 @@ public final class Sandbox: @unchecked Sendable {
     public let mijnwebwinkel: MijnwebwinkelSandbox
     public let winstore: WinstoreSandbox
     public let optiply: OptiplySandbox
+    public let boekuwzending: BoekuwzendingSandbox
     public let faults: FaultInjector
     public let seed: SeedData
     public private(set) var endpoints: [Endpoint] = []
@@ -47,6 +49,7 @@ public final class Sandbox: @unchecked Sendable {
         mijnwebwinkel = MijnwebwinkelSandbox(options: options.mijnwebwinkel, seed: seed)
         winstore = WinstoreSandbox(options: options.winstore, seed: seed)
         optiply = OptiplySandbox(options: options.optiply)
+        boekuwzending = BoekuwzendingSandbox(options: options.boekuwzending)
         faults = FaultInjector(plan: options.faults, seed: options.seed.seed)
     }
 
@@ -66,6 +69,7 @@ public final class Sandbox: @unchecked Sendable {
         let mwwURL = try await sandbox.serve(port: port(2), host: options.host, tokenPath: nil, logger: quiet) { sandbox.mijnwebwinkel.routes($0) }
         let winstoreURL = try await sandbox.serve(port: port(3), host: options.host, tokenPath: nil, logger: quiet) { sandbox.winstore.routes($0) }
         let optiplyURL = try await sandbox.serve(port: port(4), host: options.host, tokenPath: "/oauth/token", logger: quiet) { sandbox.optiply.routes($0) }
+        let buzURL = try await sandbox.serve(port: port(5), host: options.host, tokenPath: "/token", logger: quiet) { sandbox.boekuwzending.routes($0) }
 
         sandbox.endpoints = [
             Endpoint(name: "exact-online", baseURL: exactURL, credentials: [
@@ -81,6 +85,9 @@ public final class Sandbox: @unchecked Sendable {
             Endpoint(name: "optiply", baseURL: optiplyURL, credentials: [
                 ("token_url", "\(optiplyURL)/oauth/token"), ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
                 ("username", options.optiply.username), ("password", options.optiply.password),
+            ]),
+            Endpoint(name: "boekuwzending", baseURL: buzURL, credentials: [
+                ("client_id", options.boekuwzending.clientID), ("client_secret", options.boekuwzending.clientSecret),
             ]),
         ]
         return sandbox

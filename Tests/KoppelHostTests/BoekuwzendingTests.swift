@@ -1,0 +1,83 @@
+import Foundation
+import KoppelHost
+import KoppelSandbox
+import XCTest
+
+/// Mijnwebwinkel -> Boekuwzending end to end: the `koppel` binary with the real plugins
+/// against the sandbox's fakes. What is checked is what the merchant sees in
+/// Boekuwzending's portal: each paid order waiting once, with its address and lines.
+final class BoekuwzendingTests: XCTestCase {
+    var deployment: SandboxDeployment!
+    var options = Sandbox.Options()
+    var buzURL: String { deployment.endpoint("boekuwzending").baseURL }
+
+    override func setUp() async throws {
+        options.seed.orders = 40
+        options.seed.testOrderEvery = 10
+        deployment = try await SandboxDeployment(options)
+        try deployment.fixture.write(
+            load: ["mijnwebwinkel", "boekuwzending"],
+            connections: """
+                mww:
+                  plugin: mijnwebwinkel
+                  settings: { base_url: "\(deployment.mijnwebwinkelURL)" }
+                buz:
+                  plugin: boekuwzending
+                  settings: { base_url: "\(buzURL)", client_id: \(options.boekuwzending.clientID) }
+                """,
+            flows: "to-ship: { from: mww.orders, to: buz.orders, schedule: every 5m, read_options: { statuses: [Betaald] } }")
+        let secrets = [("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
+                       ("buz", "client_secret", options.boekuwzending.clientSecret)]
+        for (connection, name, value) in secrets {
+            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", connection, name], stdin: value + "\n").status, 0)
+        }
+    }
+
+    override func tearDown() async throws {
+        deployment.stop()
+    }
+
+    /// The orders waiting in Boekuwzending's portal.
+    func portal() throws -> [[String: Any]] {
+        try deployment.json("GET", "\(buzURL)/_sandbox/boekuwzending/orders") as? [[String: Any]] ?? []
+    }
+
+    func testEachPaidOrderWaitsInThePortalOnceEvenWhenAnswersAreLost() throws {
+        let check = try deployment.fixture.koppel(["check", "buz"])
+        XCTAssertEqual(check.stdout, "buz: ok\n  Boekuwzending account Sandbox Verzender\n", check.stderr)
+        let paid = try XCTUnwrap(try deployment.json(
+            "GET", "\(deployment.mijnwebwinkelURL)/v1/orders?limit=100&status_id=3&token=\(options.mijnwebwinkel.token)&partner_token=\(options.mijnwebwinkel.partnerToken)") as? [[String: Any]])
+        let numbers = Set(paid.map { ($0["number"] as? String) ?? "\($0["number"]!)" })
+        XCTAssertGreaterThan(numbers.count, 10)
+        // Three creates are done by Boekuwzending but their answers never arrive.
+        let queued = try deployment.json("POST", "\(buzURL)/_sandbox/faults", body: ["queue": [["match": "POST /orders", "fault": "drop-after-commit", "count": 3]]]) as? [String: Any]
+        XCTAssertEqual(queued?["ok"] as? Bool, true)
+
+        let first = try deployment.sync("to-ship")
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        XCTAssertTrue(first.stdout.contains("written \(numbers.count - 3),"), first.stdout)
+        let retried = try deployment.sync("to-ship", ["--retry-now"])
+        XCTAssertEqual(retried.status, 0, retried.stdout + retried.stderr)
+        let orders = try portal()
+        XCTAssertEqual(orders.count, numbers.count, "each paid order once, the three lost answers found by externalId")
+        XCTAssertEqual(Set(orders.compactMap { $0["externalId"] as? String }), numbers)
+        XCTAssertTrue(try deployment.sync("to-ship").stdout.contains("written 0,"))
+        XCTAssertEqual(try portal().count, numbers.count)
+        XCTAssertEqual(deployment.sandbox.boekuwzending.tokensIssued, 3, "one token for each process that called Boekuwzending (check, two syncs); none stored")
+
+        // The order as the portal shows it: the shop's number, the buyer, the address, the lines.
+        let shop = try XCTUnwrap(paid.first)
+        let number = (shop["number"] as? String) ?? "\(shop["number"]!)"
+        let waiting = try XCTUnwrap(orders.first { $0["externalId"] as? String == number })
+        XCTAssertEqual(waiting["reference"] as? String, number)
+        XCTAssertTrue((waiting["createdAtSource"] as? String ?? "").hasPrefix("\(shop["date"]!) \(shop["time"]!)"))
+        let debtor = try XCTUnwrap(shop["debtor"] as? [String: Any])
+        let address = try XCTUnwrap((debtor["address"] as? [String: Any])?["delivery"] as? [String: Any] ?? (debtor["address"] as? [String: Any])?["invoice"] as? [String: Any])
+        let shipTo = try XCTUnwrap(waiting["shipTo"] as? [String: Any])
+        XCTAssertEqual((shipTo["contact"] as? [String: Any])?["emailAddress"] as? String, (debtor["email"] as? String)?.lowercased())
+        XCTAssertEqual((shipTo["address"] as? [String: Any])?["postcode"] as? String, address["zipcode"] as? String)
+        XCTAssertEqual((shipTo["address"] as? [String: Any])?["number"] as? String, address["number"] as? String)
+        let articleLines = (shop["orderlines"] as? [[String: Any]] ?? []).filter { $0["type"] as? String == "article" }
+        XCTAssertEqual((waiting["orderLines"] as? [Any])?.count, articleLines.count)
+    }
+}
