@@ -1,3 +1,4 @@
+import Foundation
 import KoppelPluginSDK
 
 /// Boekuwzending shipping platform API (shipments, labels). The app's client id and secret
@@ -14,7 +15,11 @@ public final class BoekuwzendingConnector: Connector {
         name: "boekuwzending",
         version: "0.2.0",
         description: "Boekuwzending shipping platform API (orders to ship)",
-        streams: .init(write: [.init(name: "orders", record: "order", update: false)]),
+        streams: .init(
+            read: [.init(name: "shipments", record: "shipment", incremental: false)],
+            write: [.init(
+                name: "orders", record: "order", update: false,
+                notice: "if Boekuwzending's own Mijnwebwinkel link is switched on too, every order arrives there twice: use one of the two; labels made on staging still mark the production shop's orders shipped (R1.2)")]),
         configSchema: [
             "type": "object",
             "properties": [
@@ -57,6 +62,45 @@ public final class BoekuwzendingConnector: Connector {
             throw .invalidData("Boekuwzending refused order \(order.number): \(detail)")
         }
         return .created(try response.requireSuccess("creating Boekuwzending order \(order.number)").decode(Summary.self, "Boekuwzending order").id)
+    }
+
+    /// A shipment as `GET /shipments` lists it (R5.4): the shop's order number is its
+    /// `invoiceReference`; its first label carries the carrier's code and the public
+    /// track-and-trace page (R5.5).
+    struct BuzShipment: Decodable {
+        struct Label: Decodable {
+            var waybill: String?
+            var trackAndTraceLink: String?
+        }
+        var id: String
+        var invoiceReference: String?
+        var distributor: String?
+        var createdAt: String?
+        var updatedAt: String?
+        var labels: [Label]?
+    }
+
+    /// Every shipment that has a label, read whole (the API documents no change filter);
+    /// the ledger passes on only what is new or changed.
+    public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
+        let pageSize = 100
+        for page in 1... {
+            try host.checkCancellation()
+            let records = try host.http(HTTPRequest(path: "/shipments", query: ["_page": String(page), "_items_per_page": String(pageSize)], headers: ["Accept": "application/json"]))
+                .requireSuccess("Boekuwzending shipments, page \(page)").decodeEach(BuzShipment.self, "Boekuwzending shipments")
+            for record in records {
+                // A shipment without a label has not left yet.
+                if let shipment = record.decoded, shipment.labels?.contains(where: { !($0.waybill ?? "").isEmpty }) != true { continue }
+                try host.emit(record, key: \.id) { (shipment: BuzShipment) throws(ConnectorError) -> Shipment in
+                    guard let number = shipment.invoiceReference, !number.isEmpty else { throw .invalidData("$.invoiceReference is missing: the shipment names no shop order") }
+                    let label = shipment.labels?.first { !($0.waybill ?? "").isEmpty }
+                    let made = (shipment.updatedAt ?? shipment.createdAt).flatMap { try? Date.ISO8601FormatStyle().parse($0) } ?? host.now
+                    return Shipment(sourceKey: shipment.id, updatedAt: made, orderNumber: number, shippedAt: made, carrier: shipment.distributor,
+                                    trackingCode: label?.waybill, trackingURL: label?.trackAndTraceLink)
+                }
+            }
+            if records.count < pageSize { return }
+        }
     }
 
     /// `GET /me` (R2.4): proves the host and the app's credentials.

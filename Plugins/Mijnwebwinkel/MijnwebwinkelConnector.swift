@@ -43,7 +43,9 @@ public final class MijnwebwinkelConnector: Connector {
                 .init(name: "products", record: "product", incremental: true),
                 .init(name: "stock", record: "stock_level", incremental: false),
             ],
-            write: [.init(name: "shipment_status", record: "shipment", update: true)]),
+            write: [.init(
+                name: "shipment_status", record: "shipment", update: true,
+                notice: "Mijnwebwinkel sends the buyer no e-mail when an order is marked shipped this way (R4.8); the track and trace goes into the order's internal note")]),
         configSchema: [
             "type": "object",
             "properties": [

@@ -25,7 +25,10 @@ final class BoekuwzendingTests: XCTestCase {
                   plugin: boekuwzending
                   settings: { base_url: "\(buzURL)", client_id: \(options.boekuwzending.clientID) }
                 """,
-            flows: "to-ship: { from: mww.orders, to: buz.orders, schedule: every 5m, read_options: { statuses: [Betaald] } }")
+            flows: """
+                to-ship: { from: mww.orders, to: buz.orders, schedule: every 5m, read_options: { statuses: [Betaald] } }
+                shipped: { from: buz.shipments, to: mww.shipment_status, schedule: every 5m }
+                """)
         let secrets = [("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
                        ("buz", "client_secret", options.boekuwzending.clientSecret)]
         for (connection, name, value) in secrets {
@@ -44,7 +47,9 @@ final class BoekuwzendingTests: XCTestCase {
 
     func testEachPaidOrderWaitsInThePortalOnceEvenWhenAnswersAreLost() throws {
         let check = try deployment.fixture.koppel(["check", "buz"])
-        XCTAssertEqual(check.stdout, "buz: ok\n  Boekuwzending account Sandbox Verzender\n", check.stderr)
+        XCTAssertTrue(check.stdout.hasPrefix("buz: ok\n  Boekuwzending account Sandbox Verzender\n"), check.stdout + check.stderr)
+        XCTAssertTrue(check.stdout.contains("note for flow to-ship: if Boekuwzending's own Mijnwebwinkel link is switched on too, every order arrives there twice"), check.stdout)
+        XCTAssertTrue(try deployment.fixture.koppel(["check", "mww"]).stdout.contains("note for flow shipped: Mijnwebwinkel sends the buyer no e-mail"))
         let paid = try XCTUnwrap(try deployment.json(
             "GET", "\(deployment.mijnwebwinkelURL)/v1/orders?limit=100&status_id=3&token=\(options.mijnwebwinkel.token)&partner_token=\(options.mijnwebwinkel.partnerToken)") as? [[String: Any]])
         let numbers = Set(paid.map { ($0["number"] as? String) ?? "\($0["number"]!)" })
@@ -79,5 +84,27 @@ final class BoekuwzendingTests: XCTestCase {
         XCTAssertEqual((shipTo["address"] as? [String: Any])?["number"] as? String, address["number"] as? String)
         let articleLines = (shop["orderlines"] as? [[String: Any]] ?? []).filter { $0["type"] as? String == "article" }
         XCTAssertEqual((waiting["orderLines"] as? [Any])?.count, articleLines.count)
+    }
+
+    /// A label made in the portal marks the shop's order shipped, with the carrier and
+    /// the track-and-trace code in its internal note, once.
+    func testEachLabelMarksItsOrderShippedOnce() throws {
+        XCTAssertEqual(try deployment.sync("to-ship").status, 0)
+        let waiting = try portal()
+        XCTAssertGreaterThan(waiting.count, 3)
+        var labelled: [String: String] = [:]
+        for order in waiting.prefix(3) {
+            let shipment = try XCTUnwrap(try deployment.json("POST", "\(buzURL)/_sandbox/boekuwzending/orders/\(order["id"]!)/ship", body: ["carrier": "PostNL"]) as? [String: Any])
+            labelled[order["externalId"] as! String] = ((shipment["labels"] as? [[String: Any]])?.first?["waybill"] as? String)
+        }
+        let run = try deployment.sync("shipped")
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("written 3,"), run.stdout)
+        for (number, waybill) in labelled {
+            let order = try XCTUnwrap(try deployment.json("GET", "\(deployment.mijnwebwinkelURL)/_sandbox/mijnwebwinkel/orders/\(number)") as? [String: Any])
+            XCTAssertEqual(order["status"] as? Int, 2, "\(number) is Verzonden")
+            XCTAssertEqual((order["comments"] as? [String: Any])?["internal"] as? String, "PostNL: \(waybill)")
+        }
+        XCTAssertTrue(try deployment.sync("shipped").stdout.contains("written 0,"), "each shipment marks its order once")
     }
 }

@@ -20,6 +20,9 @@ public final class BoekuwzendingSandbox: @unchecked Sendable {
     let lock = NSLock()
     /// External orders by id, in the order they were made.
     var orders: [(id: String, body: [String: Any])] = []
+    /// Shipments made in the portal, in the order they were made.
+    var shipments: [[String: Any]] = []
+    private var sequence = 123_000
     private var tokens: [String: Date] = [:]
     /// How many tokens were given.
     public private(set) var tokensIssued = 0
@@ -164,6 +167,56 @@ public final class BoekuwzendingSandbox: @unchecked Sendable {
                 return true
             }
             return removed ? Response(status: .noContent) : Self.problem(404, "Not Found", "Not Found")
+        }
+        router.get("/shipments") { request, _ -> Response in
+            // R3.2: a plain array, paged the API Platform way (`_page`, `_items_per_page`).
+            if let denied = self.denied(request) { return denied }
+            let query = request.uri.queryParameters
+            let page = max(1, query["_page"].flatMap { Int(String($0)) } ?? 1)
+            let size = min(max(1, query["_items_per_page"].flatMap { Int(String($0)) } ?? 30), 100)
+            let rows = self.lock.withLock { self.shipments }
+            return .json(Array(rows.dropFirst((page - 1) * size).prefix(size)))
+        }
+        router.get("/shipments/:id") { request, context -> Response in
+            if let denied = self.denied(request) { return denied }
+            let id = context.parameters.get("id") ?? ""
+            guard let shipment = self.lock.withLock({ self.shipments.first { $0["id"] as? String == id } }) else { return Self.problem(404, "Not Found", "Not Found") }
+            return .json(shipment)
+        }
+        router.get("/labels/:id") { request, context -> Response in
+            if let denied = self.denied(request) { return denied }
+            let id = context.parameters.get("id") ?? ""
+            let label = self.lock.withLock { self.shipments.flatMap { $0["labels"] as? [[String: Any]] ?? [] }.first { $0["id"] as? String == id } }
+            guard let label else { return Self.problem(404, "Not Found", "Not Found") }
+            return .json(label)
+        }
+        router.post("/_sandbox/boekuwzending/orders/:id/ship") { request, context -> Response in
+            // What the merchant does in the portal: a shipment with one label for the order (R5.4, R5.5).
+            var request = request
+            let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 16))) ?? [:]
+            let id = context.parameters.get("id") ?? ""
+            let shipment = self.lock.withLock { () -> [String: Any]? in
+                guard let index = self.orders.firstIndex(where: { $0.id == id }) else { return nil }
+                let order = self.orders[index].body
+                self.sequence += 1
+                let postcode = ((order["shipTo"] as? [String: Any])?["address"] as? [String: Any])?["postcode"] as? String ?? ""
+                let waybill = "3SBUZ\(self.sequence)"
+                let stamp = ISO8601DateFormatter().string(from: Date())
+                let shipment: [String: Any] = [
+                    "id": UUID().uuidString.lowercased(), "sequence": "BUZ\(self.sequence)", "status": "new", "transportType": "road_transport",
+                    "invoiceReference": order["reference"] ?? "", "externalOrder": "/orders/\(id)", "createdAt": stamp, "updatedAt": stamp,
+                    "distributor": body["carrier"] as? String ?? "PostNL",
+                    "labels": [["id": UUID().uuidString.lowercased(), "waybill": waybill, "reference": order["reference"] ?? "", "status": "created",
+                                "trackAndTraceLink": "https://mijn.boekuwzending.com/track-en-trace/\(waybill)/\(postcode.replacingOccurrences(of: " ", with: ""))"]],
+                ]
+                self.shipments.append(shipment)
+                var updated = order
+                updated["shipments"] = (order["shipments"] as? [Any] ?? []) + ["/shipments/\(shipment["id"]!)"]
+                self.orders[index].body = updated
+                return shipment
+            }
+            guard let shipment else { return .json(["error": "no order \(id)"], status: 404) }
+            return .json(shipment, status: 201)
         }
         router.get("/_sandbox/boekuwzending/orders") { _, _ -> Response in
             .json(self.lock.withLock { self.orders.map(\.body) })
