@@ -44,16 +44,21 @@ public final class WooCommerceConnector: Connector {
     public static let manifest = Manifest(
         name: "woocommerce",
         version: "1.1.0",
-        description: "WooCommerce REST API v3 (orders with their refunds, customers, products with their variations)",
+        description: "WooCommerce REST API v3 (orders with their refunds, customers, products with their variations; the shipped status)",
         streams: .init(
             read: [
                 .init(name: "orders", record: "order", incremental: true),
                 .init(name: "customers", record: "customer", incremental: true),
                 .init(name: "products", record: "product", incremental: true),
             ],
-            write: [.init(
-                name: "customers", record: "customer", update: true,
-                notice: "WooCommerce e-mails every customer it creates an \"account created\" message; set create_customers: false on the connection to only update customers the shop already has")]),
+            write: [
+                .init(
+                    name: "customers", record: "customer", update: true,
+                    notice: "WooCommerce e-mails every customer it creates an \"account created\" message; set create_customers: false on the connection to only update customers the shop already has"),
+                .init(
+                    name: "shipment_status", record: "shipment", update: true,
+                    notice: "an order marked shipped becomes completed, and WooCommerce e-mails the buyer its \"order completed\" message; the track and trace is a private order note"),
+            ]),
         configSchema: [
             "type": "object",
             "properties": [
@@ -204,6 +209,7 @@ public final class WooCommerceConnector: Connector {
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
+        if request.stream == "shipment_status" { return try WooShipmentWriter(api: try api(host)).write(try request.record(as: Shipment.self), knownID: request.targetKey) }
         let customer = try request.record(as: Customer.self)
         return try WooCustomerWriter(api: try api(host), create: config.createCustomers ?? true).write(customer, knownID: request.targetKey)
     }

@@ -107,4 +107,69 @@ final class BoekuwzendingTests: XCTestCase {
         }
         XCTAssertTrue(try deployment.sync("shipped").stdout.contains("written 0,"), "each shipment marks its order once")
     }
+
+    /// The same pair with a WooCommerce shop: its orders wait in the portal once, and a
+    /// label completes the order with a private note holding the track and trace, once.
+    func testWooCommerceOrdersShipAndAreCompletedWithTheTrackAndTrace() throws {
+        try deployment.fixture.write(
+            load: ["woocommerce", "boekuwzending"],
+            connections: """
+                shop:
+                  plugin: woocommerce
+                  settings: { base_url: "\(deployment.wooURL)", consumer_key: \(options.wooCommerce.consumerKey), order_statuses: [processing] }
+                buz:
+                  plugin: boekuwzending
+                  settings: { base_url: "\(buzURL)", client_id: \(options.boekuwzending.clientID) }
+                """,
+            flows: """
+                to-ship: { from: shop.orders, to: buz.orders, schedule: every 5m }
+                shipped: { from: buz.shipments, to: shop.shipment_status, schedule: every 5m }
+                """)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
+        let processing = try deployment.wooOrders().filter { $0["status"] as? String == "processing" }
+        XCTAssertTrue(try deployment.sync("to-ship").stdout.contains("written \(processing.count),"))
+        let waiting = try portal()
+        XCTAssertEqual(Set(waiting.compactMap { $0["externalId"] as? String }), Set(processing.compactMap { $0["number"] as? String }))
+        let order = try XCTUnwrap(waiting.first)
+        let shipment = try XCTUnwrap(try deployment.json("POST", "\(buzURL)/_sandbox/boekuwzending/orders/\(order["id"]!)/ship", body: ["carrier": "DHL"]) as? [String: Any])
+        let label = try XCTUnwrap((shipment["labels"] as? [[String: Any]])?.first)
+        for expected in ["written 1,", "written 0,"] {
+            let run = try deployment.sync("shipped")
+            XCTAssertTrue(run.stdout.contains(expected), run.stdout + run.stderr)
+        }
+        let number = try XCTUnwrap(order["externalId"] as? String)
+        let id = try XCTUnwrap(processing.first { $0["number"] as? String == number }?["id"] as? Int)
+        let completed = try XCTUnwrap(try deployment.woo("orders/\(id)") as? [String: Any])
+        XCTAssertEqual(completed["status"] as? String, "completed")
+        let notes = try XCTUnwrap(try deployment.woo("orders/\(id)/notes") as? [[String: Any]])
+        XCTAssertEqual(notes.compactMap { $0["note"] as? String }, ["Verzonden met DHL: \(label["waybill"]!) (\(label["trackAndTraceLink"]!))"])
+        XCTAssertEqual(notes.first?["customer_note"] as? Bool, false)
+    }
+
+    /// The shipped example, pointed at the sandbox, runs both flows.
+    func testTheExampleDeploymentRunsBothFlows() throws {
+        var example = try String(contentsOfFile: TestSupport.repoRoot + "/examples/mijnwebwinkel-boekuwzending.yaml", encoding: .utf8)
+        for (line, replacement) in [
+            ("  directories: [../.build/release, ../.build/debug]", "  directories: [\(TestSupport.productsDirectory)]"),
+            ("    settings: {}                            # https://api.myonlinestore.com; the tokens pick the shop",
+             "    settings: { base_url: \"\(deployment.mijnwebwinkelURL)\" }"),
+            ("      client_id: \"your-boekuwzending-client-id\"", "      client_id: \(options.boekuwzending.clientID)\n      base_url: \"\(buzURL)\""),
+        ] {
+            XCTAssertTrue(example.contains(line), "the example has \(line)")
+            example = example.replacingOccurrences(of: line, with: replacement)
+        }
+        try example.write(toFile: deployment.fixture.configFile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try deployment.fixture.koppel(["init"]).status, 0)
+        let secrets = [("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
+                       ("buz", "client_secret", options.boekuwzending.clientSecret)]
+        for (connection, name, value) in secrets {
+            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", connection, name], stdin: value + "\n").status, 0)
+        }
+        let first = try deployment.sync("to-ship")
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        let waiting = try portal()
+        XCTAssertFalse(waiting.isEmpty)
+        _ = try deployment.json("POST", "\(buzURL)/_sandbox/boekuwzending/orders/\(waiting[0]["id"]!)/ship")
+        XCTAssertTrue(try deployment.sync("shipped").stdout.contains("written 1,"))
+    }
 }

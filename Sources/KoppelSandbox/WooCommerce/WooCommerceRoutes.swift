@@ -139,6 +139,33 @@ extension WooCommerceSandbox {
             let variations = self.lock.withLock { self.products.values.filter { $0["parent_id"] as? Int == id && $0["type"] as? String == "variation" } }
             return self.list(request, records: variations, dateField: "date_created", kind: "variations")
         }
+        router.get("\(api)/orders/:id/notes") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: true) { return denied }
+            let id = context.parameters.get("id", as: Int.self) ?? 0
+            guard self.lock.withLock({ self.orders[id] }) != nil else {
+                return Self.error("woocommerce_rest_order_invalid_id", "Invalid order ID.", status: 404)
+            }
+            return .json(self.lock.withLock { self.notes[id] ?? [] })
+        }
+        router.post("\(api)/orders/:id/notes") { request, context -> Response in
+            if let denied = self.authenticate(request, listing: false) { return denied }
+            var request = request
+            let body = SandboxJSON.object(Data(buffer: try await request.collectBody(upTo: 1 << 16))) ?? [:]
+            let id = context.parameters.get("id", as: Int.self) ?? 0
+            guard let text = body["note"] as? String, !text.isEmpty else {
+                return Self.error("rest_missing_callback_param", "Missing parameter(s): note", status: 400)
+            }
+            let note: [String: Any]? = self.lock.withLock {
+                guard self.orders[id] != nil else { return nil }
+                let stamp = Self.wooDate(Date())
+                let note: [String: Any] = ["id": self.nextChildID(), "author": "WooCommerce", "date_created": stamp, "date_created_gmt": stamp,
+                                           "note": text, "customer_note": body["customer_note"] as? Bool ?? false]
+                self.notes[id, default: []].insert(note, at: 0)
+                return note
+            }
+            guard let note else { return Self.error("woocommerce_rest_order_invalid_id", "Invalid order ID.", status: 404) }
+            return .json(note, status: 201)
+        }
         router.get("\(api)/orders/:id/refunds") { request, context -> Response in
             if let denied = self.authenticate(request, listing: true) { return denied }
             let id = context.parameters.get("id", as: Int.self) ?? 0

@@ -28,6 +28,8 @@ public final class WooCommerceSandbox: @unchecked Sendable {
     var customers: [Int: [String: Any]] = [:]
     var products: [Int: [String: Any]] = [:]
     var webhooks: [Int: Webhook] = [:]
+    /// Order notes by order id, newest first (`GET /orders/{id}/notes`).
+    var notes: [Int: [[String: Any]]] = [:]
     /// Refunds by order id, as `GET /orders/{id}/refunds` lists them.
     var refunds: [Int: [[String: Any]]] = [:]
     /// The shop has plain permalinks: `/wp-json` is WordPress's HTML 404 page and the API
@@ -37,12 +39,12 @@ public final class WooCommerceSandbox: @unchecked Sendable {
     var accountEmails: [String] = []
     /// The shop's web host drops the `Authorization` header before WordPress sees it.
     var stripsAuthorization = false
-    private var lastRefundID = 20_000
+    private var lastChildID = 20_000
 
-    /// The next refund id; call it holding `lock`.
-    func nextRefundID() -> Int {
-        lastRefundID += 1
-        return lastRefundID
+    /// The next id of a refund or an order note; call it holding `lock`.
+    func nextChildID() -> Int {
+        lastChildID += 1
+        return lastChildID
     }
     /// An order the shop owner changes right after the next orders page is served (a
     /// change during a read), set through `POST /_sandbox/woocommerce/change-during-read`.

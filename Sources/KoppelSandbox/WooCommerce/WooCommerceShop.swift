@@ -166,7 +166,7 @@ extension WooCommerceSandbox {
     func refund(order id: Int, lines wanted: [(index: Int, quantity: Int)], amount: Decimal?, reason: String, at now: Date) -> [String: Any]? {
         lock.withLock {
             guard var order = orders[id] else { return nil }
-            let refundID = nextRefundID()
+            let refundID = nextChildID()
             var lines: [[String: Any]] = []
             var refunded = Decimal(0)
             let items = order["line_items"] as? [[String: Any]] ?? []
