@@ -12,14 +12,6 @@ struct BoekuwzendingOrder {
         self.order = order
     }
 
-    /// `YYYY-MM-DD HH:MM:SS` in the shop's time (Europe/Amsterdam).
-    static func sourceTime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "Europe/Amsterdam")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: date)
-    }
 
     /// Street, number and addition from an address that may hold them in one line
     /// ("Keizersgracht 12a").
@@ -65,7 +57,7 @@ struct BoekuwzendingOrder {
             return .object(fields)
         }
         return [
-            "externalId": .string(order.number), "reference": .string(order.number), "createdAtSource": .string(Self.sourceTime(order.createdAt)),
+            "externalId": .string(order.number), "reference": .string(order.number), "createdAtSource": .string(ZonedTimeFormat.dutch.string(order.createdAt)),
             "shipTo": ["contact": .object(contact), "address": .object(shipAddress)], "orderLines": .array(lines),
         ]
     }

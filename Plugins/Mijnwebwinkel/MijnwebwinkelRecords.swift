@@ -8,26 +8,14 @@ import KoppelPluginSDK
 /// shows prices so (`amount_including_tax`), and to six decimals without it (`amount`).
 
 enum MwwTime {
-    static let zone = TimeZone(identifier: "Europe/Amsterdam")!
-
     /// `2026-03-05` and `14:02:11` in the shop's time.
     static func date(_ day: String?, _ time: String?) -> Date? {
         guard let day else { return nil }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.date(from: "\(day) \(time ?? "00:00:00")")
+        return ZonedTimeFormat.dutch.date("\(day) \(time ?? "00:00:00")")
     }
 
     /// A query bound, `yyyy-mm-dd hh:mm:ss` in the shop's time.
-    static func bound(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: date)
-    }
+    static func bound(_ date: Date) -> String { ZonedTimeFormat.dutch.string(date) }
 
     /// An order date bound (`start_date`, `end_date`), the day in the shop's time.
     static func day(_ date: Date) -> String { String(bound(date).prefix(10)) }
