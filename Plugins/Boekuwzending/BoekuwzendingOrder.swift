@@ -12,7 +12,6 @@ struct BoekuwzendingOrder {
         self.order = order
     }
 
-
     /// Street, number and addition from an address that may hold them in one line
     /// ("Keizersgracht 12a").
     static func street(_ address: Address) -> (street: String, number: String, addition: String?) {

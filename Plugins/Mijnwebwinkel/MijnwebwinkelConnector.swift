@@ -96,10 +96,11 @@ public final class MijnwebwinkelConnector: Connector {
         host.log(.info, "shop \(store.name ?? "?") (\(store.version ?? "plan unknown"))")
     }
 
-    /// The shop's order statuses, read once and kept (R4.5).
-    static func statuses(_ host: PluginHost) throws(ConnectorError) -> [Int: MwwStatus] {
+    /// The shop's order statuses (R4.5), read once and kept; `fresh` reads them again (a
+    /// name or number the kept list does not have: the merchant added a status).
+    static func statuses(_ host: PluginHost, fresh: Bool = false) throws(ConnectorError) -> [Int: MwwStatus] {
         let key = "orderstatuses"
-        if let kept = try host.state.get(key), let list = try? JSONDecoder().decode([MwwStatus].self, from: Data(kept.utf8)) {
+        if !fresh, let kept = try host.state.get(key), let list = try? JSONDecoder().decode([MwwStatus].self, from: Data(kept.utf8)) {
             return Dictionary(list.map { ($0.status, $0) }) { first, _ in first }
         }
         let response = try request("/orderstatuses", host: host).requireSuccess("Mijnwebwinkel order statuses")
@@ -132,7 +133,9 @@ public final class MijnwebwinkelConnector: Connector {
     /// no order slides out of sight. The cursor moves once the whole set was read.
     private func readOrders(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
         let options = try request.options(as: OrderOptions.self) ?? OrderOptions()
-        let statuses = try Self.statuses(host)
+        var statuses = try Self.statuses(host)
+        let named = Set(statuses.values.map { $0.description.lowercased() })
+        if (options.statuses ?? []).contains(where: { !named.contains($0.lowercased()) }) { statuses = try Self.statuses(host, fresh: true) }
         var query: [String: String] = ["limit": String(Self.pageSize), "ordering": "asc"]
         if options.testOrders == true { query["test"] = "true" }
         let stored = try request.cursor(as: OrdersCursor.self)
@@ -238,7 +241,10 @@ public final class MijnwebwinkelConnector: Connector {
             throw .invalidData("order number \(number) cannot be used in a path")
         }
         let name = config.shippedStatus ?? "Verzonden"
-        guard let shipped = try Self.statuses(host).values.first(where: { $0.description.caseInsensitiveCompare(name) == .orderedSame }) else {
+        let isShipped = { (status: MwwStatus) in status.description.caseInsensitiveCompare(name) == .orderedSame }
+        var shipped = try Self.statuses(host).values.first(where: isShipped)
+        if shipped == nil { shipped = try Self.statuses(host, fresh: true).values.first(where: isShipped) }
+        guard let shipped else {
             throw .invalidData("the shop has no order status \"\(name)\"; set shipped_status on the connection to the name of its shipped status")
         }
         var body: [String: JSONValue] = ["status": .int(Int64(shipped.status))]
