@@ -13,10 +13,10 @@ public final class BoekuwzendingConnector: Connector {
 
     public static let manifest = Manifest(
         name: "boekuwzending",
-        version: "0.2.0",
+        version: "0.3.0",
         description: "Boekuwzending shipping platform API (orders to ship)",
         streams: .init(
-            read: [.init(name: "shipments", record: "shipment", incremental: false)],
+            read: [.init(name: "shipments", record: "shipment", incremental: true)],
             write: [.init(
                 name: "orders", record: "order", update: false,
                 notice: "if Boekuwzending's own Mijnwebwinkel link is switched on too, every order arrives there twice: use one of the two; labels made on staging still mark the production shop's orders shipped (R1.2)")]),
@@ -27,10 +27,13 @@ public final class BoekuwzendingConnector: Connector {
                 "base_url": ["type": "string", "format": "uri"],
                 "client_id": ["type": "string"],
                 "client_secret": ["type": "string", "secret": true],
+                "webhook_secret": ["type": "string", "secret": true],
             ],
             "additionalProperties": false,
         ],
         auth: .init(scheme: .oauth2, tokenURL: "{base_url}/token", grant: "client_credentials"),
+        // The portal's webhooks sign nothing (R6.2): the URL given there ends in a secret.
+        webhooks: .init(urlTokenSecret: "webhook_secret"),
         baseURL: .init(
             setting: "base_url", chosenBy: "environment",
             choices: ["production": "https://api.boekuwzending.com", "staging": "https://staging.api.boekuwzending.com"],
@@ -60,43 +63,106 @@ public final class BoekuwzendingConnector: Connector {
         return .created(try response.requireSuccess("creating Boekuwzending order \(order.number)").decode(Summary.self, "Boekuwzending order").id)
     }
 
-    /// A shipment as `GET /shipments` lists it (R5.4): the shop's order number is its
-    /// `invoiceReference`; its first label carries the carrier's code and the public
-    /// track-and-trace page (R5.5).
+    /// A shipment as `GET /shipments/{id}` shows it (R5.4): the shop's order number is its
+    /// `invoiceReference`; its labels carry the carrier's code and the public
+    /// track-and-trace page (R5.5). The list shows a summary without labels.
     struct BuzShipment: Decodable {
         struct Label: Decodable {
             var waybill: String?
             var trackAndTraceLink: String?
         }
         var id: String
+        var sequence: String?
+        var draft: Bool?
         var invoiceReference: String?
         var distributor: String?
         var createdAt: String?
         var updatedAt: String?
         var labels: [Label]?
+
+        var label: Label? { labels?.first { !($0.waybill ?? "").isEmpty } }
+        /// The number in the shipment's sequence (`BUZ123456`), in which the list is ordered.
+        var sequenceNumber: Int? { sequence.flatMap { Int($0.filter(\.isNumber)) } }
     }
 
-    /// Every shipment that has a label, read whole (the API documents no change filter);
-    /// the ledger passes on only what is new or changed.
+    /// The newest shipment sequence read, so a poll fetches only shipments made since.
+    struct ShipmentsCursor: Codable {
+        var sequence: Int
+    }
+
+    /// Shipments made since the cursor, newest first (`_order[sequence.number]=desc`),
+    /// each fetched whole for its labels; a backfill or a first read goes through all of
+    /// them. Booked shipments only (`draft=false`): a draft has no label yet. The ledger
+    /// passes on only what is new or changed; a shipment booked from an old draft comes
+    /// by the webhook, or by a backfill.
     public func read(_ request: ReadRequest, host: PluginHost) throws(ConnectorError) {
+        let cursor = request.since == nil && request.until == nil ? try request.cursor(as: ShipmentsCursor.self) : nil
         let pageSize = 100
-        for page in 1... {
+        var newest = cursor?.sequence
+        pages: for page in 1... {
             try host.checkCancellation()
-            let records = try host.http(HTTPRequest(path: "/shipments", query: ["_page": String(page), "_items_per_page": String(pageSize)], headers: ["Accept": "application/json"]))
+            let listed = try host.http(HTTPRequest(
+                path: "/shipments",
+                query: ["_page": String(page), "_items_per_page": String(pageSize), "draft": "false", "_order[sequence.number]": "desc"],
+                headers: ["Accept": "application/json"]))
                 .requireSuccess("Boekuwzending shipments, page \(page)").decodeEach(BuzShipment.self, "Boekuwzending shipments")
-            for record in records {
-                // A shipment without a label has not left yet.
-                if let shipment = record.decoded, shipment.labels?.contains(where: { !($0.waybill ?? "").isEmpty }) != true { continue }
-                try host.emit(record, key: \.id) { (shipment: BuzShipment) throws(ConnectorError) -> Shipment in
-                    guard let number = shipment.invoiceReference, !number.isEmpty else { throw .invalidData("$.invoiceReference is missing: the shipment names no shop order") }
-                    let label = shipment.labels?.first { !($0.waybill ?? "").isEmpty }
-                    let made = (shipment.updatedAt ?? shipment.createdAt).flatMap { try? Date.ISO8601FormatStyle().parse($0) } ?? host.now
-                    return Shipment(sourceKey: shipment.id, updatedAt: made, orderNumber: number, shippedAt: made, carrier: shipment.distributor,
-                                    trackingCode: label?.waybill, trackingURL: label?.trackAndTraceLink)
-                }
+            for summary in listed {
+                if let known = cursor?.sequence, let number = summary.decoded?.sequenceNumber, number <= known { break pages }
+                try emitShipment(summary, host: host)
+                if let number = summary.decoded?.sequenceNumber, number > (newest ?? .min) { newest = number }
             }
-            if records.count < pageSize { return }
+            if listed.count < pageSize { break }
         }
+        if request.since == nil, request.until == nil, let newest { try host.checkpoint(ShipmentsCursor(sequence: newest)) }
+    }
+
+    /// A listed shipment, fetched whole unless the list already carried its labels, and
+    /// emitted once it has a label (a shipment without one has not left yet).
+    private func emitShipment(_ listed: PageRecord<BuzShipment>, host: PluginHost) throws(ConnectorError) {
+        var record = listed
+        if let summary = listed.decoded, summary.labels == nil {
+            record = try host.http(HTTPRequest(path: "/shipments/\(summary.id)", headers: ["Accept": "application/json"]))
+                .requireSuccess("Boekuwzending shipment \(summary.id)").decodeRecord(BuzShipment.self, "Boekuwzending shipment", fallbackKey: summary.id)
+        }
+        if let shipment = record.decoded, shipment.label == nil { return }
+        try host.emit(record, key: \.id) { (shipment: BuzShipment) throws(ConnectorError) -> Shipment in
+            guard let number = shipment.invoiceReference, !number.isEmpty else { throw .invalidData("$.invoiceReference is missing: the shipment names no shop order") }
+            let made = (shipment.updatedAt ?? shipment.createdAt).flatMap { try? Date.ISO8601FormatStyle().parse($0) } ?? host.now
+            return Shipment(sourceKey: shipment.id, updatedAt: made, orderNumber: number, shippedAt: made, carrier: shipment.distributor,
+                            trackingCode: shipment.label?.waybill, trackingURL: shipment.label?.trackAndTraceLink)
+        }
+    }
+
+    /// A webhook names a label or a shipment, never the whole shipment: the documented
+    /// body (R6.2) names the label's `reference` (the shop's order number) and waybill,
+    /// the integrations' body (R6.3) the `shipment_id`. Either way the shipments concerned
+    /// are fetched and emitted as a poll would.
+    public func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError) {
+        struct Delivery: Decodable {
+            struct Payload: Decodable { var reference: String?; var waybill: String? }
+            struct Integration: Decodable {
+                var shipment_id: String?
+                var external_order_external_id: String?
+            }
+            var event: String?
+            var payload: Payload?
+            var data: Integration?
+        }
+        guard let body = try? JSONDecoder().decode(Delivery.self, from: delivery.body) else {
+            throw .invalidData("a Boekuwzending webhook whose body is not the documented JSON")
+        }
+        if let id = body.data?.shipment_id, !id.isEmpty {
+            let record = try host.http(HTTPRequest(path: "/shipments/\(id)", headers: ["Accept": "application/json"]))
+                .requireSuccess("Boekuwzending shipment \(id)").decodeRecord(BuzShipment.self, "Boekuwzending shipment", fallbackKey: id)
+            return try emitShipment(record, host: host)
+        }
+        guard let reference = body.payload?.reference ?? body.data?.external_order_external_id, !reference.isEmpty else {
+            host.log(.info, "Boekuwzending webhook \(body.event ?? "") names no order; nothing to fetch")
+            return
+        }
+        let listed = try host.http(HTTPRequest(path: "/shipments", query: ["invoiceReference": reference, "draft": "false"], headers: ["Accept": "application/json"]))
+            .requireSuccess("Boekuwzending shipments of order \(reference)").decodeEach(BuzShipment.self, "Boekuwzending shipments")
+        for shipment in listed { try emitShipment(shipment, host: host) }
     }
 
     /// `GET /me` (R2.4): proves the host and the app's credentials.

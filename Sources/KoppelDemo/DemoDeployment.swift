@@ -11,13 +11,15 @@ import Logging
 /// `shop` (WooCommerce), `mww` (Mijnwebwinkel), `exact` (Exact Online, the sandbox's
 /// first administration), `exact-mww` (its second, when the sandbox has one: the two
 /// shops number their orders alike, and one administration per shop keeps the books
-/// apart) and `sink` (the null connector), each only when its plugin is loaded.
+/// apart), `buz` (Boekuwzending) and `sink` (the null connector), each only when its
+/// plugin is loaded.
 public struct DemoDeployment: Sendable {
     /// The directory holding the deployment file, the state file and the master key.
     public let directory: String
     /// The deployment file.
     public var configFile: String { "\(directory)/koppel.yaml" }
-    /// The secret WooCommerce signs its webhook deliveries with.
+    /// The secret WooCommerce signs its webhook deliveries with, and the last segment of
+    /// the URL Boekuwzending's webhooks are sent to.
     public let webhookSecret: String
 
     /// Files this type writes into the directory; `create` removes them first, since
@@ -56,6 +58,8 @@ public struct DemoDeployment: Sendable {
         ]
         // The second division is the same Exact user's: it shares the first's sign-in.
         if divisions.count > 1 { connections.append(("exact-mww", "exact-online", exactSettings(divisions[1]) + ", sign_in_with: exact")) }
+        let buz = sandbox.boekuwzending.options
+        connections.append(("buz", "boekuwzending", #"{ base_url: "\#(url("boekuwzending"))", client_id: \#(buz.clientID) }"#))
         if load.contains("null") { connections.append(("sink", "null", "{}")) }
         let written = connections.filter { load.contains($0.plugin) }
             .map { "  \($0.name): { plugin: \($0.plugin), settings: \($0.settings) }\n" }.joined()
@@ -86,6 +90,10 @@ public struct DemoDeployment: Sendable {
         if connected.contains("mww") {
             try vault.set(connection: "mww", name: "api_token", value: sandbox.mijnwebwinkel.options.token)
             try vault.set(connection: "mww", name: "partner_token", value: sandbox.mijnwebwinkel.options.partnerToken)
+        }
+        if connected.contains("buz") {
+            try vault.set(connection: "buz", name: "client_secret", value: buz.clientSecret)
+            try vault.set(connection: "buz", name: "webhook_secret", value: deployment.webhookSecret)
         }
         if connected.contains("exact") {
             try vault.set(connection: "exact", name: "client_secret", value: exact.clientSecret)
@@ -134,6 +142,27 @@ public struct DemoDeployment: Sendable {
         ])
         if case .response(let answer) = CurlHTTPClient().send(request) { return answer.status == 201 }
         return false
+    }
+
+    /// Registers Boekuwzending webhooks for new and changed labels, as a merchant does in
+    /// the portal: `deliveryURL` ends in the webhook secret, since the portal's webhooks
+    /// are not signed. Returns whether both were accepted.
+    public func registerBoekuwzendingWebhook(sandbox: Sandbox, deliveryURL: String) -> Bool {
+        let buz = sandbox.boekuwzending.options
+        let base = sandbox.endpoints.first { $0.name == "boekuwzending" }?.baseURL ?? ""
+        var grant = OutboundRequest(method: "POST", url: "\(base)/token", headers: [("Content-Type", "application/x-www-form-urlencoded")], idempotent: false, timeout: 10)
+        grant.body = Data("grant_type=client_credentials&client_id=\(buz.clientID)&client_secret=\(buz.clientSecret)".utf8)
+        guard case .response(let answer) = CurlHTTPClient().send(grant),
+            let token = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["access_token"] as? String
+        else { return false }
+        return ["webhook-label-create", "webhook-label-update"].allSatisfy { event in
+            var request = OutboundRequest(
+                method: "POST", url: "\(base)/webhooks", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                idempotent: false, timeout: 10)
+            request.body = try? JSONSerialization.data(withJSONObject: ["url": "\(deliveryURL)/\(webhookSecret)", "event": event])
+            if case .response(let answer) = CurlHTTPClient().send(request) { return answer.status == 201 }
+            return false
+        }
     }
 
     /// The authorization-code flow against the sandbox's Exact Online, which consents at

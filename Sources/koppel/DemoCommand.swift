@@ -9,15 +9,17 @@ import Logging
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Try Koppel on the sandbox: two webshops booked into Exact Online, then the dashboard.",
+        abstract: "Try Koppel on the sandbox: two webshops booked into Exact Online, one shipping with Boekuwzending, then the dashboard.",
         discussion: """
-            Starts the sandbox (local fakes of WooCommerce, Mijnwebwinkel and Exact Online), \
-            writes a ready deployment into --directory (its secrets sealed in the vault, Exact \
-            signed in through OAuth), books both shops' orders as Exact sales invoices with a \
-            progress display, and prints what happened: orders read, invoices created, Exact \
-            calls per order, and every skipped or failed order with its reason. Then it serves \
-            the dashboard, /metrics and the shop's webhook, as `koppel run` does, until Ctrl-C. \
-            Each demo starts afresh: the sandbox lives in memory.
+            Starts the sandbox (local fakes of WooCommerce, Mijnwebwinkel, Exact Online and \
+            Boekuwzending), writes a ready deployment into --directory (its secrets sealed in \
+            the vault, Exact signed in through OAuth), books both shops' orders as Exact sales \
+            invoices with a progress display, and prints what happened: orders read, invoices \
+            created, Exact calls per order, and every skipped or failed order with its reason. \
+            Then it sends the Mijnwebwinkel shop's paid orders to Boekuwzending, labels a few \
+            there as a merchant would, and marks those orders shipped in the shop. Then it \
+            serves the dashboard, /metrics and the webhooks, as `koppel run` does, until \
+            Ctrl-C. Each demo starts afresh: the sandbox lives in memory.
             """)
 
     @Option(help: "Directory for the demo's deployment file, state file and master key.") var directory = "koppel-demo"
@@ -50,7 +52,20 @@ struct DemoCommand: AsyncParsableCommand {
             filter: { status: [pending, paid, shipped] }
             mapping:
         \(DemoDeployment.orderMapping(paymentConditions: #"ideal: ID, paypal: PP, bank_transfer: "14", rembours: "00""#))
+          mww-to-ship:
+            from: mww.orders
+            to: buz.orders
+            schedule: every 5m
+            read_options: { statuses: [Betaald] }
+          buz-shipped:
+            from: buz.shipments
+            to: mww.shipment_status
+            schedule: webhook, poll every 15m   # a label made in the portal marks the order shipped within a second
         """
+
+    /// How many of the orders waiting in Boekuwzending the demo labels, as a merchant
+    /// would in the portal.
+    static let labelled = 5
 
     func run() async throws {
         guard let address = ServerSettings.address(listen) else {
@@ -86,7 +101,8 @@ struct DemoCommand: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
         let demo = try reporting {
             try DemoDeployment.create(
-                in: directory, sandbox: sandbox, pluginDirectory: Self.pluginDirectory, flows: Self.flowsYAML,
+                in: directory, sandbox: sandbox, pluginDirectory: Self.pluginDirectory,
+                load: ["woocommerce", "mijnwebwinkel", "exact-online", "boekuwzending"], flows: Self.flowsYAML,
                 extra: "server: { listen: \"\(listen)\" }", logger: logger)
         }
         let runtime = try reporting { try Runtime.open(configFile: demo.configFile, createState: true, redactor: redactor, logger: logger) }
@@ -95,6 +111,7 @@ struct DemoCommand: AsyncParsableCommand {
         for flow in Self.flows {
             try sync(flow, runtime: runtime, sandbox: sandbox, division: flow.connection == "exact" ? options.exact.divisions[0] : options.exact.divisions[1])
         }
+        try ship(runtime: runtime, sandbox: sandbox)
         if once { return }
 
         let server = runtime.deployment.server
@@ -106,13 +123,19 @@ struct DemoCommand: AsyncParsableCommand {
             throw CLIError(message: "the dashboard did not start on \(listen)", code: .failure)
         }
         let hooked = demo.registerWooWebhook(sandbox: sandbox, deliveryURL: "\(server.baseURL)/webhooks/shop")
+        let buzHooked = demo.registerBoekuwzendingWebhook(sandbox: sandbox, deliveryURL: "\(server.baseURL)/webhooks/buz")
         let woo = sandbox.endpoints.first { $0.name == "woocommerce" }?.baseURL ?? ""
+        let buz = sandbox.endpoints.first { $0.name == "boekuwzending" }?.baseURL ?? ""
+        let waiting = sandbox.boekuwzending.unshippedOrders.first
         say("""
             Dashboard: \(server.baseURL)/
             Metrics:   \(server.baseURL)/metrics
             \(hooked
                 ? "WooCommerce now sends new orders by webhook. Place one and watch it booked within a second:\n  curl -X POST \(woo)/_sandbox/woocommerce/orders"
                 : "The sandbox shop refused the webhook; new orders arrive with the 5-minute poll.")
+            \(buzHooked && waiting != nil
+                ? "Boekuwzending sends new labels by webhook. Label a waiting order and watch it marked shipped in Mijnwebwinkel:\n  curl -X POST \(buz)/_sandbox/boekuwzending/orders/\(waiting!)/ship"
+                : "Labels made in Boekuwzending arrive with the 15-minute poll.")
             While this runs, the other commands work on the demo too: koppel status -c \(relative(demo.configFile))
             Ctrl-C stops.
             """)
@@ -120,22 +143,25 @@ struct DemoCommand: AsyncParsableCommand {
         say("Stopped. The deployment stays in \(relative(directory)); the sandbox it pointed at is gone.")
     }
 
-    /// Runs one flow with a progress display and prints its summary.
-    func sync(_ flow: (name: String, title: String, connection: String), runtime: Runtime, sandbox: Sandbox, division: Int) throws {
-        guard let config = runtime.deployment.flow(flow.name) else { return }
-        let callsBefore = sandbox.exact.callCounts
-        let progress = ProgressLine(label: flow.title)
+    /// Runs one flow with a progress display.
+    func run(flow name: String, title: String, runtime: Runtime) throws -> FlowRunner.Report {
+        guard let config = runtime.deployment.flow(name) else { throw CLIError(message: "the demo has no flow \(name)", code: .failure) }
+        let progress = ProgressLine(label: title)
+        defer { progress.finish() }
         var options = FlowRunner.Options()
         options.progress = { progress.update($0) }
-        let started = Date()
-        let report: FlowRunner.Report
         do {
-            report = try FlowRunner(runtime: runtime, flow: config).run(options)
+            return try FlowRunner(runtime: runtime, flow: config).run(options)
         } catch {
-            progress.finish()
-            throw CLIError(message: "\(flow.name): \(runtime.redactor.redact("\(error)"))", code: .failure)
+            throw CLIError(message: "\(name): \(runtime.redactor.redact("\(error)"))", code: .failure)
         }
-        progress.finish()
+    }
+
+    /// Runs one flow into Exact and prints its summary.
+    func sync(_ flow: (name: String, title: String, connection: String), runtime: Runtime, sandbox: Sandbox, division: Int) throws {
+        let callsBefore = sandbox.exact.callCounts
+        let started = Date()
+        let report = try run(flow: flow.name, title: flow.title, runtime: runtime)
         let byKind = sandbox.exact.callCounts.map { (kind: $0.key, count: $0.value - callsBefore[$0.key, default: 0]) }
             .filter { $0.count > 0 }.sorted { ($0.count, $1.kind) > ($1.count, $0.kind) }
         let calls = byKind.reduce(0) { $0 + $1.count }
@@ -150,11 +176,42 @@ struct DemoCommand: AsyncParsableCommand {
             "  skipped             \(report.skipped + report.unchanged)",
         ]
         lines += skipReasons(flow: flow.name, run: report.run, runtime: runtime).map { "    \($0.count) x \($0.reason)" }
-        lines.append("  failed              \(report.failed)")
-        let parked = (try? runtime.store.ledgerEntries(flow: flow.name, states: [.failed], limit: 10)) ?? []
-        lines += parked.map { "    \($0.sourceKey): \($0.lastError ?? "no reason recorded")" }
-        if report.failed > parked.count { lines.append("    ... see koppel failed \(flow.name)") }
+        lines += failures(flow: flow.name, report: report, runtime: runtime)
         say(lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Mijnwebwinkel -> Boekuwzending and back: the paid orders sent to the portal, a few
+    /// of them labelled there as a merchant would, and those orders marked shipped in the
+    /// shop. Prints the summary of both.
+    func ship(runtime: Runtime, sandbox: Sandbox) throws {
+        let started = Date()
+        let sent = try run(flow: "mww-to-ship", title: "Mijnwebwinkel -> Boekuwzending", runtime: runtime)
+        let labelled = sandbox.boekuwzending.unshippedOrders.prefix(Self.labelled).compactMap { sandbox.boekuwzending.ship(order: $0) }.count
+        let shipped = try run(flow: "buz-shipped", title: "Boekuwzending -> Mijnwebwinkel", runtime: runtime)
+        var lines = [
+            "Mijnwebwinkel -> Boekuwzending -> Mijnwebwinkel, \(String(format: "%.1f", Date().timeIntervalSince(started))) s",
+            "  paid orders read          \(sent.read)",
+            "  waiting in the portal     \(sent.written + sent.updated) (each looked up by its order number first, so never twice)",
+            "  skipped                   \(sent.skipped + sent.unchanged)",
+        ]
+        lines += skipReasons(flow: "mww-to-ship", run: sent.run, runtime: runtime).map { "    \($0.count) x \($0.reason)" }
+        lines += failures(flow: "mww-to-ship", report: sent, runtime: runtime, label: "not sent, failed")
+        lines += [
+            "  labels made in the portal \(labelled) (by the demo, as the merchant would)",
+            "  orders marked shipped     \(shipped.written + shipped.updated) (status Verzonden, carrier and track and trace in the shop's note)",
+        ]
+        lines += failures(flow: "buz-shipped", report: shipped, runtime: runtime, label: "not marked, failed")
+        say(lines.joined(separator: "\n") + "\n")
+    }
+
+    /// The failed-records lines of a summary: the count, and the first ten with reasons.
+    func failures(flow: String, report: FlowRunner.Report, runtime: Runtime, label: String = "failed") -> [String] {
+        let width = label == "failed" ? 20 : 26
+        var lines = ["  " + label.padding(toLength: width, withPad: " ", startingAt: 0) + "\(report.failed)"]
+        let parked = (try? runtime.store.ledgerEntries(flow: flow, states: [.failed], limit: 10)) ?? []
+        lines += parked.map { "    \($0.sourceKey): \($0.lastError ?? "no reason recorded")" }
+        if report.failed > parked.count { lines.append("    ... see koppel failed \(flow)") }
+        return lines
     }
 
     /// Why records were skipped in this run, most frequent first, with the record's own

@@ -157,8 +157,13 @@ extension PluginsCommand {
                 Loads the plugin and calls every entry with valid and invalid input (malformed \
                 JSON, an empty config, unknown streams, malformed cursors and records), each in \
                 its own process. Reports crashes, wrong status classes, missing error messages \
-                and leaked input. Exit status: 0 all checks passed, 1 the contract was broken, \
-                2 the file could not be loaded.
+                and leaked input. With --connection, the plugin also meets the real service \
+                behind that connection of the deployment (its settings, vault and sign-in): \
+                check, a first read of every stream (the first 100 records), and with --write a \
+                sample record written to every write stream and written again as a retry, which \
+                must find the first. --write makes a record marked as a test in the remote \
+                system: use a sandbox or staging account. Exit status: 0 all checks passed, 1 \
+                the contract was broken, 2 the file could not be loaded.
                 """)
 
         @Argument(help: "The plugin file (.so).")
@@ -167,14 +172,34 @@ extension PluginsCommand {
         @Option(help: "A JSON file with working connection settings, to exercise reads and writes.")
         var config: String?
 
+        @Option(help: "A connection of the deployment whose real service the plugin meets (live cases).")
+        var connection: String?
+
+        @Option(help: "The deployment file of --connection (default: $KOPPEL_CONFIG, else ./koppel.yaml).")
+        var deployment: String?
+
+        @Flag(help: "With --connection: also write a sample record to each write stream (it stays in the remote system).")
+        var write = false
+
         @Flag(help: "Print the report as JSON.")
         var json = false
+
+        func validate() throws {
+            if write && connection == nil { throw ValidationError("--write needs --connection") }
+        }
 
         func run() throws {
             if let config, !FileManager.default.fileExists(atPath: config) {
                 throw CLIError(message: "\(config): no such file", code: .validationFailure)
             }
-            let report = ConformanceRunner(executable: ExecutablePath.current).validate(path: path, configFile: config)
+            let live = try connection.map { name in
+                let file = deployment ?? ProcessInfo.processInfo.environment["KOPPEL_CONFIG"] ?? "koppel.yaml"
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw CLIError(message: "\(file): no such deployment file (give it with --deployment)", code: .validationFailure)
+                }
+                return ConformanceProbe.LiveConnection(deployment: URL(fileURLWithPath: file).standardizedFileURL.path, connection: name)
+            }
+            let report = ConformanceRunner(executable: ExecutablePath.current).validate(path: path, configFile: config, live: live, writes: write)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -204,13 +229,16 @@ extension PluginsCommand {
         @Argument var path: String
         @Argument var testCase: String
         @Option var config: String?
+        @Option var deployment: String?
+        @Option var connection: String?
 
         func run() throws {
             guard let parsed = ConformanceCase(testCase) else {
                 throw CLIError(message: "unknown conformance case \(testCase)", code: .validationFailure)
             }
             let configData = try config.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-            let result = ConformanceProbe(path: path, config: configData).run(parsed)
+            let live = deployment.flatMap { file in connection.map { ConformanceProbe.LiveConnection(deployment: file, connection: $0) } }
+            let result = ConformanceProbe(path: path, config: configData, live: live).run(parsed)
             print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
         }
     }

@@ -76,6 +76,28 @@ final class DemoAndBenchTests: XCTestCase {
         XCTAssertTrue(output.contains("x status cancelled is not one of paid, pending, shipped"), output)
         XCTAssertEqual(line("failed", in: output, after: "Mijnwebwinkel -> Exact Online"), "failed              0")
 
+        // Mijnwebwinkel -> Boekuwzending: each paid order waits in the portal once; the five
+        // the demo labels are Verzonden in the shop with their track and trace.
+        let buz = try url("boekuwzending")
+        // The shop's list was read after the demo: the five labelled orders are Verzonden
+        // (2) by now, every other paid order still Betaald (3).
+        let stillPaid = Set(mwwOrders.filter { $0["status"] as? Int == 3 }.map(number))
+        let portal = try get("\(buz)/_sandbox/boekuwzending/orders") as? [[String: Any]] ?? []
+        let labelled = portal.filter { !($0["shipments"] as? [Any] ?? []).isEmpty }.compactMap { $0["externalId"] as? String }
+        let unlabelled = portal.filter { ($0["shipments"] as? [Any] ?? []).isEmpty }.compactMap { $0["externalId"] as? String }
+        XCTAssertEqual(labelled.count, 5)
+        XCTAssertEqual(unlabelled.sorted(), stillPaid.sorted(), "each paid order once")
+        XCTAssertEqual(Set(labelled + unlabelled).count, portal.count, "no order twice")
+        for shipped in labelled {
+            let order = try get("\(mww)/_sandbox/mijnwebwinkel/orders/\(shipped)") as? [String: Any]
+            XCTAssertEqual(order?["status"] as? Int, 2, "\(shipped) is Verzonden")
+            XCTAssertTrue(((order?["comments"] as? [String: Any])?["internal"] as? String ?? "").hasPrefix("PostNL: 3SBUZ"))
+        }
+        let shipSummary = "Mijnwebwinkel -> Boekuwzending -> Mijnwebwinkel"
+        XCTAssertEqual(line("paid orders read", in: output, after: shipSummary), "paid orders read          \(portal.count)")
+        XCTAssertTrue(line("waiting in the portal", in: output, after: shipSummary)?.hasPrefix("waiting in the portal     \(portal.count) ") == true, output)
+        XCTAssertTrue(line("orders marked shipped", in: output, after: shipSummary)?.hasPrefix("orders marked shipped     5 ") == true, output)
+
         // The deployment it wrote works with the other commands, and holds no secret.
         let config = try String(contentsOfFile: "\(directory)/demo/koppel.yaml", encoding: .utf8)
         for secret in [wooOptions.consumerSecret, token, mwwOptions.partnerToken, ExactSandbox.Options().clientSecret] {
@@ -99,6 +121,19 @@ final class DemoAndBenchTests: XCTestCase {
         let deadline = Date().addingTimeInterval(30)
         while try !invoiceRefs(exact: exact, division: 123456).contains(number) && Date() < deadline { usleep(50_000) }
         XCTAssertTrue(try invoiceRefs(exact: exact, division: 123456).contains(number), "order \(number) was not booked by its webhook")
+
+        // The command the demo offers labels a waiting order; Boekuwzending's webhook marks it shipped.
+        let offered = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("/_sandbox/boekuwzending/orders/") }, output)
+        let labelURL = try XCTUnwrap(offered.split(separator: " ").last.map(String.init))
+        let waitingID = labelURL.components(separatedBy: "/orders/").last?.replacingOccurrences(of: "/ship", with: "") ?? ""
+        let waitingNumber = try XCTUnwrap(portal.first { $0["id"] as? String == waitingID }?["externalId"] as? String)
+        guard case .response(let made) = client.send(OutboundRequest(method: "POST", url: labelURL, headers: [], idempotent: false, timeout: 10)), made.status == 201 else {
+            return XCTFail("the offered command made no label")
+        }
+        let shippedBy = Date().addingTimeInterval(30)
+        func shopStatus() -> Int? { (try? get("\(mww)/_sandbox/mijnwebwinkel/orders/\(waitingNumber)") as? [String: Any])?["status"] as? Int }
+        while shopStatus() != 2 && Date() < shippedBy { usleep(50_000) }
+        XCTAssertEqual(shopStatus(), 2, "order \(waitingNumber) was not marked shipped by Boekuwzending's webhook")
 
         kill(demo.process.processIdentifier, SIGINT)
         let ended = demo.wait()

@@ -359,7 +359,9 @@ typedef struct koppel_plugin {
      *       the header named by "header";
      *   "hmac-sha256-hex-envelope": the body is a JSON object; the HMAC-SHA256 of the
      *       raw text of its member "signed" is in its member "signature" (hex), as
-     *       Exact Online sends { "Content": {...}, "HashCode": "..." }.
+     *       Exact Online sends { "Content": {...}, "HashCode": "..." };
+     *   "url-token": the sender signs nothing (Boekuwzending's portal webhooks); the
+     *       delivery URL ends in the secret: POST /webhooks/{connection}/{secret}.
      *
      * OAuth 2 auth may say "refresh_token_idle_days": the days an unused refresh token
      * lives (Exact: 30); `koppel run` refreshes a quiet connection's tokens at half that.

@@ -21,7 +21,7 @@ public struct PluginManifest: Sendable, Equatable {
     /// The auth schemes the host implements.
     public static let authSchemes: Set<String> = ["none", "basic", "bearer", "oauth2", "oauth1", "api-key"]
     /// The webhook signature schemes the host verifies.
-    public static let webhookSchemes: Set<String> = ["hmac-sha256-base64", "hmac-sha256-hex", "hmac-sha256-hex-envelope"]
+    public static let webhookSchemes: Set<String> = ["hmac-sha256-base64", "hmac-sha256-hex", "hmac-sha256-hex-envelope", "url-token"]
 
     /// Details of the auth scheme.
     public struct AuthDetails: Sendable, Equatable {
@@ -83,6 +83,19 @@ public struct PluginManifest: Sendable, Equatable {
         public var deliveryIDHeader: String?
         /// How the sender's unsigned test ping begins, if it sends one.
         public var pingBodyPrefix: String?
+
+        public init(
+            scheme: String, header: String? = nil, secretSetting: String = "webhook_secret", signedMember: String? = nil,
+            signatureMember: String? = nil, deliveryIDHeader: String? = nil, pingBodyPrefix: String? = nil
+        ) {
+            self.scheme = scheme
+            self.header = header
+            self.secretSetting = secretSetting
+            self.signedMember = signedMember
+            self.signatureMember = signatureMember
+            self.deliveryIDHeader = deliveryIDHeader
+            self.pingBodyPrefix = pingBodyPrefix
+        }
     }
 
     /// A known request limit.
@@ -247,7 +260,7 @@ public struct PluginManifest: Sendable, Equatable {
             if signature == "hmac-sha256-hex-envelope" {
                 rule.signedMember = try reader.string(webhooks, "signed_member", "$.webhooks")
                 rule.signatureMember = try reader.string(webhooks, "signature_member", "$.webhooks")
-            } else {
+            } else if signature != "url-token" {
                 rule.header = try reader.string(webhooks, "header", "$.webhooks")
             }
             webhookRule = rule

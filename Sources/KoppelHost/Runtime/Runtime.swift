@@ -224,9 +224,11 @@ public final class Runtime: @unchecked Sendable {
     }
 
     /// Opens the plugin instance of a connection with its settings, secrets, transport
-    /// and state.
-    public func open(connection name: String, cancellation: CancellationFlag = CancellationFlag()) throws -> PluginConnection {
-        let (_, plugin) = try connection(name)
+    /// and state; `using` opens another build of the connection's plugin with them (the
+    /// file `koppel plugins validate` checks).
+    public func open(connection name: String, using other: LoadedPlugin? = nil, cancellation: CancellationFlag = CancellationFlag()) throws -> PluginConnection {
+        let (_, loaded) = try connection(name)
+        let plugin = other ?? loaded
         let settings = try resolvedSettings(name)
         let transport = try self.transport(name)
         let http: @Sendable (Data) -> Result<Data, PluginCallError>

@@ -61,32 +61,11 @@ public struct KoppelServer: Sendable {
         let router = Router(context: ServerContext.self)
         router.get("/healthz") { _, _ in "ok\n" }
         router.post("/webhooks/:connection") { request, context -> Response in
-            let connection = context.parameters.get("connection") ?? ""
-            var request = request
-            let body: Data
-            do {
-                body = Data(buffer: try await request.collectBody(upTo: Self.largestWebhook))
-            } catch is NIOTooManyBytesError {
-                // Answered, then the connection is closed: the rest of the body is not read
-                // (Hummingbird would read it to its end to keep the connection). Nothing more
-                // is read now; the whole connection closes once the answer is on its way.
-                let channel = context.channel
-                try? await channel.close(mode: .input)
-                channel.eventLoop.scheduleTask(in: .milliseconds(100)) { channel.close(mode: .all, promise: nil) }
-                self.runtime.metrics.webhookDelivery(connection: connection, outcome: "too_large")
-                return Self.text(
-                    "a webhook delivery is at most \(Self.largestWebhook >> 20) MiB\n", status: .contentTooLarge, closing: true)
-            }
-            let headers = Dictionary(request.headers.map { ($0.name.canonicalName, $0.value) }) { first, _ in first }
-            let intake = self.intake
-            let outcome = await Blocking.run { intake.receive(connection: connection, headers: headers, body: body) }
-            let text: String = switch outcome {
-            case .accepted(let flows): "accepted for \(flows) flow(s)\n"
-            case .duplicate: "already received\n"
-            case .ping: "pong\n"
-            case .refused(let reason), .unknown(let reason): reason + "\n"
-            }
-            return Self.text(text, status: HTTPResponse.Status(code: outcome.httpStatus))
+            try await self.receiveWebhook(request, context, urlToken: nil)
+        }
+        // Senders that sign nothing are told a URL ending in the connection's secret.
+        router.post("/webhooks/:connection/:token") { request, context -> Response in
+            try await self.receiveWebhook(request, context, urlToken: context.parameters.get("token") ?? "")
         }
         let protected = router.group()
             .add(middleware: OriginCheckMiddleware(acceptedHosts: settings.acceptedHosts))
@@ -137,6 +116,36 @@ public struct KoppelServer: Sendable {
         // Compared as MACs of the same key: constant time whatever the lengths.
         let key = SymmetricKey(size: .bits256)
         return HMAC<SHA256>.isValidAuthenticationCode(HMAC<SHA256>.authenticationCode(for: Data(a.utf8), using: key), authenticating: Data(b.utf8), using: key)
+    }
+
+    /// One webhook delivery: its body read (at most `largestWebhook`), then the intake.
+    private func receiveWebhook(_ request: Request, _ context: ServerContext, urlToken: String?) async throws -> Response {
+        let connection = context.parameters.get("connection") ?? ""
+        var request = request
+        let body: Data
+        do {
+            body = Data(buffer: try await request.collectBody(upTo: Self.largestWebhook))
+        } catch is NIOTooManyBytesError {
+            // Answered, then the connection is closed: the rest of the body is not read
+            // (Hummingbird would read it to its end to keep the connection). Nothing more
+            // is read now; the whole connection closes once the answer is on its way.
+            let channel = context.channel
+            try? await channel.close(mode: .input)
+            channel.eventLoop.scheduleTask(in: .milliseconds(100)) { channel.close(mode: .all, promise: nil) }
+            self.runtime.metrics.webhookDelivery(connection: connection, outcome: "too_large")
+            return Self.text(
+                "a webhook delivery is at most \(Self.largestWebhook >> 20) MiB\n", status: .contentTooLarge, closing: true)
+        }
+        let headers = Dictionary(request.headers.map { ($0.name.canonicalName, $0.value) }) { first, _ in first }
+        let intake = self.intake
+        let outcome = await Blocking.run { intake.receive(connection: connection, headers: headers, body: body, urlToken: urlToken) }
+        let text: String = switch outcome {
+        case .accepted(let flows): "accepted for \(flows) flow(s)\n"
+        case .duplicate: "already received\n"
+        case .ping: "pong\n"
+        case .refused(let reason), .unknown(let reason): reason + "\n"
+        }
+        return Self.text(text, status: HTTPResponse.Status(code: outcome.httpStatus))
     }
 
     /// The largest webhook body read.

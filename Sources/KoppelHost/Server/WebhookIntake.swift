@@ -42,9 +42,10 @@ public struct WebhookIntake: Sendable {
         self.wake = wake
     }
 
-    /// Handles one delivery; `headers` with lowercase names, `body` as it arrived.
-    public func receive(connection name: String, headers: [String: String], body: Data) -> Outcome {
-        let outcome = handle(connection: name, headers: headers, body: body)
+    /// Handles one delivery; `headers` with lowercase names, `body` as it arrived,
+    /// `urlToken` the URL's segment after the connection, if it has one.
+    public func receive(connection name: String, headers: [String: String], body: Data, urlToken: String? = nil) -> Outcome {
+        let outcome = handle(connection: name, headers: headers, body: body, urlToken: urlToken)
         let label: String
         switch outcome {
         case .accepted: label = "accepted"
@@ -57,7 +58,7 @@ public struct WebhookIntake: Sendable {
         return outcome
     }
 
-    private func handle(connection name: String, headers: [String: String], body: Data) -> Outcome {
+    private func handle(connection name: String, headers: [String: String], body: Data, urlToken: String?) -> Outcome {
         guard let (_, plugin) = try? runtime.connection(name) else {
             note(name, "refused a webhook delivery for unknown connection \(name)")
             return .unknown("no connection named \(name)")
@@ -83,7 +84,7 @@ public struct WebhookIntake: Sendable {
             return .refused("no webhook secret is configured")
         }
         do {
-            try WebhookSignature(rule: rule, secret: secret).verify(headers: headers, body: body)
+            try WebhookSignature(rule: rule, secret: secret).verify(headers: headers, body: body, urlToken: urlToken)
         } catch {
             noteRefusal(name, "refused a webhook delivery (401): \(error.description)", headers, body)
             return .refused(error.description)

@@ -14,24 +14,31 @@ public struct WebhookSignature: Sendable {
             switch self {
             case .missing(let what): "no signature: \(what) is missing"
             case .malformed(let what): "the signature is malformed: \(what)"
-            case .mismatch: "the signature does not match the body; is the webhook secret the same on both sides?"
+            case .mismatch: "the signature does not match the body (or the URL's token is not the secret); is the webhook secret the same on both sides?"
             }
         }
     }
 
     let rule: PluginManifest.WebhookRule
+    let secret: String
     let key: SymmetricKey
 
     public init(rule: PluginManifest.WebhookRule, secret: String) {
         self.rule = rule
+        self.secret = secret
         key = SymmetricKey(data: Data(secret.utf8))
     }
 
-    /// Returns normally when the delivery is signed with the secret; throws why not.
-    public func verify(headers: [String: String], body: Data) throws(Refusal) {
+    /// Returns normally when the delivery is signed with the secret (or, for "url-token",
+    /// its URL ends in it: `urlToken`); throws why not.
+    public func verify(headers: [String: String], body: Data, urlToken: String? = nil) throws(Refusal) {
         let signed: Data
         let signature: Data
         switch rule.scheme {
+        case "url-token":
+            guard let urlToken, !urlToken.isEmpty else { throw .missing("the token at the end of the webhook URL (/webhooks/{connection}/{token})") }
+            guard KoppelServer.equal(urlToken, secret) else { throw .mismatch }
+            return
         case "hmac-sha256-hex-envelope":
             let member = rule.signedMember ?? "", signatureMember = rule.signatureMember ?? ""
             guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {

@@ -242,7 +242,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     public struct Webhooks: Codable, Sendable, Equatable {
         /// "hmac-sha256-base64" (WooCommerce) or "hmac-sha256-hex": the HMAC of the raw
         /// body in `header`; "hmac-sha256-hex-envelope" (Exact Online): the HMAC of the
-        /// raw text of the body's member `signedMember`, in its member `signatureMember`.
+        /// raw text of the body's member `signedMember`, in its member `signatureMember`;
+        /// "url-token" (a sender that signs nothing, as Boekuwzending's portal webhooks):
+        /// the delivery URL ends in the secret, `/webhooks/{connection}/{secret}`.
         public var signature: String
         /// The header carrying the signature (header schemes).
         public var header: String?
@@ -270,6 +272,12 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.secret = secret
             self.deliveryIDHeader = deliveryIDHeader
             self.pingBodyPrefix = pingBodyPrefix
+        }
+
+        /// Unsigned deliveries authenticated by the secret as the URL's last segment.
+        public init(urlTokenSecret secret: String = "webhook_secret") {
+            self.signature = "url-token"
+            self.secret = secret
         }
 
         /// A signature inside a JSON envelope: `{ signedMember: {...}, signatureMember: "hex" }`.

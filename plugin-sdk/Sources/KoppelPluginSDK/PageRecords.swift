@@ -47,6 +47,20 @@ extension HTTPResponse {
         }
     }
 
+    /// Decodes a body holding one record (a fetch by id) as `decodeEach` decodes each
+    /// record of a page: a record that does not decode becomes `.unreadable` under its
+    /// `keyField` value, or `fallbackKey` when even that is missing.
+    public func decodeRecord<Record: Decodable>(
+        _ type: Record.Type, _ what: String, keyField: String = "id", fallbackKey: String
+    ) throws(ConnectorError) -> PageRecord<Record> {
+        let value = try decode(JSONValue.self, what)
+        do {
+            return .record(try JSONDecoder.koppel.decode(Record.self, from: Data(body.utf8)))
+        } catch {
+            return .unreadable(key: Self.key(of: value, keyField) ?? fallbackKey, reason: describe(error))
+        }
+    }
+
     /// A record's key as text, when it has one.
     static func key(of element: JSONValue, _ field: String) -> String? {
         switch element[field] {

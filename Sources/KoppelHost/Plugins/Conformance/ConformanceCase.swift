@@ -29,6 +29,17 @@ public enum ConformanceCase: Sendable, Equatable, Hashable, CustomStringConverti
     case writeMalformedRecord(stream: String)
     /// `write` of `{}`: invalid-data (or ok for a stream of "any" records).
     case writeEmptyRecord(stream: String, anyRecord: Bool)
+    /// `check` through a deployment's connection (its vault, auth and transport): ok.
+    case liveCheck
+    /// A first `read` through the connection: ok, every record well formed (at most the
+    /// first `liveReadLimit` are taken).
+    case liveRead(stream: String)
+    /// `write` of a sample record of `kind` through the connection, then the same write
+    /// again as a retry (reconcile): the second finds the first, so nothing is made twice.
+    case liveWrite(stream: String, kind: String)
+
+    /// How many records a live read takes before it stops.
+    public static let liveReadLimit = 100
 
     /// The case's name on the command line and in reports.
     public var description: String {
@@ -46,6 +57,9 @@ public enum ConformanceCase: Sendable, Equatable, Hashable, CustomStringConverti
         case .writeUnknownStream: "write-unknown-stream"
         case .writeMalformedRecord(let stream): "write-malformed-record:\(stream)"
         case .writeEmptyRecord(let stream, let any): any ? "write-empty-record:\(stream):any" : "write-empty-record:\(stream)"
+        case .liveCheck: "live-check"
+        case .liveRead(let stream): "live-read:\(stream)"
+        case .liveWrite(let stream, let kind): "live-write:\(stream):\(kind)"
         }
     }
 
@@ -67,12 +81,17 @@ public enum ConformanceCase: Sendable, Equatable, Hashable, CustomStringConverti
         case ("write-malformed-record", 2): self = .writeMalformedRecord(stream: parts[1])
         case ("write-empty-record", 2): self = .writeEmptyRecord(stream: parts[1], anyRecord: false)
         case ("write-empty-record", 3) where parts[2] == "any": self = .writeEmptyRecord(stream: parts[1], anyRecord: true)
+        case ("live-check", 1): self = .liveCheck
+        case ("live-read", 2): self = .liveRead(stream: parts[1])
+        case ("live-write", 3): self = .liveWrite(stream: parts[1], kind: parts[2])
         default: return nil
         }
     }
 
-    /// The cases that apply to a plugin with this manifest, in the order they run.
-    public static func plan(for manifest: PluginManifest, hasConfig: Bool) -> [ConformanceCase] {
+    /// The cases that apply to a plugin with this manifest, in the order they run: with a
+    /// deployment's connection, the live check and reads too, and with `writes` the live
+    /// writes (they make a record in the remote system).
+    public static func plan(for manifest: PluginManifest, hasConfig: Bool, connection: Bool = false, writes: Bool = false) -> [ConformanceCase] {
         var cases: [ConformanceCase] = [.load, .closeNull, .openMalformedConfig, .openEmptyConfig, .openEmptyObject]
         if hasConfig { cases.append(.openGivenConfig) }
         cases.append(.check)
@@ -85,6 +104,11 @@ public enum ConformanceCase: Sendable, Equatable, Hashable, CustomStringConverti
             cases.append(.writeUnknownStream)
             cases.append(.writeMalformedRecord(stream: manifest.writeStreams[0].name))
             cases += manifest.writeStreams.map { .writeEmptyRecord(stream: $0.name, anyRecord: $0.record == "any") }
+        }
+        if connection {
+            cases.append(.liveCheck)
+            cases += manifest.readStreams.map { .liveRead(stream: $0.name) }
+            if writes { cases += manifest.writeStreams.filter { $0.record != "any" }.map { .liveWrite(stream: $0.name, kind: $0.record) } }
         }
         return cases
     }

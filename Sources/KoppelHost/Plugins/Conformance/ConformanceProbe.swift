@@ -8,10 +8,25 @@ public struct ConformanceProbe {
     public let path: String
     /// The developer's working config for the plugin, as JSON, if given.
     public let config: Data?
+    /// A deployment file and one of its connections, for the live cases.
+    public let live: LiveConnection?
 
-    public init(path: String, config: Data?) {
+    /// A connection of a deployment: the live cases open the plugin with its settings,
+    /// vault, auth and transport.
+    public struct LiveConnection: Sendable {
+        public var deployment: String
+        public var connection: String
+
+        public init(deployment: String, connection: String) {
+            self.deployment = deployment
+            self.connection = connection
+        }
+    }
+
+    public init(path: String, config: Data?, live: LiveConnection? = nil) {
         self.path = path
         self.config = config
+        self.live = live
     }
 
     /// A value planted in inputs; a plugin that repeats it in an error or log line leaks
@@ -31,7 +46,7 @@ public struct ConformanceProbe {
         if let config, let object = try? JSONSerialization.jsonObject(with: config) as? [String: Any] {
             secrets += plugin.manifest.secretSettings.compactMap { object[$0] as? String }.filter { !$0.isEmpty }
         }
-        let context = Context(plugin: plugin, logs: logs, secrets: secrets, hasConfig: config != nil)
+        let context = Context(plugin: plugin, logs: logs, secrets: secrets, hasConfig: config != nil, live: live)
         let (verdict, detail) = context.evaluate(testCase, config: config)
         if verdict == .pass, let leak = context.leak() {
             return ConformanceResult(name: name, verdict: .fail, detail: leak)
@@ -44,13 +59,34 @@ public struct ConformanceProbe {
         let logs: LogCollector
         let secrets: [String]
         let hasConfig: Bool
+        let live: LiveConnection?
         private let messages = MessageLog()
 
-        init(plugin: LoadedPlugin, logs: LogCollector, secrets: [String], hasConfig: Bool) {
+        init(plugin: LoadedPlugin, logs: LogCollector, secrets: [String], hasConfig: Bool, live: LiveConnection?) {
             self.plugin = plugin
             self.logs = logs
             self.secrets = secrets
             self.hasConfig = hasConfig
+            self.live = live
+        }
+
+        /// The plugin opened on the deployment's connection, or why it could not be.
+        func liveInstance() -> (connection: PluginConnection?, problem: String) {
+            guard let live else { return (nil, "no connection given (--connection)") }
+            do {
+                let logs = self.logs
+                var logger = Logger(label: "conformance") { _ in logs }
+                logger.logLevel = .trace
+                let runtime = try Runtime.open(configFile: live.deployment, logger: logger)
+                let (_, configured) = try runtime.connection(live.connection)
+                guard configured.name == plugin.name else {
+                    return (nil, "connection \(live.connection) uses plugin \(configured.name), not \(plugin.name)")
+                }
+                return (try runtime.open(connection: live.connection, using: plugin), "")
+            } catch {
+                messages.add("\(error)")
+                return (nil, "\(error)")
+            }
         }
 
         func open(_ json: Data) -> Result<PluginConnection, PluginCallError> {
@@ -148,6 +184,57 @@ public struct ConformanceProbe {
                 guard let connection = instance(config) else { return notRun() }
                 return expect(write(connection, stream: stream, record: Data("{}".utf8)),
                               allowed: anyRecord ? ["ok", "invalid-data"] : ["invalid-data"], "write \(stream) with {}")
+            case .liveCheck, .liveRead, .liveWrite:
+                return evaluateLive(testCase)
+            }
+        }
+
+        /// The live cases: the real service behind a deployment's connection.
+        func evaluateLive(_ testCase: ConformanceCase) -> (ConformanceResult.Verdict, String) {
+            let opened = liveInstance()
+            guard let connection = opened.connection else { return (.fail, "could not open the connection: \(opened.problem)") }
+            defer { connection.close() }
+            switch testCase {
+            case .liveCheck:
+                return expect(Result { () throws(PluginCallError) in _ = try connection.check() }, allowed: ["ok"], "check through \(live!.connection)")
+            case .liveRead(let stream):
+                struct Enough: Error {}
+                var count = 0, unreadable = 0
+                let outcome = Result { () throws(PluginCallError) in
+                    try connection.read(
+                        stream: stream,
+                        onRecord: { _ in
+                            count += 1
+                            if count >= ConformanceCase.liveReadLimit { throw Enough() }
+                        },
+                        onUnreadable: { _ in unreadable += 1 })
+                    return ()
+                }
+                if count >= ConformanceCase.liveReadLimit { return (.pass, "first read of \(stream): the first \(count) records are well formed; stopped there") }
+                let (verdict, detail) = expect(outcome, allowed: ["ok"], "first read of \(stream)")
+                return (verdict, "\(detail); \(count) records, well formed\(unreadable > 0 ? ", \(unreadable) the plugin could not read (parked in a run)" : "")")
+            case .liveWrite(let stream, let kind):
+                guard let record = ConformanceSample.record(kind: kind) else { return (.notRun, "no sample \(kind) record") }
+                let first: WriteOutcome, retry: WriteOutcome
+                do throws(PluginCallError) {
+                    first = try connection.write(stream: stream, record: record, idempotencyKey: ConformanceSample.key)
+                } catch {
+                    messages.add(error.message)
+                    return (.fail, "write of a sample \(kind) to \(stream): \(error.status) (\(error.message))")
+                }
+                if first.action == .skipped { return (.pass, "write of a sample \(kind) to \(stream): skipped (\(first.reason ?? ""))") }
+                do throws(PluginCallError) {
+                    retry = try connection.write(stream: stream, record: record, idempotencyKey: ConformanceSample.key, reconcile: true)
+                } catch {
+                    messages.add(error.message)
+                    return (.fail, "\(first.action.rawValue) \(first.targetKey), but the retry failed: \(error.status) (\(error.message))")
+                }
+                guard retry.targetKey == first.targetKey, retry.action != .created else {
+                    return (.fail, "\(first.action.rawValue) \(first.targetKey), and the retry (reconcile) \(retry.action.rawValue) \(retry.targetKey): a retry after a lost answer would make a second record")
+                }
+                return (.pass, "sample \(kind) \(ConformanceSample.key) \(first.action.rawValue) as \(first.targetKey) in \(stream); a retry found it (\(retry.action.rawValue)), nothing made twice")
+            default:
+                return (.notRun, "not a live case")
             }
         }
 

@@ -24,24 +24,27 @@ public struct ConformanceRunner: Sendable {
         public var passed: Bool { !results.contains { $0.verdict == .fail } }
     }
 
-    /// Validates the plugin at `path`, with a working config file if the developer has one.
-    public func validate(path: String, configFile: String?) -> Report {
+    /// Validates the plugin at `path`, with a working config file if the developer has one,
+    /// and against a deployment's connection (`live`) if given; `writes` adds the live
+    /// writes, which make a sample record in the remote system.
+    public func validate(path: String, configFile: String?, live: ConformanceProbe.LiveConnection? = nil, writes: Bool = false) -> Report {
         let load = probe(path: path, testCase: .load, configFile: configFile)
         guard load.verdict == .pass else { return Report(path: path, results: [load]) }
         // The entry point just ran cleanly in a child; reading the manifest here is safe.
         guard let plugin = try? PluginLoader(directories: []).load(path: path) else {
             return Report(path: path, results: [load])
         }
-        let cases = ConformanceCase.plan(for: plugin.manifest, hasConfig: configFile != nil).dropFirst()
-        return Report(path: path, results: [load] + cases.map { probe(path: path, testCase: $0, configFile: configFile) })
+        let cases = ConformanceCase.plan(for: plugin.manifest, hasConfig: configFile != nil, connection: live != nil, writes: writes).dropFirst()
+        return Report(path: path, results: [load] + cases.map { probe(path: path, testCase: $0, configFile: configFile, live: live) })
     }
 
     /// Runs one case in a child process and reads its verdict.
-    public func probe(path: String, testCase: ConformanceCase, configFile: String?) -> ConformanceResult {
+    public func probe(path: String, testCase: ConformanceCase, configFile: String?, live: ConformanceProbe.LiveConnection? = nil) -> ConformanceResult {
         let name = testCase.description
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["plugins", "probe", path, name] + (configFile.map { ["--config", $0] } ?? [])
+            + (live.map { ["--deployment", $0.deployment, "--connection", $0.connection] } ?? [])
         // A file, not a pipe: a plugin that prints a lot cannot block the probe.
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("koppel-probe-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
