@@ -2,18 +2,23 @@ import Foundation
 import KoppelPluginSDK
 
 /// Optiply, the inventory planner: products, their stock levels, the suppliers with their
-/// purchase prices, and the sales history (sell orders) it computes purchase advice from. The host signs in with the account
-/// (OAuth 2 password grant), keeps the token fresh, paces and retries; this type knows
-/// what Optiply's resources mean.
+/// purchase prices, and the sales history (sell orders) it computes purchase advice from.
+/// The host signs in with the Optiply API user (the password grant, the app's id and
+/// secret as HTTP Basic, R2.1), paces and retries; this type knows what Optiply's
+/// resources mean. Writes are made for one account and one coupling (R3.7).
 public final class OptiplyConnector: Connector {
     public struct Config: Decodable {
-        var baseURL: String
-        enum CodingKeys: String, CodingKey { case baseURL = "base_url" }
+        var accountID: Int
+        var couplingID: Int
+        enum CodingKeys: String, CodingKey {
+            case accountID = "account_id"
+            case couplingID = "coupling_id"
+        }
     }
 
     public static let manifest = Manifest(
         name: "optiply",
-        version: "1.0.0",
+        version: "2.0.0",
         description: "Optiply inventory planning API (products, stock levels, suppliers, sell orders)",
         streams: .init(write: [
             .init(name: "products", record: "product", update: true),
@@ -30,30 +35,43 @@ public final class OptiplyConnector: Connector {
                 "client_secret": ["type": "string", "secret": true],
                 "username": ["type": "string"],
                 "password": ["type": "string", "secret": true],
+                "account_id": ["type": "integer", "minimum": 1],
+                "coupling_id": ["type": "integer", "minimum": 1],
             ],
-            "required": ["base_url"],
+            "required": ["account_id", "coupling_id"],
             "additionalProperties": false,
         ],
-        // Optiply issues tokens on its dashboard host, not the API's; `token_url` overrides.
-        auth: .init(scheme: .oauth2, tokenURL: "https://dashboard.optiply.com/api/auth/oauth/token", grant: "password")
+        // Tokens come from the dashboard host, not the API's (R1.1); `token_url` overrides
+        // it (the acceptance dashboard, R1.2).
+        auth: .init(scheme: .oauth2, tokenURL: "https://dashboard.optiply.nl/api/auth/oauth/token", grant: "password", clientAuth: "basic"),
+        baseURL: .init(setting: "base_url", default: "https://api.optiply.com")
     )
 
-    public init(config: Config, host: PluginHost) throws(ConnectorError) {}
+    let config: Config
 
-    /// Looks one product up: proves the URL, the account and the token.
+    public init(config: Config, host: PluginHost) throws(ConnectorError) {
+        self.config = config
+    }
+
+    func api(_ host: PluginHost) -> OptiplyAPI {
+        OptiplyAPI(host: host, accountID: config.accountID, couplingID: config.couplingID)
+    }
+
+    /// Lists one product: proves the URL, the API user and the token.
     public func check(host: PluginHost) throws(ConnectorError) {
-        _ = try OptiplyAPI(host: host).first("products", filter: [:])
+        _ = try api(host).first("products", filter: [:])
+        host.log(.info, "Optiply account \(config.accountID), coupling \(config.couplingID)")
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
-        let products = OptiplyProducts(api: OptiplyAPI(host: host))
+        let products = OptiplyProducts(api: api(host))
         switch request.stream {
         case "products":
             return try products.write(try request.record(as: Product.self))
         case "stock_levels":
             return try OptiplyStockWriter(products: products).write(try request.record(as: StockLevel.self))
         case "suppliers":
-            return try OptiplySupplierWriter(products: products).write(try request.record(as: Supplier.self))
+            return try OptiplySupplierWriter(products: products).write(try request.record(as: Supplier.self), reconcile: request.reconcile)
         default:
             return try OptiplySellOrderWriter(products: products).write(try request.record(as: Order.self), reconcile: request.reconcile)
         }

@@ -68,7 +68,7 @@ public final class Sandbox: @unchecked Sendable {
         sandbox.wooCommerce.baseURL = wooURL
         let mwwURL = try await sandbox.serve(port: port(2), host: options.host, tokenPath: nil, logger: quiet) { sandbox.mijnwebwinkel.routes($0) }
         let winstoreURL = try await sandbox.serve(port: port(3), host: options.host, tokenPath: nil, logger: quiet) { sandbox.winstore.routes($0) }
-        let optiplyURL = try await sandbox.serve(port: port(4), host: options.host, tokenPath: "/oauth/token", logger: quiet) { sandbox.optiply.routes($0) }
+        let optiplyURL = try await sandbox.serve(port: port(4), host: options.host, tokenPath: OptiplySandbox.tokenPath, logger: quiet) { sandbox.optiply.routes($0) }
         let buzURL = try await sandbox.serve(port: port(5), host: options.host, tokenPath: "/token", logger: quiet) { sandbox.boekuwzending.routes($0) }
 
         sandbox.endpoints = [
@@ -83,8 +83,9 @@ public final class Sandbox: @unchecked Sendable {
             Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token), ("partner_token", options.mijnwebwinkel.partnerToken)]),
             Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_key", options.winstore.apiKey)]),
             Endpoint(name: "optiply", baseURL: optiplyURL, credentials: [
-                ("token_url", "\(optiplyURL)/oauth/token"), ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
+                ("token_url", "\(optiplyURL)\(OptiplySandbox.tokenPath)"), ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
                 ("username", options.optiply.username), ("password", options.optiply.password),
+                ("account_id", String(options.optiply.accountID)), ("coupling_id", String(options.optiply.couplingID)),
             ]),
             Endpoint(name: "boekuwzending", baseURL: buzURL, credentials: [
                 ("client_id", options.boekuwzending.clientID), ("client_secret", options.boekuwzending.clientSecret),

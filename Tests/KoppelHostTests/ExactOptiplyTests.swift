@@ -30,7 +30,13 @@ final class ExactOptiplyTests: XCTestCase {
               settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID) }
             optiply:
               plugin: optiply
-              settings: { base_url: "\(optiplyURL)", token_url: "\(optiplyURL)/oauth/token", client_id: \(options.optiply.clientID), username: "\(options.optiply.username)" }
+              settings:
+                base_url: "\(optiplyURL)"
+                token_url: "\(optiplyURL)\(OptiplySandbox.tokenPath)"
+                client_id: \(options.optiply.clientID)
+                username: "\(options.optiply.username)"
+                account_id: \(options.optiply.accountID)
+                coupling_id: \(options.optiply.couplingID)
             """
         try deployment.fixture.write(load: ["exact-online", "optiply"], connections: connections, flows: flows)
     }
@@ -174,9 +180,11 @@ final class ExactOptiplyTests: XCTestCase {
         let callsBefore = try totalCalls()
         let first = try deployment.sync("sales")
         XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
-        // A new state file's first run looks each sell order up by its remote id before
-        // creating it; the products' ids are remembered, so that is all it costs.
-        XCTAssertEqual(try totalCalls() - callsBefore, 2 * 200, "a lookup and a creation per sell order")
+        // Optiply finds no sell order by its remote id: a new state file's first run lists
+        // the sell orders once to fill the connection's map (none yet); as a first run it
+        // also asks for each whether it exists already (the sell orders placed at that
+        // second for that total), then creates it. The products' ids are remembered.
+        XCTAssertEqual(try totalCalls() - callsBefore, 1 + 200 + 200, "one listing to fill the empty map, a lookup and a creation per sell order")
         XCTAssertTrue(first.stdout.contains("written 200,") && first.stdout.contains("failed 0"), first.stdout)
         XCTAssertEqual(try optiply("sellOrders").count, 200)
         XCTAssertEqual(try optiply("sellOrderLines").values.reduce(Decimal(0)) { $0 + decimal($1["quantity"]) }, orderedQuantity)
@@ -207,12 +215,68 @@ final class ExactOptiplyTests: XCTestCase {
         XCTAssertEqual(switched.status, 0, switched.stdout + switched.stderr)
         XCTAssertTrue(switched.stdout.contains("read 170,") && switched.stdout.contains("written 170,"), switched.stdout)
         XCTAssertEqual(try optiply("sellOrders").count, 220)
-        XCTAssertEqual(try totalCalls() - switchBefore, 150 + 20, "a lookup per invoice of an order, a creation per direct invoice")
+        XCTAssertEqual(try totalCalls() - switchBefore, 20, "the map knows the orders' sell orders; a creation per direct invoice")
         XCTAssertEqual(try optiply("sellOrderLines").values.reduce(Decimal(0)) { $0 + decimal($1["quantity"]) }, orderedQuantity + directQuantity)
         let log = try deployment.fixture.koppel(["log", "sales", "--limit", "400"])
         XCTAssertEqual(log.stdout.components(separatedBy: "found ").count - 1, 150, log.stdout)
         XCTAssertTrue(try deployment.sync("sales").stdout.contains("written 0,"))
         XCTAssertEqual(try optiply("sellOrders").count, 220)
+
+        // A second connection to the same Optiply coupling starts with an empty map (as
+        // after a lost state file): it is rebuilt from the sell orders' remoteIdMap, so
+        // every sale is found, none made again, and nothing is guessed.
+        let config = try String(contentsOfFile: deployment.fixture.configFile, encoding: .utf8)
+        let second = config.replacingOccurrences(of: "flows:\n", with: """
+            flows:
+              sales-again: { from: exact.sales_invoices, to: planner.sell_orders }
+
+            """).replacingOccurrences(of: "connections:\n", with: """
+            connections:
+              planner:
+                plugin: optiply
+                settings: { base_url: "\(optiplyURL)", token_url: "\(optiplyURL)\(OptiplySandbox.tokenPath)", client_id: \(options.optiply.clientID), username: "\(options.optiply.username)", account_id: \(options.optiply.accountID), coupling_id: \(options.optiply.couplingID) }
+
+            """)
+        try second.write(toFile: deployment.fixture.configFile, atomically: true, encoding: .utf8)
+        for (name, value) in [("client_secret", options.optiply.clientSecret), ("password", options.optiply.password)] {
+            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "planner", name], stdin: value + "\n").status, 0)
+        }
+        let rebuildBefore = try optiplyCalls()
+        let again = try deployment.sync("sales-again")
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        XCTAssertTrue(again.stdout.contains("read 170,") && again.stdout.contains("failed 0"), again.stdout)
+        XCTAssertEqual(try optiply("sellOrders").count, 220, "every sale found through the rebuilt map, none twice")
+        XCTAssertEqual((try optiplyCalls()["POST /v1/sellOrders"] ?? 0) - (rebuildBefore["POST /v1/sellOrders"] ?? 0), 0)
+        XCTAssertEqual((try optiplyCalls()["GET /v1/sellOrders"] ?? 0) - (rebuildBefore["GET /v1/sellOrders"] ?? 0), 3, "220 sell orders listed once, 100 a page")
+    }
+
+    /// Sell orders whose answers were lost are found again, not made twice: Optiply has
+    /// no lookup by remote id, so the retry asks for the sell orders placed at that
+    /// second for that total and reads their remote ids.
+    func testASellOrderWhoseAnswerWasLostIsFoundNotMadeTwice() throws {
+        try deploy(flows: "sales: { from: exact.sales_orders, to: optiply.sell_orders }\nproducts: { from: exact.items, to: optiply.products }")
+        try signIn()
+        let (items, _) = try makeItems(4)
+        let account = try XCTUnwrap(deployment.exactCreate("crm/Accounts", ["Name": "Klant", "Email": "klant@example.nl"])["ID"] as? String)
+        XCTAssertTrue(try deployment.sync("products").stdout.contains("written 4,"))
+        for index in 0..<12 {
+            try deployment.exactCreate("salesorder/SalesOrders", [
+                "OrderedBy": account,
+                "SalesOrderLines": [["Item": items[String(format: "ART-%03d", index % 4 + 1)]!, "Quantity": index % 3 + 1, "UnitPrice": 10, "VATCode": "1"]],
+            ])
+        }
+        _ = try deployment.json("POST", "\(optiplyURL)/_sandbox/faults", body: ["queue": [["match": "POST /v1/sellOrders", "fault": "drop-after-commit", "count": 4]]])
+        let first = try deployment.sync("sales")
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        XCTAssertEqual(try optiply("sellOrders").count, 12, "the four lost answers were made all the same")
+        let faults = try deployment.json("GET", "\(optiplyURL)/_sandbox/faults") as? [String: Any]
+        XCTAssertEqual((faults?["drop-after-commit"] as? NSNumber)?.intValue, 4, "four answers were lost")
+        let retried = try deployment.sync("sales", ["--retry-now"])
+        XCTAssertEqual(retried.status, 0, retried.stdout + retried.stderr)
+        XCTAssertTrue(retried.stdout.contains("failed 0"), retried.stdout)
+        XCTAssertEqual(try optiply("sellOrders").count, 12, "each sale once")
+        XCTAssertTrue(try deployment.sync("sales").stdout.contains("written 0,"))
+        XCTAssertEqual(try optiply("sellOrders").count, 12)
     }
 
     func testSuppliersCarryTheirPurchasePricesAndOnlyAChangedSupplierIsSentAgain() throws {
@@ -249,7 +313,8 @@ final class ExactOptiplyTests: XCTestCase {
         let planned = try optiply("suppliers")
         XCTAssertEqual(Set(planned.values.compactMap { $0["name"] as? String }), ["Groothandel 1", "Groothandel 2", "Groothandel 3"])
         XCTAssertEqual(planned.values.first { $0["name"] as? String == "Groothandel 2" }?["emails"] as? [String], ["inkoop@groothandel2.nl"])
-        let supplierByRemote = Dictionary(uniqueKeysWithValues: planned.map { ($0.value["remoteId"] as! String, $0.key) })
+        // The remote id is write-only; reads show it under the coupling (R5.1).
+        let supplierByRemote = Dictionary(uniqueKeysWithValues: planned.map { (($0.value["remoteIdMap"] as! [String: Any])["\(options.optiply.couplingID)"] as! String, $0.key) })
         let productBySKU = Dictionary(uniqueKeysWithValues: try optiply("products").map { ($0.value["skuCode"] as! String, $0.key) })
         var supplied = try optiply("supplierProducts")
         XCTAssertEqual(supplied.count, links.count)

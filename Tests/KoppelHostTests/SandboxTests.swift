@@ -671,4 +671,93 @@ final class SandboxTests: XCTestCase {
         }
         XCTFail("condition not met within \(timeout) s")
     }
+
+    // MARK: Optiply
+
+    var optiply: String { sandbox.endpoints.first { $0.name == "optiply" }!.baseURL }
+
+    /// R2.1, R2.6: the password grant with the app's id and secret as HTTP Basic only.
+    func optiplyToken() throws -> String {
+        let o = OptiplySandbox.Options()
+        let form = "grant_type=password&username=\(o.username.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&password=\(o.password)"
+        let inForm = try call("POST", "\(optiply)\(OptiplySandbox.tokenPath)", form: form + "&client_id=\(o.clientID)&client_secret=\(o.clientSecret)")
+        XCTAssertEqual(inForm.status, 401, "the client's id and secret in the form alone are not enough")
+        let wrong = try call("POST", "\(optiply)\(OptiplySandbox.tokenPath)", headers: [("Authorization", "Basic " + Data("\(o.clientID):nope".utf8).base64EncodedString())], form: form)
+        XCTAssertEqual(wrong.status, 401)
+        XCTAssertEqual(wrong.object["error_description"] as? String, "UserDetailsService returned null, which is an interface contract violation")
+        let basic = ("Authorization", "Basic " + Data("\(o.clientID):\(o.clientSecret)".utf8).base64EncodedString())
+        let refresh = try call("POST", "\(optiply)\(OptiplySandbox.tokenPath)", headers: [basic], form: "grant_type=refresh_token&refresh_token=x")
+        XCTAssertEqual(refresh.status, 400, "no refresh grant to rely on (R2.3)")
+        // R2.2: grant_type may come in the query.
+        let token = try call("POST", "\(optiply)\(OptiplySandbox.tokenPath)?grant_type=password", headers: [basic],
+                             form: "username=\(o.username.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&password=\(o.password)")
+        XCTAssertEqual(token.status, 200)
+        XCTAssertNotNil(token.object["refresh_token"])
+        return try XCTUnwrap(token.object["access_token"] as? String)
+    }
+
+    func testOptiplyRefusesWhatOptiplyRefuses() throws {
+        let token = try optiplyToken()
+        let o = OptiplySandbox.Options()
+        let api = [("Authorization", "Bearer \(token)"), ("Content-Type", "application/vnd.api+json")]
+        let scope = "accountId=\(o.accountID)&couplingId=\(o.couplingID)"
+        func send(_ method: String, _ path: String, _ attributes: [String: Any], type: String? = nil, headers: [(String, String)]? = nil) throws -> Answer {
+            var request = OutboundRequest(method: method, url: "\(optiply)\(path)", headers: headers ?? api, idempotent: false, timeout: 10)
+            request.body = try JSONSerialization.data(withJSONObject: ["data": ["type": type ?? String(path.dropFirst(4).prefix { $0 != "?" && $0 != "/" }), "attributes": attributes]])
+            guard case .response(let response) = client.send(request) else { throw TestFailure("no answer") }
+            return Answer(status: response.status, headers: response.headers, json: try? JSONSerialization.jsonObject(with: response.body))
+        }
+        func detail(_ answer: Answer) -> String { ((answer.object["errors"] as? [[String: Any]])?.first?["meta"] as? [String: Any])?["message"] as? String ?? "" }
+
+        // R3.1: the media type on every request, GETs included.
+        XCTAssertEqual(try call("GET", "\(optiply)/v1/products", headers: [api[0]]).status, 415)
+        // R3.7: writes name the account and the coupling.
+        XCTAssertEqual(try send("POST", "/v1/products", ["name": "Kop", "stockLevel": 1]).status, 400)
+        // R6.1: required attributes; R6.1/R3.4: integers are integers.
+        let noStock = try send("POST", "/v1/products?\(scope)", ["name": "Kop"])
+        XCTAssertEqual(noStock.status, 400)
+        XCTAssertEqual(detail(noStock), "stockLevel: must not be null")
+        XCTAssertEqual(detail(try send("POST", "/v1/products?\(scope)", ["name": "Kop", "stockLevel": 2.5])), "stockLevel: must be an integer")
+        XCTAssertEqual(detail(try send("POST", "/v1/products?\(scope)", ["name": "Kop", "stockLevel": "2"])), "stockLevel: must be an integer")
+        XCTAssertEqual(detail(try send("POST", "/v1/products?\(scope)", ["name": "Kop", "stockLevel": 1, "price": 1.005])),
+                       "price: numeric value out of bounds (<9 digits>.<2 digits> expected)")
+        let made = try send("POST", "/v1/products?\(scope)", ["name": "Kop", "stockLevel": 1, "unlimitedStock": false, "price": 12.5, "skuCode": "K-1", "remoteId": "K-1"])
+        XCTAssertEqual(made.status, 201)
+        let product = try XCTUnwrap((made.object["data"] as? [String: Any]))
+        let productID = try XCTUnwrap(product["id"] as? String, "ids are strings (R3.4)")
+        let shown = try XCTUnwrap(product["attributes"] as? [String: Any])
+        XCTAssertEqual(shown["price"] as? String, "12.50", "decimals come back as strings (R3.5)")
+        XCTAssertNil(shown["remoteId"], "remoteId is write-only (R5.1)")
+        XCTAssertEqual(shown["remoteIdMap"] as? [String: String], ["\(o.couplingID)": "K-1"])
+        // R5.2: no lookup by remote id.
+        XCTAssertEqual(try call("GET", "\(optiply)/v1/products?filter%5BremoteId%5D=K-1", headers: api).status, 400)
+        XCTAssertEqual((try call("GET", "\(optiply)/v1/products?filter%5BskuCode%5D=K-1", headers: api).object["data"] as? [Any])?.count, 1)
+        // R4.1: at most 100 a page, the offset a multiple of the limit; R4.2 links.next.
+        XCTAssertEqual(try call("GET", "\(optiply)/v1/products?page%5Blimit%5D=101", headers: api).status, 400)
+        XCTAssertEqual(try call("GET", "\(optiply)/v1/products?page%5Blimit%5D=10&page%5Boffset%5D=5", headers: api).status, 400)
+        let page = try call("GET", "\(optiply)/v1/products?page%5Blimit%5D=1&page%5Boffset%5D=0", headers: api)
+        XCTAssertNotNil((page.object["links"] as? [String: Any])?["next"] as? String)
+        XCTAssertEqual((try call("GET", "\(optiply)/v1/products?page%5Blimit%5D=1&page%5Boffset%5D=1", headers: api).object["data"] as? [Any])?.count, 0)
+
+        // R6.5: a bad address; R5.3: one supplier product per pair.
+        let badMail = try send("POST", "/v1/suppliers?\(scope)", ["name": "Groothandel", "emails": ["inkoop-at-example"]])
+        XCTAssertEqual(badMail.status, 400)
+        XCTAssertTrue(detail(badMail).contains("is not a valid address"), detail(badMail))
+        let supplier = try send("POST", "/v1/suppliers?\(scope)", ["name": "Groothandel", "emails": ["inkoop@example.nl"]])
+        let supplierID = try XCTUnwrap((supplier.object["data"] as? [String: Any])?["id"] as? String)
+        let pair: [String: Any] = ["name": "Kop", "productId": Int(productID)!, "supplierId": Int(supplierID)!, "price": 1.8]
+        XCTAssertEqual(try send("POST", "/v1/supplierProducts?\(scope)", pair).status, 201)
+        let twice = try send("POST", "/v1/supplierProducts?\(scope)", pair)
+        XCTAssertEqual(twice.status, 409)
+        XCTAssertEqual(detail(twice), "supplier/product combination already exists")
+        XCTAssertEqual(try send("POST", "/v1/supplierProducts?\(scope)", ["productId": Int(productID)!, "supplierId": Int(supplierID)!]).status, 400, "a name is required")
+
+        // R6.2: a sell order with its lines; line quantities are integers.
+        let line: [String: Any] = ["productId": Int(productID)!, "quantity": 1.5, "subtotalValue": 10]
+        let fractional = try send("POST", "/v1/sellOrders?\(scope)", ["placed": "2026-12-01T10:00:00Z", "totalValue": 10, "orderLines": [line]])
+        XCTAssertEqual(detail(fractional), "orderLines[0].quantity: must be an integer")
+        // R5.4: a PATCH of a record that is gone.
+        XCTAssertEqual(try send("PATCH", "/v1/products/999?\(scope)", ["stockLevel": 3], type: "products").status, 404)
+        XCTAssertEqual(try send("PATCH", "/v1/products/\(productID)?\(scope)", ["remoteIdMap": [:] as [String: Any]], type: "products").status, 400, "read-only")
+    }
 }

@@ -363,6 +363,11 @@ typedef struct koppel_plugin {
      *   "url-token": the sender signs nothing (Boekuwzending's portal webhooks); the
      *       delivery URL ends in the secret: POST /webhooks/{connection}/{secret}.
      *
+     * OAuth 2 auth may say "grant": "authorization_code" (the default), "password" (the
+     * connection's username and password; signed in again when the token runs out) or
+     * "client_credentials"; and "client_auth": "basic" when the token endpoint wants the
+     * app's id and secret as HTTP Basic rather than in the form.
+     *
      * OAuth 2 auth may say "refresh_token_idle_days": the days an unused refresh token
      * lives (Exact: 30); `koppel run` refreshes a quiet connection's tokens at half that.
      *

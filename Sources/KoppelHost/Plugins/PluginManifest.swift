@@ -36,6 +36,9 @@ public struct PluginManifest: Sendable, Equatable {
         public var grant: String?
         /// OAuth 2: the days a refresh token lives unused, when the provider limits it.
         public var refreshTokenIdleDays: Int?
+        /// OAuth 2: `basic` when the app's id and secret go to the token endpoint as HTTP
+        /// Basic, else (`form`, nil) in the body.
+        public var clientAuth: String?
         /// Basic: the query parameters for the username and password where a server's
         /// host strips the `Authorization` header, and the boolean setting that asks for
         /// them from the start.
@@ -196,8 +199,12 @@ public struct PluginManifest: Sendable, Equatable {
             plainHTTP: try reader.optionalString(auth, "plain_http", "$.auth"),
             grant: try reader.optionalString(auth, "grant", "$.auth"),
             refreshTokenIdleDays: try reader.optionalPositiveInteger(auth, "refresh_token_idle_days", "$.auth"),
+            clientAuth: try reader.optionalString(auth, "client_auth", "$.auth"),
             queryCredentials: try reader.queryCredentials(auth["query_credentials"], "$.auth.query_credentials"),
             keys: (auth["keys"] as? [String: String]) ?? [:])
+        if let clientAuth = details.clientAuth, !["form", "basic"].contains(clientAuth) {
+            throw fail("$.auth.client_auth", "\"\(clientAuth)\" is not form or basic")
+        }
         if let grant = details.grant, !["authorization_code", "password", "client_credentials"].contains(grant) {
             throw fail("$.auth.grant", "\"\(grant)\" is not authorization_code, password or client_credentials")
         }

@@ -141,6 +141,7 @@ public final class Runtime: @unchecked Sendable {
             refreshTokenIdleLifetime: auth.refreshTokenIdleDays.map { TimeInterval($0) * 86_400 })
         var configured = client
         configured.clientCredentials = auth.grant == "client_credentials"
+        configured.basicClientAuth = auth.clientAuth == "basic"
         let manager = OAuth2TokenManager(client: configured, vault: try vault(), store: store, activity: activity, logger: logger)
         return lock.withLock {
             if let existing = tokenManagers[name] { return existing }

@@ -27,6 +27,9 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         /// one is needed; it is kept in memory for its life only, and no refresh token
         /// is expected (Boekuwzending).
         public var clientCredentials = false
+        /// The app's id and secret go to the token endpoint as HTTP Basic rather than in
+        /// the form (Optiply).
+        public var basicClientAuth = false
 
         /// An account's sign-in for the password grant.
         public struct Account: Sendable {
@@ -265,13 +268,9 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 throw error
             }
         }
-        if let tokens, !tokens.refreshToken.isEmpty {
-            do {
-                return try refresh(tokens.refreshToken)
-            } catch where error.status == .auth {
-                // The refresh token expired or was revoked: sign in again with the account.
-            }
-        }
+        // With the account at hand, a token that ran out is replaced by signing in again,
+        // as every client of such a provider does (Optiply offers no refresh grant to rely
+        // on); a refresh token it gives is not used.
         vault.redactor.register(account.password)
         let signedIn = try requestTokens([("grant_type", "password"), ("username", account.username), ("password", account.password)], what: "account sign-in")
         activity?.record(ActivityEntry(at: Date(), kind: .auth, connection: client.connection, message: "signed in with the account (password grant)"))
@@ -348,11 +347,18 @@ public final class OAuth2TokenManager: @unchecked Sendable {
     }
 
     private func requestTokens(_ grant: [(String, String)], what: String) throws(PluginCallError) -> Tokens {
-        let body = URLEncoding.query(grant + [("client_id", client.clientID), ("client_secret", client.clientSecret)])
+        var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
+        var form = grant
+        if client.basicClientAuth {
+            let pair = Data("\(client.clientID):\(client.clientSecret)".utf8).base64EncodedString()
+            vault.redactor.register(pair)
+            headers.append(("Authorization", "Basic \(pair)"))
+        } else {
+            form += [("client_id", client.clientID), ("client_secret", client.clientSecret)]
+        }
         let request = OutboundRequest(
-            method: "POST", url: client.tokenURL,
-            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
-            body: Data(body.utf8), idempotent: false, timeout: 30)
+            method: "POST", url: client.tokenURL, headers: headers,
+            body: Data(URLEncoding.query(form).utf8), idempotent: false, timeout: 30)
         lastAnswer = nil
         var outcome = http.send(request)
         for _ in 0..<3 {

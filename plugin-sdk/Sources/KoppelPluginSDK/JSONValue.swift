@@ -94,4 +94,23 @@ extension JSONValue {
         case .null: ""
         }
     }
+
+    /// Whether this value, as a remote system returned it, already holds `wanted`, as
+    /// a write would send it: numbers as numbers, also when the system returns them as
+    /// decimal strings (`"12.50"` holds `12.5`; Optiply, R3.5); else by `comparableText`.
+    public func holds(_ wanted: JSONValue) -> Bool {
+        switch (self, wanted) {
+        case (.string(let text), .int), (.string(let text), .decimal):
+            guard let have = DecimalNumber(text.trimmingCharacters(in: .whitespaces)) else { return false }
+            return have.value.description == wanted.comparableText
+        default:
+            return comparableText == wanted.comparableText
+        }
+    }
+
+    /// The members of `wanted` that `current` (a remote record's fields) does not hold
+    /// yet: what an update sends, so that an unchanged record costs no write.
+    public static func differing(_ wanted: [String: JSONValue], from current: [String: JSONValue]) -> [String: JSONValue] {
+        wanted.filter { name, value in !(current[name] ?? .null).holds(value) }
+    }
 }

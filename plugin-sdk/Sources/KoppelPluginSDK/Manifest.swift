@@ -135,6 +135,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// `client_credentials` (the app's own `client_id` and `client_secret` get a token
         /// whenever one is needed; nothing is stored, no refresh token is expected).
         public var grant: String?
+        /// OAuth2: how the app's `client_id` and `client_secret` reach the token endpoint:
+        /// `form` (in the request body; the default) or `basic` (HTTP Basic, RFC 6749
+        /// 2.3.1; Optiply).
+        public var clientAuth: String?
         /// API key: the header or query parameter that carries it.
         public var keyName: String?
         /// API key: "header" or "query".
@@ -175,8 +179,10 @@ public struct Manifest: Codable, Sendable, Equatable {
             scheme: Scheme, authorizeURL: String? = nil, tokenURL: String? = nil,
             rotatingRefreshTokens: Bool? = nil, keyName: String? = nil, keyIn: String? = nil,
             credentials: [String: String]? = nil, plainHTTP: Scheme? = nil, grant: String? = nil,
-            refreshTokenIdleDays: Int? = nil, queryCredentials: QueryCredentials? = nil, keys: [String: String]? = nil
+            refreshTokenIdleDays: Int? = nil, queryCredentials: QueryCredentials? = nil, keys: [String: String]? = nil,
+            clientAuth: String? = nil
         ) {
+            self.clientAuth = clientAuth
             self.queryCredentials = queryCredentials
             self.keys = keys
             self.scheme = scheme
@@ -201,6 +207,7 @@ public struct Manifest: Codable, Sendable, Equatable {
             case plainHTTP = "plain_http"
             case refreshTokenIdleDays = "refresh_token_idle_days"
             case queryCredentials = "query_credentials"
+            case clientAuth = "client_auth"
         }
     }
 
