@@ -127,7 +127,8 @@ public final class BoekuwzendingConnector: Connector {
         if let shipment = record.decoded, shipment.label == nil { return }
         try host.emit(record, key: \.id) { (shipment: BuzShipment) throws(ConnectorError) -> Shipment in
             guard let number = shipment.invoiceReference, !number.isEmpty else { throw .invalidData("$.invoiceReference is missing: the shipment names no shop order") }
-            let made = (shipment.updatedAt ?? shipment.createdAt).flatMap { try? Date.ISO8601FormatStyle().parse($0) } ?? host.now
+            // When it was booked: a carrier's scan later moves `updatedAt`, not the shipment.
+            let made = (shipment.createdAt ?? shipment.updatedAt).flatMap { try? Date.ISO8601FormatStyle().parse($0) } ?? host.now
             return Shipment(sourceKey: shipment.id, updatedAt: made, orderNumber: number, shippedAt: made, carrier: shipment.distributor,
                             trackingCode: shipment.label?.waybill, trackingURL: shipment.label?.trackAndTraceLink)
         }

@@ -15,6 +15,16 @@ final class BoekuwzendingTests: XCTestCase {
         options.seed.orders = 40
         options.seed.testOrderEvery = 10
         deployment = try await SandboxDeployment(options)
+        try writeDeployment()
+        let secrets = [("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
+                       ("buz", "client_secret", options.boekuwzending.clientSecret)]
+        for (connection, name, value) in secrets {
+            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", connection, name], stdin: value + "\n").status, 0)
+        }
+    }
+
+    /// Mijnwebwinkel and Boekuwzending, the paid orders to the portal, the labels back.
+    func writeDeployment(shipped schedule: String = "every 5m", extra: String = "") throws {
         try deployment.fixture.write(
             load: ["mijnwebwinkel", "boekuwzending"],
             connections: """
@@ -27,13 +37,9 @@ final class BoekuwzendingTests: XCTestCase {
                 """,
             flows: """
                 to-ship: { from: mww.orders, to: buz.orders, schedule: every 5m, read_options: { statuses: [Betaald] } }
-                shipped: { from: buz.shipments, to: mww.shipment_status, schedule: every 5m }
-                """)
-        let secrets = [("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
-                       ("buz", "client_secret", options.boekuwzending.clientSecret)]
-        for (connection, name, value) in secrets {
-            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", connection, name], stdin: value + "\n").status, 0)
-        }
+                shipped: { from: buz.shipments, to: mww.shipment_status, schedule: \(schedule) }
+                """,
+            extra: extra)
     }
 
     override func tearDown() async throws {
@@ -144,21 +150,7 @@ final class BoekuwzendingTests: XCTestCase {
     func testALabelMarksItsOrderShippedByWebhook() throws {
         let port = try TestSupport.freePort(), server = "http://127.0.0.1:\(port)"
         let secret = "buz-hook-8f31c2"
-        try deployment.fixture.write(
-            load: ["mijnwebwinkel", "boekuwzending"],
-            connections: """
-                mww:
-                  plugin: mijnwebwinkel
-                  settings: { base_url: "\(deployment.mijnwebwinkelURL)" }
-                buz:
-                  plugin: boekuwzending
-                  settings: { base_url: "\(buzURL)", client_id: \(options.boekuwzending.clientID) }
-                """,
-            flows: """
-                to-ship: { from: mww.orders, to: buz.orders, schedule: every 5m, read_options: { statuses: [Betaald] } }
-                shipped: { from: buz.shipments, to: mww.shipment_status, schedule: webhook }
-                """,
-            extra: "server: { listen: \"127.0.0.1:\(port)\" }")
+        try writeDeployment(shipped: "webhook", extra: "server: { listen: \"127.0.0.1:\(port)\" }")
         XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "buz", "webhook_secret"], stdin: secret + "\n").status, 0)
         XCTAssertEqual(try deployment.sync("to-ship").status, 0)
         // The first poll of the webhook flow reads what is there (nothing is labelled yet).
