@@ -209,7 +209,7 @@ struct OptiplySupplierWriter {
             }
             // R6.4: quantities and lead times are null or at least 1.
             let minimum = supplied.minimumQuantity.map(JSONValue.wholeUnits).flatMap { $0 == .int(0) ? nil : $0 }
-            var wanted: [String: JSONValue] = [
+            let wanted: [String: JSONValue] = [
                 "skuCode": supplied.supplierSKU.map(JSONValue.string) ?? .null,
                 "price": supplied.purchasePrice.map(JSONValue.money) ?? .null,
                 "minimumPurchaseQuantity": minimum ?? .null,

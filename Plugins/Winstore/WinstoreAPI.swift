@@ -1,94 +1,119 @@
 import Foundation
 import KoppelPluginSDK
 
-/// Winstore's REST API as the plugin uses it: JSON under `/api/v1`, pages of `data` with
-/// `meta.last_page`, errors as `{"error": {"code", "message", "fields"}}`. The API key
-/// header, pacing and retries are the host's. What is assumed about the API is written
-/// in Sources/KoppelSandbox/README.md and kept here and in the sandbox's fake.
+/// Winstore's web service (ACA's IPOS `osd` API) as its one public client calls it
+/// (Sources/KoppelSandbox/README.md lists the reference's rules): one call per path under
+/// the base URL, HTTP Basic with a web-service user (the host's), JSON asked for with
+/// `Accept` (R1.3), parameters joined with `?` instead of `&` (R1.5), dates in ATOM form
+/// (R1.6).
 struct WinstoreAPI {
-    static let root = "/api/v1"
-    static let pageSize = 100
-    static let headers = ["Accept": "application/json", "Content-Type": "application/json"]
-
     let host: PluginHost
 
-    private struct Page<Row: Decodable>: Decodable {
-        struct Meta: Decodable {
-            var lastPage: Int
-            enum CodingKeys: String, CodingKey { case lastPage = "last_page" }
+    /// R1.6: ATOM with the shop's offset, e.g. `2026-03-01T10:00:00+01:00`.
+    static let atom = ZonedTimeFormat("yyyy-MM-dd'T'HH:mm:ssXXXXX", zone: "Europe/Amsterdam")
+
+    /// A value as a query parameter: everything but unreserved characters encoded, so
+    /// an ATOM date's `:` and `+` arrive (R1.6).
+    static func encode(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? value
+    }
+
+    /// `GET call?a=1?b=2` (R1.5; no `?` at all without parameters), answered as JSON.
+    func get(_ call: String, _ parameters: [(String, String)] = []) throws(ConnectorError) -> HTTPResponse {
+        let query = parameters.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "?")
+        return try host.http(HTTPRequest(path: "/" + call + (query.isEmpty ? "" : "?" + query), headers: ["Accept": "application/json"]))
+            .requireSuccess("Winstore \(call)")
+    }
+
+    /// `POST call` with an XML body (R1.4), answered as JSON.
+    func post(_ call: String, xml: String) throws(ConnectorError) -> HTTPResponse {
+        try host.http(HTTPRequest(
+            method: "POST", path: "/" + call, headers: ["Accept": "application/json", "Content-Type": "application/xml"], body: xml, idempotent: false))
+            .requireSuccess("Winstore \(call)")
+    }
+}
+
+/// Where each value sits in Winstore's answers. No public source shows a response field
+/// (the reference says so), so the names are the sandbox's, and a deployment sets the
+/// real ones in the connection's `fields` setting without a new plugin. A record that
+/// lacks a field it needs is parked naming the field, never guessed.
+struct WinstoreFields: Decodable {
+    var key = "ArtikelKey"
+    var sku = "ArtikelNr"
+    var gtin = "Gtin"
+    var name = "Description"
+    var description = "LongDescription"
+    var price = "Price"
+    var vatRate = "VatRate"
+    var stock = "Stock"
+    var changed = "Changed"
+    var variants = "Variants"
+    var warehouse = "Warehouse"
+
+    enum CodingKeys: String, CodingKey {
+        case key, sku, gtin, name, description, price, stock, changed, variants, warehouse
+        case vatRate = "vat_rate"
+    }
+
+    init() {}
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func field(_ key: CodingKeys, _ fallback: String) throws -> String { try container.decodeIfPresent(String.self, forKey: key) ?? fallback }
+        let base = WinstoreFields()
+        key = try field(.key, base.key)
+        sku = try field(.sku, base.sku)
+        gtin = try field(.gtin, base.gtin)
+        name = try field(.name, base.name)
+        description = try field(.description, base.description)
+        price = try field(.price, base.price)
+        vatRate = try field(.vatRate, base.vatRate)
+        stock = try field(.stock, base.stock)
+        changed = try field(.changed, base.changed)
+        variants = try field(.variants, base.variants)
+        warehouse = try field(.warehouse, base.warehouse)
+    }
+}
+
+/// One record of an answer, read through `WinstoreFields`, tolerant of types (R2.4):
+/// numbers as numbers or text, empty as "" or null.
+struct WinstoreRecord {
+    let values: [String: JSONValue]
+
+    /// The value of `field` as text; nil when missing or empty.
+    func text(_ field: String) -> String? {
+        switch values[field] {
+        case .string(let text)?: text.trimmingCharacters(in: .whitespaces).isEmpty ? nil : text.trimmingCharacters(in: .whitespaces)
+        case .int(let number)?: String(number)
+        case .decimal(let text)?: text
+        case .bool(let flag)?: flag ? "true" : "false"
+        default: nil
         }
-        var data: [Row]
-        var meta: Meta
     }
 
-    /// A page's paging, without its rows.
-    private struct PageMeta: Decodable {
-        var meta: Page<JSONValue>.Meta
+    /// The value of `field`, or the record is unreadable naming it.
+    func required(_ field: String, _ what: String) throws(ConnectorError) -> String {
+        guard let value = text(field) else { throw .invalidData("$.\(field) (\(what)) is missing; if Winstore names it otherwise, set it in the connection's fields") }
+        return value
     }
 
-    /// One page of `collection`.
-    func page<Row: Decodable>(_ collection: String, query: [String: String], page: Int) throws(ConnectorError) -> (rows: [Row], last: Bool) {
-        var query = query
-        query["page"] = String(page)
-        query["per_page"] = query["per_page"] ?? String(Self.pageSize)
-        let what = "Winstore \(collection), page \(page)"
-        let found = try host.http(HTTPRequest(path: "\(Self.root)/\(collection)", query: query, headers: Self.headers))
-            .requireSuccess(what).decode(Page<Row>.self, what)
-        return (found.data, page >= found.meta.lastPage)
+    func decimal(_ field: String) throws(ConnectorError) -> DecimalNumber? {
+        guard let text = text(field) else { return nil }
+        guard let value = DecimalNumber(text) else { throw .invalidData("$.\(field) \"\(text)\" is not a number") }
+        return value
     }
 
-    /// One page of `collection`, record by record (a record that does not decode is
-    /// unreadable on its own), and whether it is the last.
-    func records<Row: Decodable>(_ collection: String, query: [String: String], page: Int) throws(ConnectorError) -> (rows: [PageRecord<Row>], last: Bool) {
-        var query = query
-        query["page"] = String(page)
-        query["per_page"] = query["per_page"] ?? String(Self.pageSize)
-        let what = "Winstore \(collection), page \(page)"
-        let response = try host.http(HTTPRequest(path: "\(Self.root)/\(collection)", query: query, headers: Self.headers)).requireSuccess(what)
-        let rows = try response.decodeEach(Row.self, what, arrayAt: ["data"])
-        return (rows, page >= (try response.decode(PageMeta.self, what)).meta.lastPage)
-    }
-
-    /// Every row of `collection` matching `query`.
-    func all<Row: Decodable>(_ collection: String, query: [String: String]) throws(ConnectorError) -> [Row] {
-        var rows: [Row] = []
-        for number in 1... {
-            try host.checkCancellation()
-            let (page, last): ([Row], Bool) = try self.page(collection, query: query, page: number)
-            rows += page
-            if last || page.isEmpty { break }
+    /// The change time in `field`: ATOM (R1.6) or RFC 3339.
+    func time(_ field: String) throws(ConnectorError) -> Date {
+        let text = try required(field, "change time")
+        guard let date = WinstoreAPI.atom.date(text) ?? (try? Date.ISO8601FormatStyle().parse(text)) else {
+            throw .invalidData("$.\(field) \"\(text)\" is not a date and time")
         }
-        return rows
+        return date
     }
 
-    /// Sends `body` and decodes the answer. Winstore's 422 names what is wrong; it is
-    /// passed on as the reason the record was refused.
-    func send<Answer: Decodable>(_ method: String, _ path: String, _ body: [String: JSONValue], as: Answer.Type) throws(ConnectorError) -> Answer {
-        let what = "\(method == "POST" ? "creating" : "updating") Winstore \(path)"
-        let response = try host.http(HTTPRequest(
-            method: method, path: "\(Self.root)/\(path)", headers: Self.headers, body: JSONValue.object(body).jsonText, idempotent: method != "POST"))
-        if response.status == 422, let refusal = try? response.decode(Refusal.self, what) {
-            throw .invalidData("\(what): Winstore refused it: \(refusal.error.message)")
-        }
-        return try response.requireSuccess(what).decode(Answer.self, what)
-    }
-
-    private struct Refusal: Decodable {
-        struct Body: Decodable { var message: String }
-        var error: Body
-    }
-
-    /// Winstore's times: ISO 8601 in UTC, with or without milliseconds.
-    static func date(_ text: String) -> Date? {
-        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
-    }
-
-    /// A time as Winstore's `updated_after` takes it, to the nearest millisecond (a
-    /// formatter would cut `.123` held as `.12299…` down to `.122`, and read it again).
-    static func format(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        let whole = Date.ISO8601FormatStyle().format(Date(timeIntervalSince1970: TimeInterval(seconds)))
-        return whole.dropLast() + "." + String(1000 + fraction).dropFirst() + "Z"
+    func records(_ field: String) -> [WinstoreRecord] {
+        guard case .array(let items)? = values[field] else { return [] }
+        return items.compactMap { if case .object(let values) = $0 { WinstoreRecord(values: values) } else { nil } }
     }
 }

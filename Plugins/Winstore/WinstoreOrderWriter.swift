@@ -1,166 +1,133 @@
 import Foundation
 import KoppelPluginSDK
 
-/// The record a flow hands to the `orders` stream: a canonical order, plus the
-/// `payment_term` a value map of the flow's mapping added (`payment_method` is the
-/// order's own field, which a value map may rewrite).
+/// The record a flow hands to the `orders` stream: a canonical order, plus the Winstore
+/// `customer_id` a value map of the flow's mapping may add (buyers mapped to Winstore
+/// customers; R3.5: without one, the walk-in customer).
 struct WinstoreOrderRecord: Decodable {
     var order: Order
-    var paymentTerm: String?
+    var customerID: Int?
 
     enum CodingKeys: String, CodingKey {
-        case paymentTerm = "payment_term"
+        case customerID = "customer_id"
     }
 
     init(from decoder: Decoder) throws {
         order = try Order(from: decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        // A value map may give a term as a number (`30`) or as text.
-        if let days = try? container.decodeIfPresent(Int.self, forKey: .paymentTerm) {
-            paymentTerm = String(days)
-        } else {
-            paymentTerm = try container.decodeIfPresent(String.self, forKey: .paymentTerm)
-        }
+        // A value map may give the id as a number or as text.
+        customerID = (try? container.decodeIfPresent(Int.self, forKey: .customerID)) ?? (try? container.decodeIfPresent(String.self, forKey: .customerID)).flatMap { $0.flatMap(Int.init) }
     }
 }
 
-/// Places an order in Winstore the way the shop expects it: an order Winstore already
-/// has (same reference) is left alone; every SKU must be a Winstore product, else the
-/// order is refused naming the missing ones (parked, and replayable once they exist);
-/// then the customer is found by email and brought up to date, or created (a company
-/// with its contact person, or a person); then the order is placed.
+/// Places an order with `PostOrderWithStatusCode` (R3.1): one `<order>` element whose
+/// children come in the client's order, the country as its Dutch name, one position per
+/// product line at its price including VAT.
+///
+/// Winstore cannot be asked whether it has an order (R3.6), so the connection keeps its
+/// own record of what it sent: an order number is marked as being sent before the call
+/// and as sent after it. A retry after a lost answer (the host reconciles) finds the
+/// mark and parks the order for a person to look in Winstore, rather than sending it a
+/// second time; an order marked sent is found, not sent again.
 struct WinstoreOrderWriter {
+    static let walkIn = 999_999
+
     let api: WinstoreAPI
-    /// Place every order on this Winstore customer number instead of one per buyer.
-    let defaultCustomer: String?
+    let branch: Int
+    let channel: String
+    let customerID: Int
+    let productID: String
 
-    private struct Identified: Decodable {
-        var id: Int
+    /// R3.1: the countries a Winstore order names, by their Dutch names.
+    static let dutchCountryNames = [
+        "NL": "Nederland", "BE": "België", "DE": "Duitsland", "FR": "Frankrijk", "LU": "Luxemburg", "GB": "Verenigd Koninkrijk",
+        "AT": "Oostenrijk", "ES": "Spanje", "IT": "Italië", "DK": "Denemarken", "SE": "Zweden", "PL": "Polen", "US": "Verenigde Staten",
+        "IE": "Ierland", "PT": "Portugal", "CH": "Zwitserland", "NO": "Noorwegen", "FI": "Finland", "CZ": "Tsjechië", "GR": "Griekenland",
+    ]
+
+    /// The answer's status (its shape is not published; read tolerantly).
+    private struct Reply: Decodable {
+        var StatusCode: JSONValue?
+        var Message: String?
     }
 
-    func write(_ record: WinstoreOrderRecord) throws(ConnectorError) -> WriteResult {
+    private func mark(_ number: String) -> String { "order:\(number)" }
+
+    func write(_ record: WinstoreOrderRecord, reconcile: Bool) throws(ConnectorError) -> WriteResult {
         let order = record.order
-        let existing: [Identified] = try api.all("orders", query: ["reference": order.number])
-        if let found = existing.first { return .found(String(found.id)) }
-        try requireProducts(order)
-        let customer = try customerID(for: order)
-        var body: [String: JSONValue] = [
-            "reference": .string(order.number),
-            "customer_id": .int(Int64(customer)),
-            "order_date": .string(Date.ISO8601FormatStyle().format(order.createdAt)),
-            "currency": .string(order.currency),
-            "billing_address": Self.address(order.billingAddress, fallback: order.customer),
-            "shipping_address": Self.address(order.shippingAddress ?? order.billingAddress, fallback: order.customer),
-            "lines": .array(order.lines.map { line in
-                .object([
-                    "sku": .string(line.sku ?? ""), "name": .string(line.name), "quantity": .decimal(line.quantity.description),
-                    "price": .string(line.unitPrice.rounded(4).description), "vat_rate": .string(line.vatRate.description),
-                ])
-            }),
-        ]
-        if let method = order.paymentMethod { body["payment_method"] = .string(method) }
-        if let term = record.paymentTerm { body["payment_term"] = .string(term) }
-        if let note = order.note { body["note"] = .string(note) }
-        let created = try api.send("POST", "orders", body, as: Identified.self)
-        return .created(String(created.id))
+        let state = api.host.state
+        switch try state.get(mark(order.number)) {
+        case "sent"?:
+            return .found(order.number)
+        case "sending"? where reconcile:
+            throw .conflict("order \(order.number) was sent to Winstore but its answer was lost, and Winstore cannot be asked whether it arrived: look for order \(order.number) in Winstore; if it is not there, replay it")
+        default:
+            break
+        }
+        let xml = try Self.xml(order, customerID: record.customerID ?? customerID, branch: branch, channel: channel, productID: productID)
+        try state.set(mark(order.number), "sending")
+        let response: HTTPResponse
+        do {
+            response = try api.post("PostOrderWithStatusCode", xml: xml)
+        } catch .invalidData(let reason) {
+            // Refused (4xx): nothing arrived, so nothing is marked.
+            try state.delete(mark(order.number))
+            throw .invalidData(reason)
+        }
+        let replies = (try? response.decode([Reply].self, "Winstore's answer")) ?? [(try? response.decode(Reply.self, "Winstore's answer"))].compactMap { $0 }
+        let code = replies.first?.StatusCode.flatMap { Int($0.comparableText) }
+        if let code, !(200..<300).contains(code) {
+            try state.delete(mark(order.number))
+            throw .invalidData("Winstore refused order \(order.number): \(replies.first?.Message ?? "no message") (status code \(code)); an article it does not know must be made in Winstore, then replay the order")
+        }
+        try state.set(mark(order.number), "sent")
+        return .created(order.number)
     }
 
-    /// Refuses the order when a line has no SKU or a SKU Winstore does not know.
-    private func requireProducts(_ order: Order) throws(ConnectorError) {
-        if let line = order.lines.first(where: { ($0.sku ?? "").isEmpty }) {
-            throw .invalidData("order \(order.number): line \"\(line.name)\" has no SKU to find a Winstore product by")
+    /// The order as Winstore's `<order>` element (R3.1), unindented as the client sends it.
+    static func xml(_ order: Order, customerID: Int, branch: Int, channel: String, productID: String) throws(ConnectorError) -> String {
+        let address = order.billingAddress
+        guard let country = dutchCountryNames[address.country.uppercased()] else {
+            throw .invalidData("order \(order.number): Winstore names countries in Dutch, and Koppel knows no Dutch name for \(address.country)")
         }
-        let skus = Array(Set(order.lines.compactMap(\.sku))).sorted()
-        var known: Set<String> = []
-        for start in stride(from: 0, to: skus.count, by: 50) {
-            let chunk = skus[start..<min(skus.count, start + 50)]
-            let found: [WinstoreProduct] = try api.all("products", query: ["sku": chunk.joined(separator: ",")])
-            known.formUnion(found.map { $0.sku.lowercased() })
+        var positions = ""
+        for line in order.lines {
+            guard let sku = line.sku, !sku.isEmpty else { continue }  // costs are not articles
+            let id = productID == "gtin" ? (line.ean ?? "") : sku
+            guard !id.isEmpty else { throw .invalidData("order \(order.number): line \"\(line.name)\" has no \(productID) to name a Winstore article by") }
+            // R3.7: a retail system's prices include VAT; the line's total after its discount.
+            let total = order.pricesIncludeVAT ? line.total : line.total + line.vatAmount
+            let single = line.quantity.value == 0 ? total : DecimalNumber(total.value / line.quantity.value).rounded(2)
+            positions += "<position>" + element("product_id", id) + element("amount", line.quantity.description)
+                + element("single_price", single.description) + element("type", "S") + element("branch", String(branch)) + "</position>"
         }
-        let missing = skus.filter { !known.contains($0.lowercased()) }
-        guard missing.isEmpty else {
-            throw .invalidData("order \(order.number): Winstore has no product with SKU \(missing.joined(separator: ", ")); create it in Winstore, then replay the order")
-        }
-    }
-
-    // MARK: Customers
-
-    private struct WinstoreCustomer: Decodable {
-        var id: Int
-        var fields: [String: JSONValue]
-        init(from decoder: Decoder) throws {
-            fields = try [String: JSONValue](from: decoder)
-            guard case .int(let id)? = fields["id"] else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a customer without id"))
-            }
-            self.id = Int(id)
-        }
-    }
-
-    /// The Winstore customer the order is placed for.
-    private func customerID(for order: Order) throws(ConnectorError) -> Int {
-        if let number = defaultCustomer {
-            let found: [WinstoreCustomer] = try api.all("customers", query: ["number": number])
-            guard let customer = found.first else {
-                throw .invalidData("the default customer \(number) does not exist in Winstore; check default_customer")
-            }
-            return customer.id
-        }
-        guard let email = order.customer.email?.lowercased(), !email.isEmpty else {
-            throw .invalidData("order \(order.number): the buyer has no email address to find a Winstore customer by; set default_customer in the flow's options")
-        }
-        let wanted = Self.customerFields(order)
-        let found: [WinstoreCustomer] = try api.all("customers", query: ["email": email])
-        guard let customer = found.first else {
-            return try api.send("POST", "customers", wanted, as: Identified.self).id
-        }
-        let changed = wanted.filter { customer.fields[$0.key] != $0.value }
-        if !changed.isEmpty { _ = try api.send("PUT", "customers/\(customer.id)", changed, as: Identified.self) }
-        return customer.id
-    }
-
-    /// A company (company name given) with its contact person, else a person.
-    static func customerFields(_ order: Order) -> [String: JSONValue] {
+        guard !positions.isEmpty else { throw .invalidData("order \(order.number) has no article lines for Winstore") }
         let buyer = order.customer
-        let email = JSONValue.string(buyer.email?.lowercased() ?? "")
-        var fields: [String: JSONValue] = ["email": email, "billing_address": address(order.billingAddress, fallback: buyer)]
-        if let phone = buyer.phone { fields["phone"] = .string(phone) }
-        let (first, last) = names(buyer, address: order.billingAddress)
-        if let company = buyer.companyName, !company.isEmpty {
-            fields["type"] = "company"
-            fields["company_name"] = .string(company)
-            if let vat = buyer.vatNumber { fields["vat_number"] = .string(vat) }
-            if let coc = buyer.cocNumber { fields["coc_number"] = .string(coc) }
-            fields["contact"] = .object(["first_name": .string(first), "last_name": .string(last.isEmpty ? company : last), "email": email])
-        } else {
-            fields["type"] = "person"
-            fields["first_name"] = .string(first)
-            fields["last_name"] = .string(last.isEmpty ? (buyer.email ?? buyer.sourceKey) : last)
-        }
-        return fields
+        let name = address.name.map { $0.split(separator: " ", maxSplits: 1).map(String.init) } ?? []
+        var street = address.street ?? "", number = address.houseNumber, suffix = address.houseNumberSuffix
+        if number == nil { (street, number, suffix) = Address.splitStreetLine(street) }
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><order>"
+            + element("ordernr", order.number)
+            + element("orderdate", ZonedTimeFormat.dutch.string(order.createdAt))
+            + element("customerid", String(customerID))
+            + element("email", buyer.email ?? "")
+            + element("branch", String(branch))
+            + element("channel", channel)
+            + element("total", order.totals.total.description)
+            + element("currency", order.currency)
+            + "<invoice_add>"
+            + element("fname", buyer.firstName ?? (name.count > 1 ? name[0] : ""))
+            + element("lname", buyer.lastName ?? name.last ?? buyer.companyName ?? "")
+            + element("street", street)
+            + element("streetnr", (number ?? "") + (suffix ?? ""))
+            + element("zip", address.postcode ?? "")
+            + element("country", country)
+            + element("countryISO", address.country.uppercased())
+            + "</invoice_add><positions>" + positions + "</positions></order>"
     }
 
-    /// The buyer's first and last name, from the customer or else the address's name.
-    private static func names(_ buyer: Customer, address: Address) -> (String, String) {
-        if buyer.firstName != nil || buyer.lastName != nil { return (buyer.firstName ?? "", buyer.lastName ?? "") }
-        guard buyer.companyName == nil, let name = address.name else { return ("", "") }
-        let parts = name.split(separator: " ", maxSplits: 1).map(String.init)
-        return parts.count > 1 ? (parts[0], parts[1]) : ("", name)
-    }
-
-    /// An address in Winstore's shape: street and house number apart.
-    static func address(_ address: Address, fallback buyer: Customer) -> JSONValue {
-        var street = address.street ?? ""
-        var number = address.houseNumber
-        var suffix = address.houseNumberSuffix
-        if number == nil {
-            let split = Address.splitStreetLine(street)
-            (street, number, suffix) = (split.street, split.houseNumber, split.suffix)
-        }
-        return .object([
-            "name": .string(address.name ?? [buyer.firstName, buyer.lastName].compactMap { $0 }.joined(separator: " ")),
-            "street": .string(street), "house_number": .string(number ?? ""), "house_number_addition": .string(suffix ?? ""),
-            "postcode": .string(address.postcode ?? ""), "city": .string(address.city ?? ""), "country": .string(address.country),
-        ])
+    static func element(_ name: String, _ value: String) -> String {
+        let escaped = value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        return "<\(name)>\(escaped)</\(name)>"
     }
 }

@@ -81,7 +81,7 @@ public final class Sandbox: @unchecked Sendable {
                 ("consumer_key", options.wooCommerce.consumerKey), ("consumer_secret", options.wooCommerce.consumerSecret),
             ]),
             Endpoint(name: "mijnwebwinkel", baseURL: mwwURL, credentials: [("api_token", options.mijnwebwinkel.token), ("partner_token", options.mijnwebwinkel.partnerToken)]),
-            Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_key", options.winstore.apiKey)]),
+            Endpoint(name: "winstore", baseURL: winstoreURL, credentials: [("api_base_url", winstoreURL + "/iposws/api/osd"), ("username", options.winstore.username), ("password", options.winstore.password)]),
             Endpoint(name: "optiply", baseURL: optiplyURL, credentials: [
                 ("token_url", "\(optiplyURL)\(OptiplySandbox.tokenPath)"), ("client_id", options.optiply.clientID), ("client_secret", options.optiply.clientSecret),
                 ("username", options.optiply.username), ("password", options.optiply.password),

@@ -760,4 +760,49 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try send("PATCH", "/v1/products/999?\(scope)", ["stockLevel": 3], type: "products").status, 404)
         XCTAssertEqual(try send("PATCH", "/v1/products/\(productID)?\(scope)", ["remoteIdMap": [:] as [String: Any]], type: "products").status, 400, "read-only")
     }
+
+    // MARK: Winstore
+
+    func testWinstoreAnswersAsTheIPOSWebServiceDoes() throws {
+        let root = sandbox.endpoints.first { $0.name == "winstore" }!.baseURL + "/iposws/api/osd"
+        let o = WinstoreSandbox.Options()
+        let basic = ("Authorization", "Basic " + Data("\(o.username):\(o.password)".utf8).base64EncodedString())
+        let json = ("Accept", "application/json")
+        let date = "2020-01-01T00%3A00%3A00%2B01%3A00"
+        // R1.2: Basic with the web-service user.
+        XCTAssertEqual(try call("GET", "\(root)/GetArticleDataChangesByDate?date=\(date)").status, 401)
+        // R1.3: XML unless JSON is asked for.
+        let request = OutboundRequest(method: "GET", url: "\(root)/GetSuppliers", headers: [basic], idempotent: true, timeout: 10)
+        guard case .response(let xml) = client.send(request) else { return XCTFail("no answer") }
+        XCTAssertTrue(xml.headers["content-type"]?.hasPrefix("application/xml") == true)
+        XCTAssertTrue(String(decoding: xml.body, as: UTF8.self).contains("<ArrayOfSupplier><Supplier>"))
+        // R1.6: an ATOM date, its + encoded; R2.1: everything changed since.
+        XCTAssertEqual(try call("GET", "\(root)/GetArticleDataChangesByDate?date=2020-01-01", headers: [basic, json]).status, 400)
+        XCTAssertEqual(try call("GET", "\(root)/GetArticleDataChangesByDate?date=\(date)", headers: [basic, json]).array.count, 100)
+        // R1.5 and R2.2: `?` between parameters; a GTIN keeps its leading zero.
+        let stock = try call("GET", "\(root)/GetStock?type=byGtin?gtin=0871000000007", headers: [basic, json])
+        XCTAssertEqual(stock.array.map { $0["Warehouse"] as? Int }, [1, 2])
+        XCTAssertEqual(stock.array.first?["Gtin"] as? String, "0871000000007")
+        XCTAssertEqual(sandbox.winstore.ampersandQueries, 0)
+        XCTAssertEqual(try call("GET", "\(root)/GetChangedStockWithWarehouse?date=\(date)&outOfStock=1", headers: [basic, json]).status, 200)
+        XCTAssertEqual(sandbox.winstore.ampersandQueries, 1, "the & form is taken, and counted")
+
+        // R3.1: the order's elements, in the client's order, the country in Dutch.
+        func order(_ country: String, swap: Bool = false, contentType: String = "application/xml") throws -> Answer {
+            let head = swap ? "<orderdate>2026-11-29 14:02:11</orderdate><ordernr>T-1</ordernr>" : "<ordernr>T-1</ordernr><orderdate>2026-11-29 14:02:11</orderdate>"
+            let xml = "<order>\(head)<customerid>999999</customerid><email>a@example.nl</email><branch>1</branch><channel>Webshop</channel><total>12.10</total><currency>EUR</currency>"
+                + "<invoice_add><fname>Truus</fname><lname>Voorbeeld</lname><street>Molenstraat</street><streetnr>62</streetnr><zip>5341 GE</zip><country>\(country)</country><countryISO>NL</countryISO></invoice_add>"
+                + "<positions><position><product_id>WS-0001</product_id><amount>1</amount><single_price>12.1</single_price><type>S</type><branch>1</branch></position></positions></order>"
+            var request = OutboundRequest(method: "POST", url: "\(root)/PostOrderWithStatusCode", headers: [basic, json, ("Content-Type", contentType)], idempotent: false, timeout: 10)
+            request.body = Data(xml.utf8)
+            guard case .response(let response) = client.send(request) else { throw TestFailure("no answer") }
+            return Answer(status: response.status, headers: response.headers, json: try? JSONSerialization.jsonObject(with: response.body))
+        }
+        XCTAssertEqual(try order("Nederland", contentType: "application/json").status, 415)
+        XCTAssertEqual(try order("Netherlands").status, 400)
+        XCTAssertEqual(try order("Nederland", swap: true).status, 400)
+        let stored = try order("Nederland")
+        XCTAssertEqual(stored.status, 200)
+        XCTAssertEqual(stored.array.first?["StatusCode"] as? Int, 201)
+    }
 }

@@ -29,7 +29,7 @@ final class UnreadableRecordTests: XCTestCase {
                   settings: { base_url: "\(deployment.mijnwebwinkelURL)" }
                 winstore:
                   plugin: winstore
-                  settings: { base_url: "\(deployment.endpoint("winstore").baseURL)" }
+                  settings: { base_url: "\(deployment.endpoint("winstore").baseURL)/iposws/api/osd", username: \(options.winstore.username) }
                 exact:
                   plugin: exact-online
                   settings: { base_url: "\(deployment.exactURL)", division: \(deployment.division), client_id: \(options.exact.clientID) }
@@ -43,7 +43,7 @@ final class UnreadableRecordTests: XCTestCase {
                 exact-items: { from: exact.items, to: sink.records, schedule: manual }
                 """)
         let secrets = [("shop", "consumer_secret", options.wooCommerce.consumerSecret), ("mww", "api_token", options.mijnwebwinkel.token), ("mww", "partner_token", options.mijnwebwinkel.partnerToken),
-                       ("winstore", "api_key", options.winstore.apiKey)]
+                       ("winstore", "password", options.winstore.password)]
         for (connection, name, value) in secrets {
             XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", connection, name], stdin: value + "\n").status, 0)
         }
@@ -90,7 +90,7 @@ final class UnreadableRecordTests: XCTestCase {
     }
 
     func testWinstoreProducts() throws {
-        try checkOneBrokenRecord(flow: "winstore-products", fake: deployment.endpoint("winstore").baseURL, match: "GET /api/v1/products", field: "updated_at", value: "soon")
+        try checkOneBrokenRecord(flow: "winstore-products", fake: deployment.endpoint("winstore").baseURL, match: "GET /iposws/api/osd/GetArticleDataChangesByDate", field: "Changed", value: "soon")
     }
 
     func testExactItems() throws {
