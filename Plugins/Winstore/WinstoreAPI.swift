@@ -55,9 +55,16 @@ struct WinstoreFields: Decodable {
         case vatRate = "vat_rate"
     }
 
+    /// The names a deployment's `fields` setting may give.
+    static let names = ["key", "sku", "gtin", "name", "description", "price", "vat_rate", "stock", "changed", "variants", "warehouse"]
+
     init() {}
 
     init(from decoder: Decoder) throws {
+        let given = try [String: String](from: decoder)
+        if let unknown = given.keys.sorted().first(where: { !Self.names.contains($0) }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "fields.\(unknown) is not one of \(Self.names.joined(separator: ", "))"))
+        }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func field(_ key: CodingKeys, _ fallback: String) throws -> String { try container.decodeIfPresent(String.self, forKey: key) ?? fallback }
         let base = WinstoreFields()

@@ -51,7 +51,11 @@ public final class WinstoreConnector: Connector {
                 "username": ["type": "string"],
                 "password": ["type": "string", "secret": true],
                 "prices_include_tax": ["type": "boolean"],
-                "fields": ["type": "object", "additionalProperties": ["type": "string"]],
+                "fields": [
+                    "type": "object",
+                    "properties": .object(Dictionary(uniqueKeysWithValues: WinstoreFields.names.map { ($0, ["type": "string"]) })),
+                    "additionalProperties": false,
+                ],
                 "attribute_fields": ["type": "object", "additionalProperties": ["type": "string"]],
                 "overlap_seconds": ["type": "integer", "minimum": 0],
                 "branch": ["type": "integer", "minimum": 0],

@@ -28,7 +28,8 @@ struct WinstoreOrderRecord: Decodable {
 /// own record of what it sent: an order number is marked as being sent before the call
 /// and as sent after it. A retry after a lost answer (the host reconciles) finds the
 /// mark and parks the order for a person to look in Winstore, rather than sending it a
-/// second time; an order marked sent is found, not sent again.
+/// second time; the replay that person starts sends it. An order marked sent is found,
+/// not sent again.
 struct WinstoreOrderWriter {
     static let walkIn = 999_999
 
@@ -60,7 +61,9 @@ struct WinstoreOrderWriter {
         case "sent"?:
             return .found(order.number)
         case "sending"? where reconcile:
-            throw .conflict("order \(order.number) was sent to Winstore but its answer was lost, and Winstore cannot be asked whether it arrived: look for order \(order.number) in Winstore; if it is not there, replay it")
+            // Parked for a person; the replay they start after looking sends it.
+            try state.set(mark(order.number), "unsure")
+            throw .conflict("order \(order.number) was sent to Winstore but its answer was lost, and Winstore cannot be asked whether it arrived: look for order \(order.number) in Winstore; only if it is not there, send it with `koppel replay FLOW --record \(order.sourceKey)`")
         default:
             break
         }

@@ -264,6 +264,7 @@ final class WinstoreExactTests: XCTestCase {
         let retried = try deployment.sync("orders", ["--retry-now"])
         XCTAssertTrue(retried.stdout.contains("failed 1"), retried.stdout)
         XCTAssertTrue(try deployment.fixture.koppel(["failed", "orders"]).stdout.contains("its answer was lost, and Winstore cannot be asked whether it arrived: look for order \(late.number) in Winstore"))
+        XCTAssertTrue(try deployment.sync("orders", ["--retry-now"]).stdout.contains("written 0,"))
         placed = try shop("orders")
         XCTAssertEqual(placed.count, 42)
         XCTAssertEqual(placed.filter { $0["ordernr"] as? String == String(late.number) }.count, 1, "sent once")
@@ -281,7 +282,39 @@ final class WinstoreExactTests: XCTestCase {
         XCTAssertTrue(onCustomer.stdout.contains("written 1,"), onCustomer.stdout)
         let placedOnCustomer = try XCTUnwrap(try shop("orders").first { $0["ordernr"] as? String == String(orders.last!.number) })
         XCTAssertEqual(placedOnCustomer["customerid"] as? String, "4711")
+
+        // A call cut before Winstore took the order is parked the same way (Koppel cannot
+        // tell the two apart); the person finds no order in Winstore and replays it: once.
+        try place(4, skus: ["WS-0003"], paid: true, invoiced: true)
+        let cut = String(orders.last!.number)
+        _ = try deployment.json("POST", "\(winstoreURL)/_sandbox/faults", body: ["queue": [["match": "POST /iposws/api/osd/PostOrderWithStatusCode", "fault": "reset", "count": 1]]])
+        XCTAssertEqual(try deployment.sync("orders").status, 0)
+        XCTAssertTrue(try deployment.sync("orders", ["--retry-now"]).stdout.contains("failed 1"))
+        XCTAssertEqual(try shop("orders").filter { $0["ordernr"] as? String == cut }.count, 0)
+        let cutOrder = try XCTUnwrap(try deployment.exactRecords("salesorder/SalesOrders").first { String($0["OrderNumber"] as? Int ?? 0) == cut })
+        let advice = try deployment.fixture.koppel(["failed", "orders"]).stdout
+        XCTAssertTrue(advice.contains("send it with `koppel replay FLOW --record \(cutOrder["OrderID"]!)`"), advice)
+        let replayed = try deployment.fixture.koppel(["replay", "orders", "--record", "\(cutOrder["OrderID"]!)"])
+        XCTAssertEqual(replayed.status, 0, replayed.stdout + replayed.stderr)
+        XCTAssertEqual(try shop("orders").filter { $0["ordernr"] as? String == cut }.count, 1)
         XCTAssertEqual(try winstoreStats().ampersands, 0, "parameters joined with ? (R1.5)")
+    }
+
+    /// The field names are the deployment's to change; a name that is not one is refused.
+    func testFieldNamesComeFromTheDeploymentAndAMisspeltOneIsRefused() throws {
+        winstoreSettings = ", fields: { skuu: ArtikelNr }"
+        try deployment.fixture.write(load: ["winstore", "exact-online"], connections: connections, flows: "")
+        let refused = try deployment.fixture.koppel(["check", "winstore"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("koppel.yaml:9: connections.winstore.settings.fields.skuu: unknown setting"), refused.stdout + refused.stderr)
+
+        // The article number read from another field: every record lacks it, and each is
+        // parked naming the field, none guessed.
+        winstoreSettings = ", fields: { sku: ArticleNumber }"
+        try deploy(flows: "products: { from: winstore.products, to: exact.items }")
+        let run = try deployment.sync("products")
+        XCTAssertTrue(run.stdout.contains("written 0,") && run.stdout.contains("failed 100"), run.stdout + run.stderr)
+        XCTAssertTrue(try deployment.fixture.koppel(["failed", "products"]).stdout.contains("$.ArticleNumber (article number) is missing"))
     }
 
     func testPricesIncludingVATReachExactExcludingIt() throws {
