@@ -84,23 +84,20 @@ public final class WinstoreSandbox: @unchecked Sendable {
         return now
     }
 
-    /// R1.6: ATOM (`2026-03-01T10:00:00+01:00`), written in the shop's zone.
-    static let atom: DateFormatter = {
-        let format = DateFormatter()
-        format.locale = Locale(identifier: "en_US_POSIX")
-        format.timeZone = TimeZone(identifier: "Europe/Amsterdam")
-        format.dateFormat = "yyyy-MM-dd'T'HH:mm:ssXXXXX"
-        return format
-    }()
+    /// A formatter in the shop's zone.
+    static func amsterdam(_ format: String) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "Europe/Amsterdam")
+        formatter.dateFormat = format
+        return formatter
+    }
 
+    /// R1.6: ATOM (`2026-03-01T10:00:00+01:00`), written in the shop's zone. A new
+    /// formatter each time: requests are answered side by side.
+    static var atom: DateFormatter { amsterdam("yyyy-MM-dd'T'HH:mm:ssXXXXX") }
     /// R3.1: `YYYY-MM-DD HH:MM:SS`.
-    static let orderDate: DateFormatter = {
-        let format = DateFormatter()
-        format.locale = Locale(identifier: "en_US_POSIX")
-        format.timeZone = TimeZone(identifier: "Europe/Amsterdam")
-        format.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return format
-    }()
+    static var orderDate: DateFormatter { amsterdam("yyyy-MM-dd HH:mm:ss") }
 
     /// The call's parameters, joined by `?` as the client joins them (or `&`, counted).
     private func parameters(_ request: Request) -> [String: String] {
