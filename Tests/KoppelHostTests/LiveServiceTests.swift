@@ -261,6 +261,12 @@ final class LiveServiceTests: XCTestCase {
         }
         let good = HMAC<SHA256>.authenticationCode(for: Data(content.utf8), using: SymmetricKey(data: Data("exact-hook-secret".utf8)))
             .map { String(format: "%02X", $0) }.joined()
+        // R-HOOK-2: a second after a subscription is made, Exact posts an empty body and
+        // keeps the subscription only when it is answered 2xx.
+        var validation = OutboundRequest(method: "POST", url: "\(server)/webhooks/exact", headers: [("Content-Length", "0")], idempotent: false, timeout: 10)
+        validation.body = Data()
+        guard case .response(let validated) = deployment.client.send(validation) else { return XCTFail("no answer to the validation POST") }
+        XCTAssertEqual(validated.status, 200)
         XCTAssertEqual(post(String(repeating: "0", count: 64)), 401)
         XCTAssertEqual(post(good), 200)
         try wait("the account reached the shop") {

@@ -11,7 +11,8 @@ public struct WebhookIntake: Sendable {
         case accepted(flows: Int)
         /// The same delivery id came before; absorbed.
         case duplicate
-        /// The sender's test ping when a webhook is created.
+        /// The sender's test ping when a webhook is created, or its validation POST with
+        /// an empty body.
         case ping
         /// Bad or missing signature, or no secret to check it with (401).
         case refused(String)
@@ -66,6 +67,15 @@ public struct WebhookIntake: Sendable {
         guard let rule = plugin.manifest.webhooks else {
             note(name, "refused a webhook delivery: \(plugin.name) sends no webhooks")
             return .unknown("\(plugin.name) sends no webhooks")
+        }
+        // An empty body carries nothing to verify or deliver: it is a sender checking that
+        // the URL answers, as Exact does about a second after a subscription is made, and
+        // drops the subscription unless it gets a 2xx (R-HOOK-2).
+        if body.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            if refusals.shouldNote(name + "\nempty") != nil {
+                note(name, "webhook validation answered: an empty POST, as a sender makes when a subscription is created")
+            }
+            return .ping
         }
         let signed = rule.header.map { headers[$0.lowercased()] != nil } ?? true
         if !signed, let prefix = rule.pingBodyPrefix, body.count < 100, String(decoding: body, as: UTF8.self).hasPrefix(prefix) {
