@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Receives webhook deliveries for a connection: checks the signature its plugin
@@ -107,7 +108,12 @@ public struct WebhookIntake: Sendable {
             note(name, "webhook delivery accepted, but no flow with schedule webhook reads from \(name)")
             return .accepted(flows: 0)
         }
-        let deliveryID = rule.deliveryIDHeader.flatMap { headers[$0.lowercased()] }
+        // A delivery is what it carries: WooCommerce gives every delivery of a webhook
+        // within one second the same id, so the id alone would take different orders for
+        // one redelivery; the id with the body's hash absorbs only a true redelivery.
+        let deliveryID = rule.deliveryIDHeader.flatMap { headers[$0.lowercased()] }.map { id in
+            id + ":" + SHA256.hash(data: body).prefix(8).map { String(format: "%02x", $0) }.joined()
+        }
         let delivery = WebhookInboxEntry(connection: name, deliveryID: deliveryID, receivedAt: Date(), headers: headers, body: body)
         do {
             guard try runtime.store.enqueueWebhook(delivery, flows: flows.map(\.name)) else {

@@ -425,6 +425,12 @@ extension WooCommerceSandbox {
         for hook in hooks { deliver(hook, topic: topic, body: body, form: false) }
     }
 
+    /// WooCommerce's delivery id: `wp_hash(webhook_id . strtotime('now'))`, so every
+    /// delivery of one webhook within a second carries the same id (reference README).
+    static func deliveryID(webhook: Int, at now: Date = Date()) -> String {
+        Insecure.MD5.hash(data: Data("\(webhook)\(Int(now.timeIntervalSince1970))".utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Delivers one webhook in the background, signed as WooCommerce signs it; counts
     /// failures and disables the webhook after too many in a row. The ping sent when a
     /// webhook is saved is, as in WooCommerce, unsigned: `webhook_id=N` and a user agent.
@@ -443,7 +449,7 @@ extension WooCommerceSandbox {
             headers += [
                 ("X-WC-Webhook-Source", baseURL + "/"), ("X-WC-Webhook-Topic", topic),
                 ("X-WC-Webhook-Resource", parts.first.map(String.init) ?? ""), ("X-WC-Webhook-Event", parts.last.map(String.init) ?? ""),
-                ("X-WC-Webhook-Signature", signature), ("X-WC-Webhook-ID", String(hook.id)), ("X-WC-Webhook-Delivery-ID", String(newID())),
+                ("X-WC-Webhook-Signature", signature), ("X-WC-Webhook-ID", String(hook.id)), ("X-WC-Webhook-Delivery-ID", Self.deliveryID(webhook: hook.id)),
             ]
         }
         for (name, value) in headers {
