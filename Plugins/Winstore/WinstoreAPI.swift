@@ -50,21 +50,18 @@ struct WinstoreFields: Decodable {
     var variants = "Variants"
     var warehouse = "Warehouse"
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case key, sku, gtin, name, description, price, stock, changed, variants, warehouse
         case vatRate = "vat_rate"
     }
 
-    /// The names a deployment's `fields` setting may give.
-    static let names = ["key", "sku", "gtin", "name", "description", "price", "vat_rate", "stock", "changed", "variants", "warehouse"]
+    /// The names a deployment's `fields` setting may give (the config schema lists
+    /// them, so the host refuses any other by file, line and key).
+    static let names = CodingKeys.allCases.map(\.rawValue)
 
     init() {}
 
     init(from decoder: Decoder) throws {
-        let given = try [String: String](from: decoder)
-        if let unknown = given.keys.sorted().first(where: { !Self.names.contains($0) }) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "fields.\(unknown) is not one of \(Self.names.joined(separator: ", "))"))
-        }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func field(_ key: CodingKeys, _ fallback: String) throws -> String { try container.decodeIfPresent(String.self, forKey: key) ?? fallback }
         let base = WinstoreFields()
