@@ -13,10 +13,11 @@ public final class BoekuwzendingConnector: Connector {
 
     public static let manifest = Manifest(
         name: "boekuwzending",
-        version: "0.3.0",
+        version: "0.4.0",
         description: "Boekuwzending shipping platform API (orders to ship)",
         streams: .init(
-            read: [.init(name: "shipments", record: "shipment", incremental: true)],
+            // R6.1: label events announce a shipment's labels and their progress.
+            read: [.init(name: "shipments", record: "shipment", incremental: true, webhookTopics: ["webhook-label-create", "webhook-label-update"])],
             write: [.init(
                 name: "orders", record: "order", update: false,
                 notice: "if Boekuwzending's own Mijnwebwinkel link is switched on too, every order arrives there twice: use one of the two; labels made on staging still mark the production shop's orders shipped (R1.2)")]),
@@ -167,6 +168,34 @@ public final class BoekuwzendingConnector: Connector {
     }
 
     /// `GET /me` (R2.4): proves the host and the app's credentials.
+    /// The account's webhooks (`GET /webhooks`, all in one answer). They have no state:
+    /// each is active while it exists.
+    public func subscriptions(host: PluginHost) throws(ConnectorError) -> [Subscription] {
+        try host.http(HTTPRequest(path: "/webhooks", query: ["_pagination": "false"], headers: ["Accept": "application/json"]))
+            .requireSuccess("Boekuwzending webhooks").decode([BuzWebhook].self, "Boekuwzending webhooks").map(\.subscription)
+    }
+
+    /// `POST /webhooks` with the URL (ending in the connection's secret) and the event.
+    public func subscribe(topic: String, callbackURL: String, host: PluginHost) throws(ConnectorError) -> Subscription {
+        let body: JSONValue = ["url": .string(callbackURL), "event": .string(topic)]
+        return try host.http(HTTPRequest(
+            method: "POST", path: "/webhooks", headers: ["Accept": "application/json", "Content-Type": "application/json"], body: body.jsonText,
+            idempotent: false))
+            .requireSuccess("creating the Boekuwzending webhook for \(topic)").decode(BuzWebhook.self, "Boekuwzending webhook").subscription
+    }
+
+    /// The API documents no way to remove a webhook (endpoints.json lists list and create).
+    public func unsubscribe(id: String, host: PluginHost) throws(ConnectorError) {
+        throw .invalidData("Boekuwzending's API cannot remove a webhook: remove \(id) in the portal (Instellingen, Webhooks)")
+    }
+
+    private struct BuzWebhook: Decodable {
+        var id: String
+        var url: String
+        var event: String
+        var subscription: Subscription { Subscription(id: id, topic: event, callbackURL: url) }
+    }
+
     public func check(host: PluginHost) throws(ConnectorError) {
         struct Me: Decodable { var name: String? }
         let me = try host.http(HTTPRequest(path: "/me", headers: ["Accept": "application/json"])).requireSuccess("Boekuwzending /me").decode(Me.self, "Boekuwzending /me")

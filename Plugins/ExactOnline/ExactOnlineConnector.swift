@@ -42,15 +42,15 @@ public final class ExactOnlineConnector: Connector {
 
     public static let manifest = Manifest(
         name: "exact-online",
-        version: "1.0.0",
+        version: "1.1.0",
         description: "Exact Online REST API (accounts, items, sales invoices, orders and entries)",
         streams: .init(
             read: [
-                .init(name: "accounts", record: "customer", incremental: true),
-                .init(name: "items", record: "product", incremental: true),
-                .init(name: "sales_orders", record: "order", incremental: true),
-                .init(name: "sales_invoices", record: "order", incremental: true),
-                .init(name: "stock", record: "stock_level", incremental: true),
+                .init(name: "accounts", record: "customer", incremental: true, webhookTopics: ["Accounts"]),
+                .init(name: "items", record: "product", incremental: true, webhookTopics: ["Items"]),
+                .init(name: "sales_orders", record: "order", incremental: true, webhookTopics: ["SalesOrders"]),
+                .init(name: "sales_invoices", record: "order", incremental: true, webhookTopics: ["SalesInvoices"]),
+                .init(name: "stock", record: "stock_level", incremental: true, webhookTopics: ["StockPositions"]),
                 .init(name: "suppliers", record: "supplier", incremental: true),
             ],
             write: [
@@ -98,14 +98,15 @@ public final class ExactOnlineConnector: Connector {
         ],
         // R-RATE-6: ten error answers per endpoint in an hour block the endpoint.
         errorBudget: .init(limit: 10, perSeconds: 3600, statuses: [400, 401, 403, 404]),
-        webhooks: .init(envelopeSignedMember: "Content", signatureMember: "HashCode"),
+        // R-HOOK-4: the app's secret signs `Content`; R-HOOK-5: https callbacks only.
+        webhooks: .init(envelopeSignedMember: "Content", signatureMember: "HashCode", httpsOnly: true),
         baseURL: .init(setting: "base_url", chosenBy: "region", choices: ExactOnlineConnector.regions)
     )
 
-    /// The Exact webhook topic that announces changes to each readable stream.
-    static let webhookTopics = [
-        "accounts": "Accounts", "items": "Items", "sales_orders": "SalesOrders", "sales_invoices": "SalesInvoices", "stock": "StockPositions",
-    ]
+    /// The Exact webhook topic that announces changes to each readable stream (R-HOOK-6).
+    static let webhookTopics = Dictionary(uniqueKeysWithValues: manifest.streams.read.compactMap { stream in
+        stream.webhookTopics?.first.map { (stream.name, $0) }
+    })
 
     /// The base URL of each Exact Online region.
     static let regions = [
@@ -182,6 +183,38 @@ public final class ExactOnlineConnector: Connector {
         if let division = content.Division, division != api.division { return }
         let options = try delivery.options(as: ExactReadOptions.self) ?? ExactReadOptions()
         try reader(api, options).readOne(delivery.stream, key: content.Key)
+    }
+
+    /// The division's subscriptions (R-HOOK-1). Exact has no state for one: a
+    /// subscription whose validation failed was never made (R-HOOK-2).
+    public func subscriptions(host: PluginHost) throws(ConnectorError) -> [Subscription] {
+        var found: [Subscription] = []
+        try api(host).each(Self.subscriptionSet, query: ["$select": "ID,CallbackURL,Topic"]) { record throws(ConnectorError) in
+            found.append(try Self.subscription(record))
+        }
+        return found
+    }
+
+    /// R-HOOK-1: `CallbackURL` and `Topic` only; Exact posts an empty body to the URL
+    /// before it answers (R-HOOK-2), which Koppel's intake answers 200.
+    public func subscribe(topic: String, callbackURL: String, host: PluginHost) throws(ConnectorError) -> Subscription {
+        try Self.subscription(api(host).create(Self.subscriptionSet, ["CallbackURL": .string(callbackURL), "Topic": .string(topic)]))
+    }
+
+    public func unsubscribe(id: String, host: PluginHost) throws(ConnectorError) {
+        let api = try api(host)
+        let response = try host.http(HTTPRequest(method: "DELETE", path: api.path("\(Self.subscriptionSet)(\(ExactAPI.guid(id)))"), headers: ExactAPI.headers))
+        if response.status == 404 { return }
+        _ = try response.requireSuccess("removing Exact Online webhook subscription \(id)")
+    }
+
+    static let subscriptionSet = "webhooks/WebhookSubscriptions"
+
+    private static func subscription(_ record: ExactAPI.Record) throws(ConnectorError) -> Subscription {
+        guard let id = record["ID"]?.stringValue, let topic = record["Topic"]?.stringValue else {
+            throw .internal("Exact Online answered a webhook subscription without ID and Topic")
+        }
+        return Subscription(id: id, topic: topic, callbackURL: record["CallbackURL"]?.stringValue ?? "", status: "active")
     }
 
     private func reader(_ api: ExactAPI, _ options: ExactReadOptions) -> ExactReader {

@@ -29,8 +29,11 @@ public final class WooCommerceConnector: Connector {
         /// refund, leaves it as it was. 0 days: never.
         var recheckDays: Int?
         var recheckHours: Int?
+        /// The secret the shop's webhooks are signed with (made by `koppel webhooks`).
+        var webhookSecret: String?
         enum CodingKeys: String, CodingKey {
             case baseURL = "base_url"
+            case webhookSecret = "webhook_secret"
             case orderStatuses = "order_statuses"
             case overlapSeconds = "overlap_seconds"
             case pricesIncludeTax = "prices_include_tax"
@@ -43,13 +46,14 @@ public final class WooCommerceConnector: Connector {
 
     public static let manifest = Manifest(
         name: "woocommerce",
-        version: "1.1.0",
+        version: "1.2.0",
         description: "WooCommerce REST API v3 (orders with their refunds, customers, products with their variations; the shipped status)",
         streams: .init(
             read: [
-                .init(name: "orders", record: "order", incremental: true),
-                .init(name: "customers", record: "customer", incremental: true),
-                .init(name: "products", record: "product", incremental: true),
+                // `order.updated` also fires for refunds (captured/webhooks.json, hooks).
+                .init(name: "orders", record: "order", incremental: true, webhookTopics: ["order.created", "order.updated"]),
+                .init(name: "customers", record: "customer", incremental: true, webhookTopics: ["customer.created", "customer.updated"]),
+                .init(name: "products", record: "product", incremental: true, webhookTopics: ["product.created", "product.updated"]),
             ],
             write: [
                 .init(
@@ -83,7 +87,7 @@ public final class WooCommerceConnector: Connector {
             queryCredentials: .init(username: "consumer_key", password: "consumer_secret", setting: "auth_in_query")),
         webhooks: .init(
             signature: "hmac-sha256-base64", header: "X-WC-Webhook-Signature", deliveryIDHeader: "X-WC-Webhook-Delivery-ID",
-            pingBodyPrefix: "webhook_id=")
+            pingBodyPrefix: "webhook_id=", generateSecret: true)
     )
 
     let config: Config
@@ -206,6 +210,26 @@ public final class WooCommerceConnector: Connector {
             guard let product = try api.one("products", id, as: WooProduct.self) else { return }
             try emit(.record(product), api)
         }
+    }
+
+    public func subscriptions(host: PluginHost) throws(ConnectorError) -> [Subscription] {
+        try webhooks(host).list()
+    }
+
+    public func subscribe(topic: String, callbackURL: String, host: PluginHost) throws(ConnectorError) -> Subscription {
+        try webhooks(host).create(topic: topic, callbackURL: callbackURL)
+    }
+
+    public func enableSubscription(id: String, host: PluginHost) throws(ConnectorError) -> Subscription {
+        try webhooks(host).enable(id: id)
+    }
+
+    public func unsubscribe(id: String, host: PluginHost) throws(ConnectorError) {
+        try webhooks(host).delete(id: id)
+    }
+
+    private func webhooks(_ host: PluginHost) throws(ConnectorError) -> WooWebhooks {
+        WooWebhooks(api: try api(host), secret: config.webhookSecret)
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {

@@ -18,10 +18,6 @@ public struct DemoDeployment: Sendable {
     public let directory: String
     /// The deployment file.
     public var configFile: String { "\(directory)/koppel.yaml" }
-    /// The secret WooCommerce signs its webhook deliveries with, and the last segment of
-    /// the URL Boekuwzending's webhooks are sent to.
-    public let webhookSecret: String
-
     /// Files this type writes into the directory; `create` removes them first, since
     /// a new sandbox knows nothing of an earlier one's deliveries.
     static let ownFiles = ["koppel.yaml", "koppel.sqlite", "koppel.sqlite-wal", "koppel.sqlite-shm", "master.key"]
@@ -42,7 +38,7 @@ public struct DemoDeployment: Sendable {
         let files = FileManager.default
         try files.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for file in ownFiles { try? files.removeItem(atPath: "\(directory)/\(file)") }
-        let deployment = DemoDeployment(directory: directory, webhookSecret: "demo-" + UUID().uuidString)
+        let deployment = DemoDeployment(directory: directory)
 
         let exact = sandbox.exact.options
         let woo = sandbox.wooCommerce.options
@@ -85,7 +81,6 @@ public struct DemoDeployment: Sendable {
         let connected = Set(runtime.deployment.connections.map(\.name))
         if connected.contains("shop") {
             try vault.set(connection: "shop", name: "consumer_secret", value: woo.consumerSecret)
-            try vault.set(connection: "shop", name: "webhook_secret", value: deployment.webhookSecret)
         }
         if connected.contains("mww") {
             try vault.set(connection: "mww", name: "api_token", value: sandbox.mijnwebwinkel.options.token)
@@ -93,10 +88,11 @@ public struct DemoDeployment: Sendable {
         }
         if connected.contains("buz") {
             try vault.set(connection: "buz", name: "client_secret", value: buz.clientSecret)
-            try vault.set(connection: "buz", name: "webhook_secret", value: deployment.webhookSecret)
         }
         if connected.contains("exact") {
             try vault.set(connection: "exact", name: "client_secret", value: exact.clientSecret)
+            // The app's webhook secret, which Exact's App Center shows its maker.
+            try vault.set(connection: "exact", name: "webhook_secret", value: exact.webhookSecret)
             try signIn(runtime: runtime, connection: "exact")
         }
         return deployment
@@ -125,45 +121,6 @@ public struct DemoDeployment: Sendable {
 
     /// `orderMapping` for WooCommerce's payment methods.
     public static let wooOrderMapping = orderMapping(paymentConditions: #"ideal: ID, paypal: PP, bacs: "14", cod: "00""#)
-
-    /// Registers a webhook for new orders in the sandbox shop through WooCommerce's REST
-    /// API, as a merchant does under Settings -> Advanced -> Webhooks; WooCommerce pings
-    /// it at once. Returns whether the shop accepted it.
-    public func registerWooWebhook(sandbox: Sandbox, deliveryURL: String) -> Bool {
-        let woo = sandbox.wooCommerce.options
-        let basic = Data("\(woo.consumerKey):\(woo.consumerSecret)".utf8).base64EncodedString()
-        let base = sandbox.endpoints.first { $0.name == "woocommerce" }?.baseURL ?? ""
-        var request = OutboundRequest(
-            method: "POST", url: "\(base)/wp-json/wc/v3/webhooks",
-            headers: [("Authorization", "Basic \(basic)"), ("X-Forwarded-Proto", "https"), ("Content-Type", "application/json")],
-            idempotent: false, timeout: 10)
-        request.body = try? JSONSerialization.data(withJSONObject: [
-            "name": "Koppel", "topic": "order.created", "delivery_url": deliveryURL, "secret": webhookSecret,
-        ])
-        if case .response(let answer) = CurlHTTPClient().send(request) { return answer.status == 201 }
-        return false
-    }
-
-    /// Registers Boekuwzending webhooks for new and changed labels, as a merchant does in
-    /// the portal: `deliveryURL` ends in the webhook secret, since the portal's webhooks
-    /// are not signed. Returns whether both were accepted.
-    public func registerBoekuwzendingWebhook(sandbox: Sandbox, deliveryURL: String) -> Bool {
-        let buz = sandbox.boekuwzending.options
-        let base = sandbox.endpoints.first { $0.name == "boekuwzending" }?.baseURL ?? ""
-        var grant = OutboundRequest(method: "POST", url: "\(base)/token", headers: [("Content-Type", "application/x-www-form-urlencoded")], idempotent: false, timeout: 10)
-        grant.body = Data("grant_type=client_credentials&client_id=\(buz.clientID)&client_secret=\(buz.clientSecret)".utf8)
-        guard case .response(let answer) = CurlHTTPClient().send(grant),
-            let token = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["access_token"] as? String
-        else { return false }
-        return ["webhook-label-create", "webhook-label-update"].allSatisfy { event in
-            var request = OutboundRequest(
-                method: "POST", url: "\(base)/webhooks", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
-                idempotent: false, timeout: 10)
-            request.body = try? JSONSerialization.data(withJSONObject: ["url": "\(deliveryURL)/\(webhookSecret)", "event": event])
-            if case .response(let answer) = CurlHTTPClient().send(request) { return answer.status == 201 }
-            return false
-        }
-    }
 
     /// The authorization-code flow against the sandbox's Exact Online, which consents at
     /// once: ask the consent URL, take the code from its redirect (as a browser would hand

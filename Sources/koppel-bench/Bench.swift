@@ -61,9 +61,7 @@ struct Bench: AsyncParsableCommand {
 /// Runs blocking work (child processes, synchronous HTTP) on its own thread, off the
 /// threads the sandbox's servers answer on.
 func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
+    try await onOwnThread { Result { try body() } }.get()
 }
 
 /// A two-column table.

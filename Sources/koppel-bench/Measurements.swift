@@ -116,6 +116,9 @@ struct Measurements: Sendable {
     func webhookLatency(deliveries: Int) async throws -> [[String]] {
         var options = Self.sandboxOptions()
         options.seed.orders = 5
+        // The shop's queue is worked off at once: the latency measured is Koppel's, not
+        // WP-Cron's.
+        options.wooCommerce.deliveryInterval = 0.01
         let sandbox = try await Sandbox.start(options)
         defer { sandbox.stop() }
         let directory = "\(scratch)/webhook"
@@ -139,9 +142,7 @@ struct Measurements: Sendable {
         let latencies = try await onThread { () throws -> [Double] in
             defer { service.send(SIGTERM) }  // a graceful stop, whatever happened
             guard Self.poll(timeout: 30, { Self.get("\(base)/healthz") != nil }) else { throw BenchError.timedOut("koppel run at \(base)") }
-            guard deployment.registerWooWebhook(sandbox: sandbox, deliveryURL: "\(base)/webhooks/shop") else {
-                throw BenchError.timedOut("the sandbox shop to accept the webhook")
-            }
+            _ = try koppel(["webhooks", "register"] + config, in: directory)
             return try (0..<deliveries).map { _ in try Self.latency(sandbox: sandbox, exact: exact) }.sorted()
         }
         let finished = try await onThread { service.wait() }

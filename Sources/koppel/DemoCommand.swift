@@ -122,8 +122,16 @@ struct DemoCommand: AsyncParsableCommand {
             try await serving.value  // the reason it ended, when it did
             throw CLIError(message: "the dashboard did not start on \(listen)", code: .failure)
         }
-        let hooked = demo.registerWooWebhook(sandbox: sandbox, deliveryURL: "\(server.baseURL)/webhooks/shop")
-        let buzHooked = demo.registerBoekuwzendingWebhook(sandbox: sandbox, deliveryURL: "\(server.baseURL)/webhooks/buz")
+        // As `koppel webhooks register` does: the shop's and Boekuwzending's webhooks
+        // made through their APIs, pointing here, with secrets Koppel makes and keeps.
+        say("$ koppel webhooks register -c \(relative(demo.configFile))")
+        let registered = await onOwnThread { Result { try WebhookRegistry(runtime: runtime, baseURL: server.baseURL).register() } }
+        let outcome = (try? registered.get()) ?? WebhookRegistry.Outcome()
+        if case .failure(let error) = registered { say("  \(error)") }
+        for change in outcome.changes { say("  \(change)") }
+        for failure in outcome.failures { say("  \(failure.connection): \(failure.reason)") }
+        let subscribed = { (connection: String) in outcome.changes.contains { $0.connection == connection && $0.action == .created } }
+        let (hooked, buzHooked) = (subscribed("shop"), subscribed("buz"))
         let woo = sandbox.endpoints.first { $0.name == "woocommerce" }?.baseURL ?? ""
         let buz = sandbox.endpoints.first { $0.name == "boekuwzending" }?.baseURL ?? ""
         let waiting = sandbox.boekuwzending.unshippedOrders.first
@@ -131,8 +139,8 @@ struct DemoCommand: AsyncParsableCommand {
             Dashboard: \(server.baseURL)/
             Metrics:   \(server.baseURL)/metrics
             \(hooked
-                ? "WooCommerce now sends new orders by webhook. Place one and watch it booked within a second:\n  curl -X POST \(woo)/_sandbox/woocommerce/orders"
-                : "The sandbox shop refused the webhook; new orders arrive with the 5-minute poll.")
+                ? "WooCommerce now sends new orders by webhook. Place one and watch it booked within seconds:\n  curl -X POST \(woo)/_sandbox/woocommerce/orders"
+                : "The shop's webhooks could not be made; new orders arrive with the 5-minute poll.")
             \(buzHooked && waiting != nil
                 ? "Boekuwzending sends new labels by webhook. Label a waiting order and watch it marked shipped in Mijnwebwinkel:\n  curl -X POST \(buz)/_sandbox/boekuwzending/orders/\(waiting!)/ship"
                 : "Labels made in Boekuwzending arrive with the 15-minute poll.")

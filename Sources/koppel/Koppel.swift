@@ -9,7 +9,7 @@ struct Koppel: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, SyncCommand.self, RunCommand.self, StatusCommand.self, RunsCommand.self, FailedCommand.self, ReplayCommand.self, LogCommand.self,
-            CheckCommand.self, AuthCommand.self, SecretsCommand.self, PluginsCommand.self, SandboxCommand.self, DemoCommand.self,
+            CheckCommand.self, AuthCommand.self, SecretsCommand.self, WebhooksCommand.self, PluginsCommand.self, SandboxCommand.self, DemoCommand.self,
         ]
     )
 }

@@ -147,7 +147,7 @@ func readSecret(prompt: String) throws -> String {
 /// Creates the deployment's master key file, unless the vault already holds secrets
 /// sealed with another key: a new key over them would leave the vault with two keys,
 /// the old secrets unreadable and no rotation possible.
-private func createMasterKey(_ runtime: Runtime) throws {
+func createMasterKey(_ runtime: Runtime) throws {
     let keyFile = runtime.deployment.vault.keyFile
     let sealed = try runtime.store.sealedSecrets()
     if let first = sealed.first {

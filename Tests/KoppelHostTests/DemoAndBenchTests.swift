@@ -106,6 +106,14 @@ final class DemoAndBenchTests: XCTestCase {
         let status = try TestSupport.run(TestSupport.koppel, ["status", "-c", "\(directory)/demo/koppel.yaml"])
         XCTAssertTrue(status.stdout.contains("shop-invoices") && status.stdout.contains("mww-invoices"), status.stdout + status.stderr)
 
+        // The demo made its webhooks as `koppel webhooks register` makes them: through the
+        // shop's and the portal's APIs, pointing at the demo; none was made by hand.
+        XCTAssertTrue(output.contains("$ koppel webhooks register"), output)
+        for made in ["shop: created the subscription to order.created", "shop: created the subscription to order.updated",
+                     "buz: created the subscription to webhook-label-create", "buz: created the subscription to webhook-label-update"] {
+            XCTAssertTrue(output.contains(made), output)
+        }
+
         // The dashboard is served, and a new shop order arrives by webhook.
         let dashboard = try XCTUnwrap(line("Dashboard:", in: output)).split(separator: " ").last.map(String.init) ?? ""
         guard case .response(let page) = client.send(OutboundRequest(method: "GET", url: dashboard, headers: [], idempotent: true, timeout: 10)) else {

@@ -34,11 +34,17 @@ final class LiveServiceTests: XCTestCase {
     }
 
     /// Writes the deployment: shop (WooCommerce) -> exact (Exact Online) with `flows`.
-    func writeDeployment(flows: String, extra: String = "") throws {
+    /// `shopWebhookSecret`: the shop's webhook secret is stored by hand (as for a webhook
+    /// made in wp-admin); otherwise `koppel webhooks register` makes it. `publicURL`: the
+    /// server's address is set, so `koppel run` keeps the subscriptions itself.
+    func writeDeployment(flows: String, extra: String = "", shopWebhookSecret: Bool = true, publicURL: Bool = false) throws {
         let options = deployment.options
-        try deployment.writeShopAndExact(flows: flows, exactSettings: ", warehouse: \"1\"", extra: "server: { listen: \"127.0.0.1:\(port)\" }\n" + extra)
+        let server = publicURL ? "server: { listen: \"127.0.0.1:\(port)\", public_url: \"\(self.server)\" }" : "server: { listen: \"127.0.0.1:\(port)\" }"
+        try deployment.writeShopAndExact(flows: flows, exactSettings: ", warehouse: \"1\"", extra: server + "\n" + extra)
         XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: options.wooCommerce.consumerSecret + "\n").status, 0)
-        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "webhook_secret"], stdin: webhookSecret + "\n").status, 0)
+        if shopWebhookSecret {
+            XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "webhook_secret"], stdin: webhookSecret + "\n").status, 0)
+        }
         try deployment.signInToExact("exact")
     }
 
@@ -393,6 +399,158 @@ final class LiveServiceTests: XCTestCase {
         XCTAssertTrue(answer.text.hasPrefix("HTTP/1.1 413"), answer.text)
         XCTAssertTrue(answer.closedByServer, "the connection stayed open after the 413")
         XCTAssertEqual(status("GET", "/healthz", []).0, 200)
+    }
+
+    // MARK: Webhook subscriptions
+
+    /// The shop's webhooks (with what the shop keeps of each) and Exact's subscriptions.
+    func wooWebhooks() throws -> [[String: Any]] {
+        (try deployment.json("GET", "\(deployment.wooURL)/_sandbox/woocommerce/webhooks") as? [String: Any])?["webhooks"] as? [[String: Any]] ?? []
+    }
+
+    func exactSubscriptions() throws -> [[String: Any]] {
+        try deployment.exactRecords("webhooks/WebhookSubscriptions")
+    }
+
+    static let accountsFlow = "accounts-to-shop: { from: exact.accounts, to: shop.customers, schedule: \"webhook, poll every 1h\" }"
+
+    /// Creates an account in Exact as a bookkeeper would in Exact's screens.
+    @discardableResult
+    func exactAccount(_ index: Int) throws -> String {
+        try XCTUnwrap(try deployment.exactCreate("crm/Accounts", [
+            "Code": "\(8000 + index)", "Name": "Klant \(index)", "Email": "klant\(index)@example.nl", "Status": "C", "Country": "NL", "City": "Utrecht"])["ID"] as? String)
+    }
+
+    func wooCustomers(_ email: String) throws -> Int {
+        (try deployment.woo("customers?email=\(email)") as? [[String: Any]])?.count ?? -1
+    }
+
+    /// `koppel webhooks register|list|remove`: the subscriptions each webhook flow needs
+    /// are made through the remote APIs (the shop's with a secret Koppel makes and keeps
+    /// sealed), Exact's validation POST is answered, and only Koppel's own are removed;
+    /// a webhook someone else made in the shop is listed and left alone.
+    func testWebhooksCommandMakesListsAndRemovesOnlyKoppelsOwnSubscriptions() throws {
+        try writeDeployment(flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "webhook") + "\n" + Self.accountsFlow, shopWebhookSecret: false)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "exact", "webhook_secret"], stdin: deployment.options.exact.webhookSecret + "\n").status, 0)
+        let foreign = try wooCall("POST", "webhooks", ["name": "Boekhouder", "topic": "order.created", "delivery_url": "https://hooks.example.org/orders", "secret": "theirs"])
+        let foreignID = try XCTUnwrap(foreign["id"] as? Int)
+
+        // Nothing answers at the callback yet: Exact's validation POST fails, and Exact
+        // refuses the subscription (R-HOOK-2); the shop's are made all the same.
+        let early = try deployment.fixture.koppel(["webhooks", "register"])
+        XCTAssertNotEqual(early.status, 0)
+        XCTAssertTrue(early.stdout.contains("shop: created the subscription to order.created"), early.stdout)
+        XCTAssertTrue(early.stderr.contains("exact: ") && early.stderr.contains("Post to callback URL endpoint returns"), early.stderr)
+        XCTAssertEqual(try exactSubscriptions().count, 0)
+
+        try startService()
+        let made = try deployment.fixture.koppel(["webhooks", "register"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        XCTAssertEqual(made.stdout.split(separator: "\n").map { $0.replacingOccurrences(of: #" \(.*\)$"#, with: "", options: .regularExpression) },
+                       ["exact: created the subscription to Accounts"])
+        XCTAssertEqual(try exactSubscriptions().map { $0["CallbackURL"] as? String }, ["\(server)/webhooks/exact"])
+        XCTAssertEqual(try deployment.fixture.koppel(["webhooks", "register"]).stdout, "every subscription is in place\n")
+
+        let listed = try deployment.fixture.koppel(["webhooks", "list"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        let rows = listed.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        XCTAssertEqual(rows.map { Array($0.prefix(4)) }, [
+            ["shop", "order.created", "active", "yes"], ["shop", "order.updated", "active", "yes"], ["shop", "order.created", "other", "no"],
+            ["exact", "Accounts", "active", "yes"],
+        ], listed.stdout)
+        XCTAssertTrue(listed.stdout.contains("https://hooks.example.org/orders"), listed.stdout)
+
+        // The secret Koppel made signs the shop's deliveries, and appears nowhere.
+        let secret = try XCTUnwrap(try deployment.fixture.runtime().vault().get(connection: "shop", name: "webhook_secret"))
+        for output in [early, made, listed] { XCTAssertFalse((output.stdout + output.stderr).contains(secret)) }
+        try wait("the 5 existing orders booked") { try invoiceRefs().count == 5 }
+        let number = try newOrder()
+        try wait("order \(number) booked by the webhook Koppel made") { try invoiceRefs().contains(number) }
+        try exactAccount(1)
+        try wait("the account in the shop by Exact's webhook") { try wooCustomers("klant1@example.nl") == 1 }
+
+        let removed = try deployment.fixture.koppel(["webhooks", "remove"])
+        XCTAssertEqual(removed.status, 0, removed.stderr)
+        XCTAssertEqual(removed.stdout.split(separator: "\n").count, 3, removed.stdout)
+        XCTAssertEqual(try wooWebhooks().map { $0["id"] as? Int }, [foreignID], "only the other's webhook is left")
+        XCTAssertEqual(try exactSubscriptions().count, 0)
+    }
+
+    /// `koppel run` with a public URL makes its subscriptions at start; a burst of 50
+    /// shop orders (delivered by WooCommerce in batches, many sharing a delivery id) and
+    /// 20 accounts made in Exact (key-only envelopes) are each delivered once, by
+    /// webhook alone: the safety polls are an hour away.
+    func testABurstOfOrdersAndAccountChangesIsDeliveredOnceByWebhooksKoppelMade() throws {
+        try writeDeployment(
+            flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "\"webhook, poll every 1h\"") + "\n" + Self.accountsFlow,
+            shopWebhookSecret: false, publicURL: true)
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "exact", "webhook_secret"], stdin: deployment.options.exact.webhookSecret + "\n").status, 0)
+        try startService()
+        try wait("the subscriptions made at start") {
+            try wooWebhooks().filter { $0["status"] as? String == "active" }.count == 2 && exactSubscriptions().count == 1
+        }
+        try wait("the 5 existing orders booked") { try invoiceRefs().count == 5 }
+
+        let placed = try deployment.json("POST", "\(deployment.wooURL)/_sandbox/woocommerce/orders", body: ["count": 50]) as? [[String: Any]]
+        let numbers = Set(try XCTUnwrap(placed).compactMap { $0["number"] as? String })
+        XCTAssertEqual(numbers.count, 50)
+        let accounts = Set(try (1...20).map { try exactAccount($0) })
+        try wait(timeout: 90, "every order booked and every account in the shop") {
+            try Set(invoiceRefs()).isSuperset(of: numbers) && (1...20).allSatisfy { (try? self.wooCustomers("klant\($0)@example.nl")) == 1 }
+        }
+        usleep(1_500_000)
+        let refs = try invoiceRefs()
+        XCTAssertEqual(refs.count, Set(refs).count, "an order was booked twice")
+        XCTAssertEqual(refs.count, 55)
+        for index in 1...20 { XCTAssertEqual(try wooCustomers("klant\(index)@example.nl"), 1, "account \(index) once") }
+        // WooCommerce gave deliveries of one second one id: many orders shared one.
+        let state = try deployment.json("GET", "\(deployment.wooURL)/_sandbox/woocommerce/webhooks") as? [String: Any]
+        let ids = (state?["deliveries"] as? [[String: Any]] ?? []).filter { $0["topic"] as? String == "order.created" }.compactMap { $0["delivery_id"] as? String }
+        XCTAssertEqual(ids.count, 50)
+        XCTAssertLessThan(Set(ids).count, 50, "deliveries of one second share an id")
+        let sent = try deployment.json("GET", "\(deployment.exactURL)/_sandbox/exact/webhooks/sent") as? [[String: Any]] ?? []
+        // (The buyers the invoices brought into Exact are announced too.)
+        let announced = sent.filter { accounts.contains($0["key"] as? String ?? "") }
+        XCTAssertEqual(announced.count, 20, "\(sent)")
+        XCTAssertTrue(announced.allSatisfy { $0["topic"] as? String == "Accounts" && $0["status"] as? Int == 200 }, "\(announced)")
+        let log = try deployment.fixture.runtime().store.activities(ActivityQuery(limit: 10_000)).map(\.message)
+        XCTAssertTrue(log.contains("created the webhook subscription to Accounts of exact"), log.joined(separator: "\n"))
+        XCTAssertFalse(log.contains { $0.contains("seems disabled") }, "no poll found what a webhook should have brought")
+    }
+
+    /// While Koppel is down the shop's deliveries fail, and WooCommerce disables the
+    /// webhook once more than five failed in a row. The next `koppel run` finds it
+    /// disabled, enables it again through the API and reads the gap: no order is lost,
+    /// none is booked twice, and later orders come by webhook again.
+    func testAWebhookTheShopDisabledIsEnabledAgainAndItsGapRead() throws {
+        try writeDeployment(flows: Self.invoiceFlow.replacingOccurrences(of: "%@", with: "\"webhook, poll every 1h\""), shopWebhookSecret: false, publicURL: true)
+        try startService()
+        try wait("the subscriptions made at start") { try wooWebhooks().filter { $0["status"] as? String == "active" }.count == 2 }
+        try wait("the 5 existing orders booked") { try invoiceRefs().count == 5 }
+        service?.process.terminate()
+        _ = service?.wait()
+
+        var numbers: [String] = []
+        for _ in 0..<7 { numbers.append(try newOrder()) }
+        try wait("WooCommerce disabled the webhook") {
+            try wooWebhooks().contains { $0["topic"] as? String == "order.created" && $0["status"] as? String == "disabled" }
+        }
+        XCTAssertGreaterThan(try wooWebhooks().first { $0["topic"] as? String == "order.created" }?["failure_count"] as? Int ?? 0, 5)
+        for _ in 0..<3 { numbers.append(try newOrder()) }  // a disabled webhook sends nothing
+
+        try startService()
+        try wait("the missed orders booked") { Set(try invoiceRefs()).isSuperset(of: numbers) }
+        let hookID = try XCTUnwrap(try wooWebhooks().first { $0["topic"] as? String == "order.created" }?["id"] as? Int)
+        let hooks = try XCTUnwrap(try deployment.woo("webhooks/\(hookID)") as? [String: Any])
+        XCTAssertEqual(hooks["status"] as? String, "active")
+        let later = try newOrder()
+        try wait("a later order booked by webhook") { try invoiceRefs().contains(later) }
+        let refs = try invoiceRefs()
+        XCTAssertEqual(refs.count, Set(refs).count, "an order was booked twice")
+        XCTAssertEqual(refs.count, 5 + numbers.count + 1)
+        let log = try deployment.fixture.runtime().store.activities(ActivityQuery(flow: "invoices", limit: 10_000)).map(\.message)
+        XCTAssertTrue(log.contains { $0.contains("the webhook subscription to order.created of shop was disabled by the sender; enabled it again") }, log.joined(separator: "\n"))
+        XCTAssertFalse(log.contains { $0.contains("seems disabled") }, log.joined(separator: "\n"))
     }
 
     /// `koppel run` listens on an IPv6 address given as `[::1]:port`.

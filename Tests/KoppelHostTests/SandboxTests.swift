@@ -306,6 +306,60 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try exact.call("GET", url(200)).status, 400)
     }
 
+    /// R-HOOK-1 to R-HOOK-5: a subscription takes `CallbackURL` and `Topic`, is validated
+    /// with an empty POST and refused when that fails, one per topic; then a change to a
+    /// record of its topic is announced by a key-only envelope whose `HashCode` is the
+    /// upper-case hex HMAC-SHA256 of the raw `Content` text.
+    func testExactRHOOKSubscriptionsAreValidatedAndChangesAnnouncedSigned() async throws {
+        let received = Shared<[(length: String?, body: Data)]>([])
+        let answering = Shared(500)
+        let receiver = try await TestHTTPServer.start { router in
+            router.post("/hook") { request, _ -> Response in
+                var request = request
+                let body = Data(buffer: try await request.collectBody(upTo: 1 << 20))
+                received.with { $0.append((request.headers[.contentLength], body)) }
+                return Response(status: .init(code: answering.current))
+            }
+        }
+        defer { receiver.stop() }
+        let exact = try exactClient()
+        let callback = "\(receiver.baseURL)/hook"
+        let elsewhere = try exact.call("POST", "webhooks/WebhookSubscriptions", ["CallbackURL": "http://hooks.example.org/hook", "Topic": "Accounts"])
+        XCTAssertEqual(elsewhere.status, 400, "R-HOOK-5: https only")
+        let refused = try exact.call("POST", "webhooks/WebhookSubscriptions", ["CallbackURL": callback, "Topic": "Accounts"])
+        XCTAssertEqual(refused.status, 500)
+        XCTAssertEqual(exactMessage(refused), "Invalid: Post to callback URL endpoint returns 500")
+        XCTAssertEqual(received.current.map(\.body), [Data()], "the validation POST is empty")
+        XCTAssertEqual(received.current.first?.length, "0")
+        XCTAssertEqual(try exact.rows("webhooks/WebhookSubscriptions?$select=ID").count, 0, "not made")
+
+        answering.with { $0 = 200 }
+        let made = try exact.created("webhooks/WebhookSubscriptions", ["CallbackURL": callback, "Topic": "Accounts"])
+        XCTAssertNotNil(made["ID"])
+        let again = try exact.call("POST", "webhooks/WebhookSubscriptions", ["CallbackURL": callback, "Topic": "Accounts"])
+        XCTAssertEqual(again.status, 500)
+        XCTAssertEqual(exactMessage(again), "Data already exists", "R-HOOK-7: one per topic")
+
+        let account = try XCTUnwrap(try exact.created("crm/Accounts", ["Name": "Bakkerij Brood", "Status": "C"])["ID"] as? String)
+        _ = try exact.created("logistics/Items", ["Code": "NOT-ANNOUNCED", "Description": "Another topic"])
+        try await waitUntil { received.current.count == 3 }
+        try await Task.sleep(for: .milliseconds(700))
+        XCTAssertEqual(received.current.count, 3, "an item is not an account: \(received.current.map { String(decoding: $0.body, as: UTF8.self) })")
+        let raw = String(decoding: received.current[2].body, as: UTF8.self)
+        let content = try XCTUnwrap(raw.firstMatch(of: #/"Content":(\{[^}]*\})/#)?.output.1).description
+        let envelope = try XCTUnwrap(try JSONSerialization.jsonObject(with: received.current[2].body) as? [String: Any])
+        let hash = HMAC<SHA256>.authenticationCode(for: Data(content.utf8), using: SymmetricKey(data: Data(sandbox.exact.options.webhookSecret.utf8)))
+            .map { String(format: "%02X", $0) }.joined()
+        XCTAssertEqual(envelope["HashCode"] as? String, hash)
+        let fields = try XCTUnwrap(envelope["Content"] as? [String: Any])
+        XCTAssertEqual(fields["Topic"] as? String, "Accounts")
+        XCTAssertEqual(fields["Action"] as? String, "Update", "a create is announced as an update")
+        XCTAssertEqual(fields["Key"] as? String, account)
+        XCTAssertEqual(fields["Division"] as? Int, 123456)
+        XCTAssertEqual(fields["ExactOnlineEndpoint"] as? String, "\(exact.test.exact)/api/v1/123456/crm/Accounts(guid'\(account)')")
+        XCTAssertTrue(content.hasPrefix(#"{"Topic":"Accounts","ClientId":"#), content)
+    }
+
     /// R-SYNC-1 (and R-TYPE-2): a sync feed takes only `Timestamp gt nL` and a `$select`,
     /// answers 1000 rows a page in row-version order with Timestamps as strings, and a
     /// changed record comes again with a higher Timestamp.
@@ -628,15 +682,36 @@ final class SandboxTests: XCTestCase {
         let expected = Data(HMAC<SHA256>.authenticationCode(for: delivery.body, using: SymmetricKey(data: Data("hook-secret".utf8)))).base64EncodedString()
         XCTAssertEqual(delivery.headers["x-wc-webhook-signature"], expected)
 
+        // Disabled once more than five deliveries in a row failed (reference README).
         failing.with { $0 = true }
-        for attempt in 1...5 {
+        let hooks = { () -> [[String: Any]] in
+            (try? self.call("GET", "\(self.woo)/_sandbox/woocommerce/webhooks"))?.object["webhooks"] as? [[String: Any]] ?? []
+        }
+        for attempt in 1...6 {
+            XCTAssertEqual(hooks().first?["status"] as? String, "active", "still active after \(attempt - 1) failures")
             _ = try call("POST", "\(woo)/_sandbox/woocommerce/orders", json: ["count": 1])
             try await waitUntil { received.current.count == 2 + attempt }
         }
-        try await waitUntil { (try? self.call("GET", "\(self.woo)/_sandbox/woocommerce/webhooks"))?.object["webhooks"].flatMap { ($0 as? [[String: Any]])?.first?["status"] as? String } == "disabled" }
+        try await waitUntil { hooks().first?["status"] as? String == "disabled" }
+        XCTAssertEqual(hooks().first?["failure_count"] as? Int, 6)
+        let shown = try call("GET", "\(woo)/wp-json/wc/v3/webhooks/\(created.object["id"]!)", headers: [("X-Forwarded-Proto", "https"), ("Authorization", "Basic " + Data("ck_sandbox_0123456789abcdef:cs_sandbox_fedcba9876543210".utf8).base64EncodedString())]).object
+        XCTAssertEqual(shown["status"] as? String, "disabled", "the API shows it")
+        XCTAssertNil(shown["secret"], "the secret is shown only in the edit context")
+        XCTAssertNil(shown["failure_count"])
         _ = try call("POST", "\(woo)/_sandbox/woocommerce/orders", json: ["count": 1])
-        try await Task.sleep(for: .milliseconds(500))
-        XCTAssertEqual(received.current.count, 7, "a disabled webhook still delivered")
+        try await Task.sleep(for: .milliseconds(1_500))
+        XCTAssertEqual(received.current.count, 8, "a disabled webhook still delivered")
+
+        // Enabled again, a burst goes out from the queue in batches; deliveries of one
+        // second share their delivery id.
+        failing.with { $0 = false }
+        _ = try call("PUT", "\(woo)/wp-json/wc/v3/webhooks/\(created.object["id"]!)", headers: [("X-Forwarded-Proto", "https"), ("Authorization", "Basic " + Data("ck_sandbox_0123456789abcdef:cs_sandbox_fedcba9876543210".utf8).base64EncodedString())], json: ["status": "active"])
+        _ = try call("POST", "\(woo)/_sandbox/woocommerce/orders", json: ["count": 30])
+        try await waitUntil { received.current.count == 38 }
+        let ids = received.current.suffix(30).compactMap { $0.headers["x-wc-webhook-delivery-id"] }
+        XCTAssertEqual(ids.count, 30)
+        XCTAssertLessThan(Set(ids).count, 30, "deliveries within a second share an id")
+        XCTAssertEqual(hooks().first?["failure_count"] as? Int, 0, "a success resets the count")
     }
 
     // MARK: Mijnwebwinkel

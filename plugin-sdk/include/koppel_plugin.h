@@ -60,7 +60,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define KOPPEL_ABI_MAJOR 1
-#define KOPPEL_ABI_MINOR 4
+#define KOPPEL_ABI_MINOR 5
 
 /** The one symbol a plugin exports. */
 #define KOPPEL_PLUGIN_ENTRY_SYMBOL "koppel_plugin_entry"
@@ -316,6 +316,32 @@ typedef struct koppel_webhook_args {
     koppel_str options_json;
 } koppel_webhook_args;
 
+/**
+ * Since minor 5: arguments of `webhook_subscriptions`, which keeps the remote system's
+ * webhook subscriptions so that nobody has to set them up by hand.
+ */
+typedef struct koppel_subscription_args {
+    uint32_t struct_size;
+    /**
+     * What to do:
+     *   "list":   report every subscription the remote system holds for this connection
+     *             (also ones Koppel did not make);
+     *   "create": subscribe `callback_url` to `topic`; report the new subscription;
+     *   "enable": make the subscription `id` deliver again after the sender stopped it
+     *             (WooCommerce disables a webhook whose deliveries keep failing); report it;
+     *   "delete": remove the subscription `id`.
+     * An action the remote API cannot do: KOPPEL_INVALID_DATA with a message that says
+     * what a person can do instead (where in the remote system's screens).
+     */
+    koppel_str action;
+    /** "create": one of the topics a read stream declares in "webhook_topics". */
+    koppel_str topic;
+    /** "create": where deliveries go (Koppel's intake for this connection). */
+    koppel_str callback_url;
+    /** "enable", "delete": the subscription's id as "list" reported it. */
+    koppel_str id;
+} koppel_subscription_args;
+
 /* ------------------------------------------------------------------------------ */
 /* The plugin descriptor                                                          */
 /* ------------------------------------------------------------------------------ */
@@ -377,6 +403,16 @@ typedef struct koppel_plugin {
      * "statuses" in "per_seconds"; the host stops calling an endpoint that has spent it,
      * and the call fails as KOPPEL_RATE_LIMITED naming when the endpoint is free again.
      *
+     * A read stream fed by webhooks names the remote topics that announce its records:
+     * "webhook_topics": ["order.created", "order.updated"]. `koppel webhooks register`
+     * and `koppel run` subscribe the connection's webhook URL to each (through
+     * `webhook_subscriptions`). "webhooks" may say "generate_secret": true when the
+     * subscription carries the secret (WooCommerce's `secret`, a URL token): the host
+     * then makes one and keeps it in the vault before the first subscription; without it
+     * the secret is the sender's (Exact's app secret) and must be given. "https_only":
+     * true when the sender delivers only to https addresses (a loopback address, for
+     * tests, excepted).
+     *
      * "record" is one of the canonical records in plugin-sdk/schema, or "any". A write
      * stream's "update": true takes changes to records it wrote before (with their
      * target key); without it a change after delivery is noted and left. An order write
@@ -426,6 +462,21 @@ typedef struct koppel_plugin {
      */
     koppel_status (*webhook)(void *instance, const koppel_host *host,
                              const koppel_webhook_args *args);
+
+    /**
+     * Since minor 5 (check KOPPEL_HAS_FIELD(plugin, koppel_plugin,
+     * webhook_subscriptions)): lists, creates, re-enables or deletes the remote
+     * system's webhook subscriptions (see koppel_subscription_args). Each subscription
+     * is reported through `host->emit` as a JSON object:
+     *   { "id": "17", "topic": "order.created", "callback_url": "https://...",
+     *     "status": "active" }
+     * "status" is "active" when the sender delivers, "disabled" when it stopped by itself
+     * (too many failed deliveries) or "paused" when a person stopped it. The host decides
+     * which subscriptions are its own (their callback URL is this connection's intake)
+     * and never deletes another's. NULL when subscriptions are made by hand.
+     */
+    koppel_status (*webhook_subscriptions)(void *instance, const koppel_host *host,
+                                           const koppel_subscription_args *args);
 } koppel_plugin;
 
 /* ------------------------------------------------------------------------------ */

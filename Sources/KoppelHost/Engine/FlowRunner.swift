@@ -72,6 +72,9 @@ public final class FlowRunner {
     private var heartbeat: LeaseHeartbeat?
     private var options = Options()
     private var runStarted = Date()
+    /// No regular run has read the whole source yet: what it finds was there before any
+    /// webhook could bring it, and is never `late`.
+    private var isFirstRead = false
     private var target: PluginConnection?
     private var targetUpdates = false
     private var targetRefunds = false
@@ -266,7 +269,8 @@ public final class FlowRunner {
     /// with a lost or new state file, or after a switch from another connector, what the
     /// target already has is found instead of written twice.
     private func reconcileIfFirstRun() throws {
-        guard !options.reconcileUnknown, try store.flowValue(flow: flow.name, key: Self.firstReadCompleteKey) == nil else { return }
+        isFirstRead = try store.flowValue(flow: flow.name, key: Self.firstReadCompleteKey) == nil
+        guard !options.reconcileUnknown, isFirstRead else { return }
         options.reconcileUnknown = true
         runtime.activity.record(ActivityEntry(
             at: Date(), kind: .info, flow: flow.name, run: report.run,
@@ -577,7 +581,7 @@ public final class FlowRunner {
             activity(.skipped, key, "skipped by \(flow.target): \(outcome.reason ?? "no reason given")")
             return
         }
-        if outcome.action == .created, let lateAfter = options.lateAfter,
+        if outcome.action == .created, !isFirstRead, let lateAfter = options.lateAfter,
            let changed = (object["updated_at"] as? String).flatMap(RFC3339.date), changed < runStarted.addingTimeInterval(-lateAfter) {
             report.late += 1
         }

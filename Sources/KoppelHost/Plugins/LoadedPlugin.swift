@@ -23,12 +23,22 @@ public final class LoadedPlugin: @unchecked Sendable {
     }
 
     /// The plugin's `webhook` function, when its descriptor is new enough (ABI 1.2) to
-    /// have one and sets it. Read through the descriptor's own size, never past it.
+    /// have one and sets it.
     var webhookFunction: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_webhook_args>?) -> koppel_status)? {
-        let offset = MemoryLayout<koppel_plugin>.offset(of: \koppel_plugin.webhook)!
+        function(\.webhook)
+    }
+
+    /// The plugin's `webhook_subscriptions` function (ABI 1.5), when it has one.
+    var subscriptionsFunction: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_subscription_args>?) -> koppel_status)? {
+        function(\.webhook_subscriptions)
+    }
+
+    /// A function pointer a later minor added to the descriptor, read through the
+    /// descriptor's own size, never past it.
+    private func function<F>(_ field: KeyPath<koppel_plugin, F?>) -> F? {
+        let offset = MemoryLayout<koppel_plugin>.offset(of: field)!
         guard Int(descriptor.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size else { return nil }
-        return UnsafeRawPointer(descriptor).advanced(by: offset)
-            .load(as: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_webhook_args>?) -> koppel_status)?.self)
+        return UnsafeRawPointer(descriptor).advanced(by: offset).load(as: F?.self)
     }
 
     /// The plugin's name, as its manifest gives it.

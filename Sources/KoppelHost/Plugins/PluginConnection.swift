@@ -102,6 +102,69 @@ public final class PluginConnection {
         }
     }
 
+    /// What to do with the remote system's webhook subscriptions (ABI 1.5).
+    public enum SubscriptionAction: Sendable, Equatable {
+        case list
+        case create(topic: String, callbackURL: String)
+        case enable(id: String)
+        case delete(id: String)
+
+        var name: String {
+            switch self {
+            case .list: "list"
+            case .create: "create"
+            case .enable: "enable"
+            case .delete: "delete"
+            }
+        }
+    }
+
+    /// Lists, creates, re-enables or deletes webhook subscriptions in the remote system;
+    /// returns the subscriptions the plugin reported (all of them for `.list`).
+    @discardableResult
+    public func subscriptions(_ action: SubscriptionAction) throws(PluginCallError) -> [WebhookSubscription] {
+        guard let function = plugin.subscriptionsFunction else {
+            throw PluginCallError(.invalidData, "\(plugin.name) cannot keep webhook subscriptions; make them in the remote system by hand")
+        }
+        var (topic, callbackURL, id) = ("", "", "")
+        switch action {
+        case .list: break
+        case .create(let t, let url): (topic, callbackURL) = (t, url)
+        case .enable(let i), .delete(let i): id = i
+        }
+        var reported: [WebhookSubscription] = []
+        var malformed = false
+        call.onRecord = { data in
+            guard let subscription = WebhookSubscription(json: data) else {
+                malformed = true
+                return KOPPEL_INVALID_DATA
+            }
+            reported.append(subscription)
+            return KOPPEL_OK
+        }
+        defer { call.onRecord = nil }
+        let instance = instance
+        let status = call.run { host in
+            action.name.withKoppelStr { actionStr in
+                topic.withKoppelStr { topicStr in
+                    callbackURL.withKoppelStr { urlStr in
+                        id.withKoppelStr { idStr in
+                            var args = koppel_subscription_args(
+                                struct_size: UInt32(MemoryLayout<koppel_subscription_args>.size),
+                                action: actionStr, topic: topicStr, callback_url: urlStr, id: idStr)
+                            return function(instance, host, &args)
+                        }
+                    }
+                }
+            }
+        }
+        if malformed {
+            throw PluginCallError(.internal, "\(plugin.name) reported a webhook subscription without {\"id\", \"topic\", \"callback_url\", \"status\"}")
+        }
+        try call.check(status, "\(action.name) webhook subscriptions")
+        return reported
+    }
+
     /// Runs a call that emits records (and checkpoints), checking each before handing it on.
     private func receiving(
         _ stream: String, _ what: String, onRecord: (Data) throws -> Void, onCheckpoint: (Data) throws -> Void,
@@ -203,6 +266,30 @@ public final class PluginConnection {
         guard let instance else { return }
         functions.close?(instance)
         self.instance = nil
+    }
+}
+
+/// One webhook subscription in a remote system (ABI 1.5), as its plugin reports it.
+public struct WebhookSubscription: Sendable, Equatable {
+    public var id: String
+    public var topic: String
+    public var callbackURL: String
+    /// "active", "disabled" (the sender stopped it after failed deliveries) or "paused".
+    public var status: String
+
+    public init(id: String, topic: String, callbackURL: String, status: String) {
+        self.id = id
+        self.topic = topic
+        self.callbackURL = callbackURL
+        self.status = status
+    }
+
+    init?(json: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
+            let id = object["id"] as? String, !id.isEmpty, let topic = object["topic"] as? String,
+            let url = object["callback_url"] as? String, let status = object["status"] as? String
+        else { return nil }
+        self.init(id: id, topic: topic, callbackURL: url, status: status)
     }
 }
 

@@ -14,6 +14,8 @@ public struct PluginManifest: Sendable, Equatable {
         public var refunds: Bool = false
         /// What a merchant must know before records flow into this write stream.
         public var notice: String?
+        /// A read stream fed by webhooks: the remote topics that announce its records.
+        public var webhookTopics: [String] = []
     }
 
     /// The canonical records of plugin-sdk/schema, plus "any".
@@ -86,6 +88,11 @@ public struct PluginManifest: Sendable, Equatable {
         public var deliveryIDHeader: String?
         /// How the sender's unsigned test ping begins, if it sends one.
         public var pingBodyPrefix: String?
+        /// The host makes the secret (the subscription carries it); otherwise it is the
+        /// sender's and must be given.
+        public var generateSecret = false
+        /// The sender delivers only to https addresses (loopback excepted).
+        public var httpsOnly = false
 
         public init(
             scheme: String, header: String? = nil, secretSetting: String = "webhook_secret", signedMember: String? = nil,
@@ -264,6 +271,8 @@ public struct PluginManifest: Sendable, Equatable {
                 scheme: signature, header: nil, secretSetting: secret,
                 deliveryIDHeader: try reader.optionalString(webhooks, "delivery_id_header", "$.webhooks"),
                 pingBodyPrefix: try reader.optionalString(webhooks, "ping_body_prefix", "$.webhooks"))
+            rule.generateSecret = try reader.optionalBool(webhooks, "generate_secret", "$.webhooks") ?? false
+            rule.httpsOnly = try reader.optionalBool(webhooks, "https_only", "$.webhooks") ?? false
             if signature == "hmac-sha256-hex-envelope" {
                 rule.signedMember = try reader.string(webhooks, "signed_member", "$.webhooks")
                 rule.signatureMember = try reader.string(webhooks, "signature_member", "$.webhooks")
@@ -315,6 +324,12 @@ public struct PluginManifest: Sendable, Equatable {
             return string
         }
 
+        func optionalBool(_ object: [String: Any], _ key: String, _ path: String) throws(Problem) -> Bool? {
+            guard let value = object[key], !(value is NSNull) else { return nil }
+            guard let flag = value as? Bool else { throw fail("\(path).\(key)", "must be true or false") }
+            return flag
+        }
+
         func queryCredentials(_ value: Any?, _ path: String) throws(Problem) -> AuthDetails.QueryCredentials? {
             guard let value, !(value is NSNull) else { return nil }
             guard let object = value as? [String: Any] else { throw fail(path, "must be an object") }
@@ -342,9 +357,20 @@ public struct PluginManifest: Sendable, Equatable {
                     incremental: item["incremental"] as? Bool ?? false,
                     update: item["update"] as? Bool ?? false,
                     refunds: item["refunds"] as? Bool ?? false,
-                    notice: item["notice"] as? String))
+                    notice: item["notice"] as? String,
+                    webhookTopics: try topics(item["webhook_topics"], "\(itemPath).webhook_topics")))
             }
             return streams
         }
+
+        func topics(_ value: Any?, _ path: String) throws(Problem) -> [String] {
+            guard let value, !(value is NSNull) else { return [] }
+            guard let topics = value as? [String], topics.allSatisfy({ !$0.isEmpty }) else { throw fail(path, "must be a list of topic names") }
+            return topics
+        }
     }
+
+    /// Whether the plugin keeps webhook subscriptions itself (ABI 1.5): some read stream
+    /// names the topics that feed it.
+    public var subscribesWebhooks: Bool { webhooks != nil && readStreams.contains { !$0.webhookTopics.isEmpty } }
 }

@@ -7,7 +7,9 @@ import ServiceLifecycle
 ///
 /// - `every ...` and cron flows run at their times.
 /// - Webhook flows deliver what the webhook intake stored as soon as it wakes them, and
-///   poll as a safety net. A poll that writes records the webhook should have brought
+///   poll as a safety net. With `server.public_url` set, each safety poll first keeps the
+///   source's webhook subscriptions (`WebhookRegistry`): it makes what is missing and
+///   enables what the sender disabled, and the poll then reads the gap. A poll that writes records the webhook should have brought
 ///   (changed before the previous moment a delivery could have come) switches the flow
 ///   to polling every minute, until deliveries come again. A record held up by a passing
 ///   failure is retried at its own retry time, not at the next poll.
@@ -26,6 +28,9 @@ public final class Scheduler: Service, @unchecked Sendable {
     private var webhooksWaiting: Set<String> = []
     private let stopped = Wakeup()
     private let keepAliveTimer = Wakeup()
+    /// One keeping of subscriptions at a time: flows of one source must not both create
+    /// the subscription that is missing.
+    private let keeping = NSLock()
 
     public init(runtime: Runtime, logger: Logger, alerts: AlertNotifier? = nil) {
         self.runtime = runtime
@@ -166,6 +171,7 @@ public final class Scheduler: Service, @unchecked Sendable {
             await perform(flow) { try $0.run() }
             return
         }
+        let reenabled = await keepSubscriptions(of: flow)
         // Late: a record changed before the last moment its delivery could have arrived.
         let lateAfter = min(60, safety / 2)
         let ran = await perform(flow) { runner in
@@ -175,13 +181,52 @@ public final class Scheduler: Service, @unchecked Sendable {
         }
         // Deliveries a passing failure left waiting are tried again after every poll.
         lock.withLock { _ = webhooksWaiting.insert(flow.name) }
-        guard let late = ran.report?.late, late > 0 else { return }
+        // The gap a disabled subscription left is read by this poll, and is no sign of a
+        // silent webhook.
+        guard !reenabled, let late = ran.report?.late, late > 0 else { return }
         let mode = WebhookMode(store: runtime.store)
         if (try? mode.switchToPolling(flow: flow.name)) == true {
             let interval = FlowSchedule.every(mode.pollInterval(flow: flow.name, safety: safety))
             let message = "\(late) record(s) arrived by polling that no webhook delivery brought: the webhook of \(flow.source.connection) seems disabled; \(flow.name) now polls \(interval) until deliveries come again"
             logger.warning("\(flow.name): \(message)")
             runtime.activity.record(ActivityEntry(at: Date(), kind: .warning, flow: flow.name, connection: flow.source.connection, message: message))
+        }
+    }
+
+    /// Before each poll of a webhook flow, when the server's public URL is set: makes
+    /// the source's missing subscriptions and re-enables the ones the sender disabled
+    /// (`WebhookRegistry`), saying so in the log and the activity. True when one was
+    /// re-enabled: the poll that follows reads the gap it left.
+    private func keepSubscriptions(of flow: FlowConfig) async -> Bool {
+        let connection = flow.source.connection
+        guard let publicURL = runtime.deployment.server.publicURL,
+            (try? runtime.connection(connection).plugin.manifest.subscribesWebhooks) == true
+        else { return false }
+        let runtime = self.runtime, logger = self.logger, keeping = self.keeping
+        return await onOwnThread {
+            keeping.withLock {
+                func note(_ kind: ActivityEntry.Kind, _ message: String) {
+                    if kind == .warning { logger.warning("\(flow.name): \(message)") } else { logger.notice("\(flow.name): \(message)") }
+                    runtime.activity.record(ActivityEntry(at: Date(), kind: kind, flow: flow.name, connection: connection, message: message))
+                }
+                let outcome: WebhookRegistry.Outcome
+                do {
+                    outcome = try WebhookRegistry(runtime: runtime, baseURL: publicURL).register(connection: connection)
+                } catch {
+                    outcome = WebhookRegistry.Outcome(failures: [(connection, runtime.redactor.redact("\(error)"))])
+                }
+                for change in outcome.changes {
+                    if change.action == .enabled {
+                        note(.warning, "the webhook subscription to \(change.topic) of \(connection) was disabled by the sender; enabled it again, and \(flow.name) reads what it missed")
+                    } else {
+                        note(.info, "\(change.action.rawValue) the webhook subscription to \(change.topic) of \(connection)")
+                    }
+                }
+                for failure in outcome.failures {
+                    note(.warning, "the webhook subscriptions of \(connection) could not be kept: \(failure.reason); its flows go on by polling")
+                }
+                return outcome.changes.contains { $0.action == .enabled }
+            }
         }
     }
 
@@ -196,29 +241,27 @@ public final class Scheduler: Service, @unchecked Sendable {
         lock.withLock { inFlight[flow.name] = cancellation }
         defer { lock.withLock { inFlight[flow.name] = nil } }
         let runtime = self.runtime, logger = self.logger, alerts = self.alerts
-        return await withCheckedContinuation { (done: CheckedContinuation<(ran: Bool, report: FlowRunner.Report?), Never>) in
-            Thread {
-                var ran = true
-                var finished: FlowRunner.Report?
-                do {
-                    let report = try work(FlowRunner(runtime: runtime, flow: flow, cancellation: cancellation))
-                    finished = report
-                    if report.read > 0 || report.retried > 0 {
-                        logger.info("\(flow.name): read \(report.read), written \(report.written + report.updated), skipped \(report.skipped + report.unchanged), failed \(report.failed)")
-                    }
-                    alerts?.runEnded(flow: flow, report: report, error: nil)
-                } catch EngineError.flowBusy {
-                    logger.debug("\(flow.name) is running in another process")
-                    ran = false
-                } catch EngineError.cancelled {
-                    logger.info("\(flow.name): stopped; the next run continues where it stopped")
-                } catch {
-                    let message = runtime.redactor.redact("\(error)")
-                    logger.error("\(message)")
-                    alerts?.runEnded(flow: flow, report: nil, error: message)
+        return await onOwnThread {
+            var ran = true
+            var finished: FlowRunner.Report?
+            do {
+                let report = try work(FlowRunner(runtime: runtime, flow: flow, cancellation: cancellation))
+                finished = report
+                if report.read > 0 || report.retried > 0 {
+                    logger.info("\(flow.name): read \(report.read), written \(report.written + report.updated), skipped \(report.skipped + report.unchanged), failed \(report.failed)")
                 }
-                done.resume(returning: (ran, finished))
-            }.start()
+                alerts?.runEnded(flow: flow, report: report, error: nil)
+            } catch EngineError.flowBusy {
+                logger.debug("\(flow.name) is running in another process")
+                ran = false
+            } catch EngineError.cancelled {
+                logger.info("\(flow.name): stopped; the next run continues where it stopped")
+            } catch {
+                let message = runtime.redactor.redact("\(error)")
+                logger.error("\(message)")
+                alerts?.runEnded(flow: flow, report: nil, error: message)
+            }
+            return (ran, finished)
         }
     }
 }

@@ -158,7 +158,9 @@ public final class HTTPTransport: Sendable {
                 case .final:
                     return response
                 case .unknownOutcome:
-                    throw PluginCallError(.uncertain, "\(label) got HTTP \(response.status); the server may have processed it, so it was not sent again")
+                    let said = String(decoding: response.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                    throw PluginCallError(
+                        .uncertain, "\(label) got HTTP \(response.status)\(said.isEmpty ? "" : " (\(said))"); the server may have processed it, so it was not sent again")
                 case .rateLimited:
                     if exhausted { throw rateLimited(label) }
                 case .retry:

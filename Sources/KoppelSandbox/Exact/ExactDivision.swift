@@ -15,6 +15,9 @@ final class ExactDivision: @unchecked Sendable {
     private(set) var rowVersion: Int64 = 1_000
     /// What `sync/Deleted` lists: one row per deleted record (R-SYNC-2).
     private(set) var deletions: [[String: Any]] = []
+    /// Told of every stored or removed record (path, record, removed), with `lock` held:
+    /// the webhooks announce changes through it.
+    var onChange: ((String, [String: Any], Bool) -> Void)?
 
     init(number: Int, name: String) {
         self.number = number
@@ -46,6 +49,7 @@ final class ExactDivision: @unchecked Sendable {
             record[property] = lines
         }
         records[path, default: [:]][key] = record
+        onChange?(path, record, false)
     }
 
     /// `sync/Deleted`'s entity type codes (from Exact's documentation of that feed).
@@ -58,7 +62,8 @@ final class ExactDivision: @unchecked Sendable {
 
     @discardableResult
     func remove(_ path: String, _ key: String) -> Bool {
-        guard records[path]?.removeValue(forKey: key.lowercased()) != nil else { return false }
+        guard let removed = records[path]?.removeValue(forKey: key.lowercased()) else { return false }
+        onChange?(path, removed, true)
         if let type = Self.deletedEntityTypes[path] {
             rowVersion += 1
             deletions.append(["Timestamp": rowVersion, "ID": ExactJSON.guid(), "EntityKey": key.lowercased(), "EntityType": type,

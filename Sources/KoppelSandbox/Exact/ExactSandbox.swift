@@ -17,6 +17,12 @@ public final class ExactSandbox: @unchecked Sendable {
         public var minutelyLimit = 60
         public var dailyLimit = 5000
         public var pageSize = 60
+        /// The app's webhook secret, which signs every delivery (R-HOOK-4).
+        public var webhookSecret = "sandbox-webhook-secret"
+        /// Seconds from a subscription's POST to its validation POST (R-HOOK-2: about one).
+        public var webhookValidationDelay: TimeInterval = 1
+        /// Seconds from a change to its delivery.
+        public var webhookDeliveryDelay: TimeInterval = 0.5
         public init() {}
     }
 
@@ -24,8 +30,12 @@ public final class ExactSandbox: @unchecked Sendable {
     let auth: ExactAuth
     let limiter: ExactRateLimiter
     let divisions: [Int: ExactDivision]
-    /// Set once the server listens: how the fake writes its own URLs (`__next`).
-    var baseURL = ""
+    let webhooks: ExactWebhooks
+    /// Set once the server listens: how the fake writes its own URLs (`__next`, a
+    /// webhook's `ExactOnlineEndpoint`).
+    var baseURL = "" {
+        didSet { webhooks.baseURL = baseURL }
+    }
     private let callLock = NSLock()
     private var calls: [String: Int] = [:]
     /// R-RATE-6: error answers per division and endpoint, and the endpoints blocked.
@@ -37,6 +47,13 @@ public final class ExactSandbox: @unchecked Sendable {
         auth = ExactAuth(client: .init(id: options.clientID, secret: options.clientSecret), accessLifetime: options.accessTokenLifetime)
         limiter = ExactRateLimiter(minutely: options.minutelyLimit, daily: options.dailyLimit)
         divisions = Dictionary(uniqueKeysWithValues: options.divisions.map { ($0, ExactDivision(number: $0, name: "Sandbox administratie \($0)")) })
+        let webhooks = ExactWebhooks(options: .init(
+            clientID: options.clientID, secret: options.webhookSecret, validationDelay: options.webhookValidationDelay,
+            deliveryDelay: options.webhookDeliveryDelay))
+        self.webhooks = webhooks
+        for division in divisions.values {
+            division.onChange = { [unowned division] path, record, removed in webhooks.changed(path, record, deleted: removed, division: division) }
+        }
     }
 
     /// Tokens as if the merchant had just signed in.
@@ -99,6 +116,10 @@ public final class ExactSandbox: @unchecked Sendable {
             return .json(stats)
         }
         router.post("/_sandbox/exact/tokens") { _, _ -> Response in .json(self.issueTokens()) }
+        // The envelopes sent so far, with the status each receiver answered at last.
+        router.get("/_sandbox/exact/webhooks/sent") { _, _ -> Response in
+            .json(self.webhooks.sent.map { ["topic": $0.topic, "key": $0.key, "action": $0.action, "status": $0.status ?? 0] })
+        }
         // Moves the fake's clock: `{"advance": 600}` lets tokens expire and the refresh
         // floor pass without waiting.
         router.post("/_sandbox/exact/clock") { request, _ -> Response in
@@ -153,6 +174,12 @@ public final class ExactSandbox: @unchecked Sendable {
         var request = request
         let body = request.method == .post || request.method == .put ? try await request.collectBody(upTo: 4 << 20) : nil
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { _, last in last })
+        if !inspecting, request.method == .post, path.lowercased() == ExactWebhooks.subscriptionSet.lowercased(), key == nil,
+            let refusal = await webhooks.admit((try? Self.decode(body)) ?? [:], division: division)
+        {
+            noteError(refusal.status, endpoint: endpoint)
+            return .json(refusal.body, status: refusal.status, headers: headers)
+        }
         let result: Result<(Int, Any?), ExactError> = division.lock.withLock {
             Result { () throws(ExactError) in
                 try self.perform(request.method.rawValue, path: path, key: key, query: query, body: body, division: division, strict: !inspecting)

@@ -17,12 +17,27 @@ struct Webhook {
     var status: String
     var failures: Int
     var created: Date
+    var modified: Date
 
+    /// As `GET /webhooks` shows it (captured/webhooks.json): the secret is shown only in
+    /// the edit context and the failure count not at all.
     var json: [String: Any] {
-        ["id": id, "name": name, "status": status, "topic": topic, "resource": topic.split(separator: ".").first.map(String.init) ?? "",
-         "event": topic.split(separator: ".").last.map(String.init) ?? "", "delivery_url": deliveryURL, "secret": secret,
-         "date_created": WooCommerceSandbox.wooDate(created), "date_created_gmt": WooCommerceSandbox.wooDate(created), "failure_count": failures]
+        let parts = topic.split(separator: ".").map(String.init)
+        return ["id": id, "name": name, "status": status, "topic": topic, "resource": parts.first ?? "", "event": parts.last ?? "",
+                "hooks": Self.hooks[topic] ?? [], "delivery_url": deliveryURL,
+                "date_created": WooCommerceSandbox.wooDate(created), "date_created_gmt": WooCommerceSandbox.wooDate(created),
+                "date_modified": WooCommerceSandbox.wooDate(modified), "date_modified_gmt": WooCommerceSandbox.wooDate(modified)]
     }
+
+    /// The WordPress actions behind the topics the captured shop showed.
+    static let hooks = ["order.created": ["woocommerce_new_order"], "order.updated": ["woocommerce_update_order", "woocommerce_order_refunded"]]
+}
+
+/// A delivery waiting in the shop's queue.
+struct QueuedDelivery {
+    var webhook: Int
+    var topic: String
+    var body: Data
 }
 
 /// What the fake delivered: for tests to see signatures, topics and outcomes.
@@ -31,6 +46,7 @@ final class WebhookDeliveries: @unchecked Sendable {
         var webhook: Int
         var topic: String
         var status: Int?
+        var deliveryID = ""
     }
     private let lock = NSLock()
     private var list: [Delivery] = []
@@ -195,7 +211,8 @@ extension WooCommerceSandbox {
                 return Self.error("woocommerce_rest_webhook_invalid_topic", "Webhook topic is required and must be valid.", status: 400)
             }
             let hook = Webhook(id: self.newID(), name: body["name"] as? String ?? topic, topic: topic, deliveryURL: url,
-                               secret: body["secret"] as? String ?? "", status: body["status"] as? String ?? "active", failures: 0, created: Date())
+                               secret: body["secret"] as? String ?? "", status: body["status"] as? String ?? "active", failures: 0, created: Date(),
+                               modified: Date())
             self.lock.withLock { self.webhooks[hook.id] = hook }
             // WooCommerce pings the delivery URL when a webhook is saved.
             self.deliver(hook, topic: "action.woocommerce_webhook_ping", body: Data("webhook_id=\(hook.id)".utf8), form: true)
@@ -215,6 +232,7 @@ extension WooCommerceSandbox {
                 }
                 if let url = body["delivery_url"] as? String { hook.deliveryURL = url }
                 if let secret = body["secret"] as? String { hook.secret = secret }
+                hook.modified = Date()
                 self.webhooks[id] = hook
                 return hook
             }
@@ -223,6 +241,10 @@ extension WooCommerceSandbox {
         }
         router.delete("\(api)/webhooks/:id") { request, context -> Response in
             if let denied = self.authenticate(request, listing: false) { return denied }
+            // Webhooks have no trash: only `force=true` deletes one (WC_REST_Webhooks_V1_Controller::delete_item).
+            guard request.uri.queryParameters["force"] == "true" else {
+                return Self.error("woocommerce_rest_trash_not_supported", "Webhooks do not support trashing.", status: 501)
+            }
             let id = context.parameters.get("id", as: Int.self) ?? 0
             guard let hook = self.lock.withLock({ self.webhooks.removeValue(forKey: id) }) else {
                 return Self.error("woocommerce_rest_webhook_invalid_id", "Invalid ID.", status: 404)
@@ -301,8 +323,10 @@ extension WooCommerceSandbox {
             .json(["account_created": self.lock.withLock { self.accountEmails }])
         }
         router.get("/_sandbox/woocommerce/webhooks") { _, _ -> Response in
-            let hooks = self.lock.withLock { self.webhooks.values.sorted { $0.id < $1.id }.map(\.json) }
-            let deliveries = self.deliveries.all.map { ["webhook": $0.webhook, "topic": $0.topic, "status": $0.status ?? 0] }
+            let hooks = self.lock.withLock {
+                self.webhooks.values.sorted { $0.id < $1.id }.map { hook in hook.json.merging(["failure_count": hook.failures]) { a, _ in a } }
+            }
+            let deliveries = self.deliveries.all.map { ["webhook": $0.webhook, "topic": $0.topic, "status": $0.status ?? 0, "delivery_id": $0.deliveryID] }
             return .json(["webhooks": hooks, "deliveries": deliveries])
         }
     }
@@ -419,10 +443,35 @@ extension WooCommerceSandbox {
 
     // MARK: Webhooks out
 
+    /// Queues a delivery to every active webhook of `topic`, as WooCommerce schedules one
+    /// per event (`woocommerce_deliver_webhook_async`); the queue is worked off in
+    /// batches every `deliveryInterval`, so deliveries come late and bunched.
     func fire(_ topic: String, payload: [String: Any]) {
-        let hooks = lock.withLock { webhooks.values.filter { $0.topic == topic && $0.status == "active" } }
-        guard !hooks.isEmpty, let body = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return }
-        for hook in hooks { deliver(hook, topic: topic, body: body, form: false) }
+        guard let body = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else { return }
+        let start = lock.withLock { () -> Bool in
+            let hooks = webhooks.values.filter { $0.topic == topic && $0.status == "active" }
+            queuedDeliveries += hooks.sorted { $0.id < $1.id }.map { QueuedDelivery(webhook: $0.id, topic: topic, body: body) }
+            guard !queuedDeliveries.isEmpty, !deliveringQueue else { return false }
+            deliveringQueue = true
+            return true
+        }
+        guard start else { return }
+        Task.detached { await self.workOffQueue() }
+    }
+
+    /// Sends the queue a batch at a time until it is empty.
+    private func workOffQueue() async {
+        while true {
+            try? await Task.sleep(for: .milliseconds(Int(options.deliveryInterval * 1000)))
+            let batch = lock.withLock { () -> [(QueuedDelivery, Webhook)] in
+                let taken = queuedDeliveries.prefix(options.deliveryBatch)
+                queuedDeliveries.removeFirst(taken.count)
+                if taken.isEmpty { deliveringQueue = false }
+                return taken.compactMap { delivery in webhooks[delivery.webhook].map { (delivery, $0) } }
+            }
+            if batch.isEmpty && lock.withLock({ !deliveringQueue }) { return }
+            for (delivery, hook) in batch { await send(hook, topic: delivery.topic, body: delivery.body, form: false) }
+        }
     }
 
     /// WooCommerce's delivery id: `wp_hash(webhook_id . strtotime('now'))`, so every
@@ -431,10 +480,16 @@ extension WooCommerceSandbox {
         Insecure.MD5.hash(data: Data("\(webhook)\(Int(now.timeIntervalSince1970))".utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Delivers one webhook in the background, signed as WooCommerce signs it; counts
-    /// failures and disables the webhook after too many in a row. The ping sent when a
-    /// webhook is saved is, as in WooCommerce, unsigned: `webhook_id=N` and a user agent.
+    /// Sends the ping WooCommerce sends when a webhook is saved, in the background.
     func deliver(_ hook: Webhook, topic: String, body: Data, form: Bool) {
+        Task.detached { await self.send(hook, topic: topic, body: body, form: form) }
+    }
+
+    /// Sends one delivery, signed as WooCommerce signs it; counts failures and disables
+    /// the webhook once they pass `maxDeliveryFailures` (2xx, 301 and 302 are
+    /// successes, and one resets the count). The ping is, as in WooCommerce, unsigned:
+    /// `webhook_id=N` and a user agent.
+    func send(_ hook: Webhook, topic: String, body: Data, form: Bool) async {
         let signature = Data(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(hook.secret.utf8)))).base64EncodedString()
         var request = URLRequest(url: URL(string: hook.deliveryURL)!)
         request.httpMethod = "POST"
@@ -455,19 +510,16 @@ extension WooCommerceSandbox {
         for (name, value) in headers {
             request.setValue(value, forHTTPHeaderField: name)
         }
-        let id = hook.id
-        let max = options.maxDeliveryFailures
-        Task.detached {
-            var status: Int?
-            if let (_, response) = try? await URLSession.shared.data(for: request) { status = (response as? HTTPURLResponse)?.statusCode }
-            let ok = status.map { (200..<300).contains($0) } ?? false
-            self.deliveries.add(.init(webhook: id, topic: topic, status: status))
-            self.lock.withLock {
-                guard !form, var current = self.webhooks[id] else { return }
-                current.failures = ok ? 0 : current.failures + 1
-                if current.failures >= max { current.status = "disabled" }
-                self.webhooks[id] = current
-            }
+        let id = hook.id, deliveryID = form ? "" : request.value(forHTTPHeaderField: "X-WC-Webhook-Delivery-ID") ?? ""
+        var status: Int?
+        if let (_, response) = try? await URLSession.shared.data(for: request) { status = (response as? HTTPURLResponse)?.statusCode }
+        let ok = status.map { (200..<300).contains($0) || $0 == 301 || $0 == 302 } ?? false
+        deliveries.add(.init(webhook: id, topic: topic, status: status, deliveryID: deliveryID))
+        lock.withLock {
+            guard !form, var current = webhooks[id] else { return }
+            current.failures = ok ? 0 : current.failures + 1
+            if current.failures > options.maxDeliveryFailures { current.status = "disabled" }
+            webhooks[id] = current
         }
     }
 }

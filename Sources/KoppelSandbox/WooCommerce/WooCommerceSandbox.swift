@@ -8,14 +8,19 @@ import NIOCore
 /// their variations with the real field names; paging with `X-WP-Total` and
 /// `X-WP-TotalPages`; the real filters; OAuth 1.0a signatures over plain HTTP (Basic
 /// auth only when the request came over HTTPS, as `X-Forwarded-Proto` says); errors as
-/// `{code, message, data: {status}}`; webhooks signed with base64 HMAC-SHA256 and
-/// disabled after five failed deliveries in a row. See Sources/KoppelSandbox/README.md.
+/// `{code, message, data: {status}}`; webhooks queued and sent in batches, signed with
+/// base64 HMAC-SHA256, and disabled once more than five deliveries in a row failed. See Sources/KoppelSandbox/README.md.
 public final class WooCommerceSandbox: @unchecked Sendable {
     public struct Options: Sendable {
         public var consumerKey = "ck_sandbox_0123456789abcdef"
         public var consumerSecret = "cs_sandbox_fedcba9876543210"
-        /// Failed deliveries in a row after which a webhook is disabled.
+        /// A webhook is disabled once its failed deliveries in a row pass this (reference
+        /// README, auto-disable: `failure_count > 5`).
         public var maxDeliveryFailures = 5
+        /// How often the queue of deliveries is worked off (Action Scheduler through
+        /// WP-Cron), and how many deliveries one pass sends.
+        public var deliveryInterval: TimeInterval = 1
+        public var deliveryBatch = 25
         /// How many of the seed's completed orders (the oldest first) carry a refund of one
         /// piece of their first line, made a day after the order.
         public var refundedOrders = 0
@@ -28,6 +33,9 @@ public final class WooCommerceSandbox: @unchecked Sendable {
     var customers: [Int: [String: Any]] = [:]
     var products: [Int: [String: Any]] = [:]
     var webhooks: [Int: Webhook] = [:]
+    /// Deliveries waiting for the next pass of the queue, and whether one is scheduled.
+    var queuedDeliveries: [QueuedDelivery] = []
+    var deliveringQueue = false
     /// Order notes by order id, newest first (`GET /orders/{id}/notes`).
     var notes: [Int: [[String: Any]]] = [:]
     /// Refunds by order id, as `GET /orders/{id}/refunds` lists them.

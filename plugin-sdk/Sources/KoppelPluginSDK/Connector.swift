@@ -30,6 +30,21 @@ public protocol Connector: AnyObject {
     /// delivery names only its key or may be older than the record; emit nothing for a
     /// delivery the stream does not cover.
     func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError)
+
+    /// Every webhook subscription the remote system holds for this connection, Koppel's
+    /// and others'. Implemented by a connector whose read streams declare
+    /// `webhookTopics`, with the three below.
+    func subscriptions(host: PluginHost) throws(ConnectorError) -> [Subscription]
+
+    /// Subscribes `callbackURL` to `topic` (one of a stream's `webhookTopics`); the
+    /// secret, when the subscription carries one, is the connection's webhook secret.
+    func subscribe(topic: String, callbackURL: String, host: PluginHost) throws(ConnectorError) -> Subscription
+
+    /// Makes a subscription the sender stopped deliver again.
+    func enableSubscription(id: String, host: PluginHost) throws(ConnectorError) -> Subscription
+
+    /// Removes a subscription.
+    func unsubscribe(id: String, host: PluginHost) throws(ConnectorError)
 }
 
 extension Connector {
@@ -45,6 +60,44 @@ extension Connector {
 
     public func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError) {
         throw .invalidData("\(Self.manifest.name) does not take webhooks")
+    }
+
+    public func subscriptions(host: PluginHost) throws(ConnectorError) -> [Subscription] {
+        throw .invalidData("\(Self.manifest.name) cannot list webhook subscriptions")
+    }
+
+    public func subscribe(topic: String, callbackURL: String, host: PluginHost) throws(ConnectorError) -> Subscription {
+        throw .invalidData("\(Self.manifest.name) cannot make webhook subscriptions; make them in the remote system by hand")
+    }
+
+    public func enableSubscription(id: String, host: PluginHost) throws(ConnectorError) -> Subscription {
+        throw .invalidData("\(Self.manifest.name) cannot enable a webhook subscription; enable it in the remote system")
+    }
+
+    public func unsubscribe(id: String, host: PluginHost) throws(ConnectorError) {
+        throw .invalidData("\(Self.manifest.name) cannot remove a webhook subscription; remove it in the remote system")
+    }
+}
+
+/// One webhook subscription in the remote system.
+public struct Subscription: Codable, Sendable, Equatable {
+    /// The remote system's id for it, as `enableSubscription` and `unsubscribe` take it.
+    public var id: String
+    public var topic: String
+    public var callbackURL: String
+    /// "active", "disabled" (the sender stopped it after failed deliveries) or "paused".
+    public var status: String
+
+    public init(id: String, topic: String, callbackURL: String, status: String = "active") {
+        self.id = id
+        self.topic = topic
+        self.callbackURL = callbackURL
+        self.status = status
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, topic, status
+        case callbackURL = "callback_url"
     }
 }
 

@@ -76,7 +76,8 @@ private final class ExportedConnector: @unchecked Sendable {
             read: C.manifest.streams.read.isEmpty ? nil : readThunk,
             write: C.manifest.streams.write.isEmpty ? nil : writeThunk,
             close: closeThunk,
-            webhook: C.manifest.webhooks == nil ? nil : webhookThunk
+            webhook: C.manifest.webhooks == nil ? nil : webhookThunk,
+            webhook_subscriptions: C.manifest.streams.read.contains { !($0.webhookTopics ?? []).isEmpty } ? subscriptionsThunk : nil
         ))
     }
 }
@@ -214,6 +215,33 @@ private let webhookThunk: @convention(c) (
             stream: stream, headers: Dictionary(headers.map { ($0.key.lowercased(), $0.value) }) { a, _ in a },
             body: args.body.data, optionsJSON: args.options_json.len > 0 ? args.options_json.data : nil)
         try instance.connector.webhook(delivery, host: host)
+    }
+}
+
+private let subscriptionsThunk: @convention(c) (
+    UnsafeMutableRawPointer?, UnsafePointer<koppel_host>?, UnsafePointer<koppel_subscription_args>?
+) -> koppel_status = { pointer, table, args in
+    guarded(table) { host throws(ConnectorError) in
+        guard let instance = Instance.from(pointer) else { throw .internal("webhook_subscriptions was called without an instance") }
+        guard let args = args?.pointee else { throw .invalidData("webhook_subscriptions was called without arguments") }
+        let text = { (str: koppel_str) in String(decoding: str.data, as: UTF8.self) }
+        let connector = instance.connector
+        switch text(args.action) {
+        case "list":
+            for subscription in try connector.subscriptions(host: host) { try host.emit(subscription) }
+        case "create":
+            let topic = text(args.topic)
+            guard instance.manifest.streams.read.contains(where: { ($0.webhookTopics ?? []).contains(topic) }) else {
+                throw .invalidData("\(instance.manifest.name) declares no webhook topic \(topic)")
+            }
+            try host.emit(try connector.subscribe(topic: topic, callbackURL: text(args.callback_url), host: host))
+        case "enable":
+            try host.emit(try connector.enableSubscription(id: text(args.id), host: host))
+        case "delete":
+            try connector.unsubscribe(id: text(args.id), host: host)
+        case let other:
+            throw .invalidData("webhook_subscriptions has no action \(other) (list, create, enable, delete)")
+        }
     }
 }
 

@@ -106,13 +106,24 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// e-mails every customer it creates); `koppel check` and the dashboard show it
         /// for each flow that writes here.
         public var notice: String?
-        public init(name: String, record: String, incremental: Bool? = nil, update: Bool? = nil, refunds: Bool? = nil, notice: String? = nil) {
+        /// A read stream fed by webhooks: the remote topics that announce its records,
+        /// which the host subscribes to through `Connector.subscribe`.
+        public var webhookTopics: [String]?
+        public init(
+            name: String, record: String, incremental: Bool? = nil, update: Bool? = nil, refunds: Bool? = nil, notice: String? = nil,
+            webhookTopics: [String]? = nil
+        ) {
             self.name = name
             self.record = record
             self.incremental = incremental
             self.update = update
             self.refunds = refunds
             self.notice = notice
+            self.webhookTopics = webhookTopics
+        }
+        enum CodingKeys: String, CodingKey {
+            case name, record, incremental, update, refunds, notice
+            case webhookTopics = "webhook_topics"
         }
     }
 
@@ -268,31 +279,43 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// An unsigned body starting with this is the sender's test ping when a webhook is
         /// created (WooCommerce: `webhook_id=`): answered 200, nothing more.
         public var pingBodyPrefix: String?
+        /// The subscription carries the secret (WooCommerce's `secret`, a URL token): the
+        /// host makes one and keeps it in the vault before subscribing. Otherwise the
+        /// secret is the sender's (Exact's app secret) and the merchant gives it.
+        public var generateSecret: Bool?
+        /// The sender delivers only to https addresses (a loopback address excepted).
+        public var httpsOnly: Bool?
 
         /// A signature over the raw body, in a header.
         public init(
             signature: String, header: String, secret: String = "webhook_secret", deliveryIDHeader: String? = nil,
-            pingBodyPrefix: String? = nil
+            pingBodyPrefix: String? = nil, generateSecret: Bool? = nil
         ) {
             self.signature = signature
             self.header = header
             self.secret = secret
             self.deliveryIDHeader = deliveryIDHeader
             self.pingBodyPrefix = pingBodyPrefix
+            self.generateSecret = generateSecret
         }
 
-        /// Unsigned deliveries authenticated by the secret as the URL's last segment.
+        /// Unsigned deliveries authenticated by the secret as the URL's last segment; the
+        /// host makes the secret.
         public init(urlTokenSecret secret: String = "webhook_secret") {
             self.signature = "url-token"
             self.secret = secret
+            self.generateSecret = true
         }
 
         /// A signature inside a JSON envelope: `{ signedMember: {...}, signatureMember: "hex" }`.
-        public init(envelopeSignedMember signed: String, signatureMember: String, secret: String = "webhook_secret") {
+        public init(
+            envelopeSignedMember signed: String, signatureMember: String, secret: String = "webhook_secret", httpsOnly: Bool? = nil
+        ) {
             self.signature = "hmac-sha256-hex-envelope"
             self.signedMember = signed
             self.signatureMember = signatureMember
             self.secret = secret
+            self.httpsOnly = httpsOnly
         }
 
         enum CodingKeys: String, CodingKey {
@@ -301,6 +324,8 @@ public struct Manifest: Codable, Sendable, Equatable {
             case signatureMember = "signature_member"
             case deliveryIDHeader = "delivery_id_header"
             case pingBodyPrefix = "ping_body_prefix"
+            case generateSecret = "generate_secret"
+            case httpsOnly = "https_only"
         }
     }
 }
