@@ -476,6 +476,23 @@ final class LiveServiceTests: XCTestCase {
         XCTAssertEqual(try exactSubscriptions().count, 0)
     }
 
+    /// A shop on the internet cannot deliver to an address of this machine: registering
+    /// without `server.public_url` says so, and makes nothing.
+    func testWebhooksForAShopElsewhereNeedAnAddressItCanReach() throws {
+        try deployment.fixture.write(
+            load: ["woocommerce", "exact-online"],
+            connections: """
+                shop: { plugin: woocommerce, settings: { base_url: "https://winkel.example.nl", consumer_key: ck_live } }
+                exact: { plugin: exact-online, settings: { region: nl, division: 1, client_id: app } }
+                """,
+            flows: "invoices: { from: shop.orders, to: exact.sales_invoices, schedule: webhook }",
+            extra: "server: { listen: \"127.0.0.1:\(port)\" }")
+        XCTAssertEqual(try deployment.fixture.koppel(["secrets", "set", "shop", "consumer_secret"], stdin: "cs_live\n").status, 0)
+        let refused = try deployment.fixture.koppel(["webhooks", "register"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("shop: shop's system cannot reach http://127.0.0.1:\(port), an address of this machine only: set server.public_url"), refused.stderr)
+    }
+
     /// `koppel run` with a public URL makes its subscriptions at start; a burst of 50
     /// shop orders (delivered by WooCommerce in batches, many sharing a delivery id) and
     /// 20 accounts made in Exact (key-only envelopes) are each delivered once, by

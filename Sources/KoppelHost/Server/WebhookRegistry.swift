@@ -52,6 +52,7 @@ public struct WebhookRegistry: Sendable {
         case notSubscribable(connection: String, plugin: String)
         case httpsOnly(connection: String, plugin: String, url: String)
         case secretMissing(connection: String, setting: String)
+        case unreachable(connection: String, url: String)
 
         public var description: String {
             switch self {
@@ -59,6 +60,8 @@ public struct WebhookRegistry: Sendable {
                 "\(connection) (\(plugin)) cannot make its webhook subscriptions; create them in the remote system with the URL `koppel webhooks list` shows"
             case .httpsOnly(let connection, let plugin, let url):
                 "\(connection) (\(plugin)) delivers webhooks only to https addresses, and \(url) is not one: set server.public_url to the https address this Koppel is reached at"
+            case .unreachable(let connection, let url):
+                "\(connection)'s system cannot reach \(url), an address of this machine only: set server.public_url to the address it reaches this Koppel at (or give --url)"
             case .secretMissing(let connection, let setting):
                 "\(connection) needs the sender's webhook secret before subscribing: `koppel secrets set \(connection) \(setting)`"
             }
@@ -137,6 +140,11 @@ public struct WebhookRegistry: Sendable {
                 throw RegistryError.secretMissing(connection: name, setting: rule.secretSetting)
             }
             let url = try callbackURL(name)
+            if Self.isLoopback(URLComponents(string: url)?.host), let remote = try runtime.baseURL(name).flatMap({ URLComponents(string: $0)?.host }),
+                !Self.isLoopback(remote)
+            {
+                throw RegistryError.unreachable(connection: name, url: baseURL)
+            }
             if rule.httpsOnly, !Self.deliverable(url) { throw RegistryError.httpsOnly(connection: name, plugin: plugin.name, url: baseURL) }
             let plugins = try runtime.open(connection: name)
             var ours = try plugins.subscriptions(.list).filter { isOurs($0, name) }
@@ -216,7 +224,11 @@ public struct WebhookRegistry: Sendable {
     /// https, or a loopback address (the sandbox, tests).
     static func deliverable(_ url: String) -> Bool {
         guard let components = URLComponents(string: url) else { return false }
-        if components.scheme == "https" { return true }
-        return ServerSettings.loopbackNames.contains(components.host ?? "") || components.host == "[::1]"
+        return components.scheme == "https" || isLoopback(components.host)
+    }
+
+    static func isLoopback(_ host: String?) -> Bool {
+        guard let host else { return false }
+        return ServerSettings.loopbackNames.contains(host) || host == "[::1]" || host.hasPrefix("127.")
     }
 }
