@@ -233,7 +233,11 @@ public final class WooCommerceConnector: Connector {
     }
 
     public func write(_ request: WriteRequest, host: PluginHost) throws(ConnectorError) -> WriteResult {
-        if request.stream == "shipment_status" { return try WooShipmentWriter(api: try api(host)).write(try request.record(as: Shipment.self), knownID: request.targetKey) }
+        // The record is decoded first: one that cannot be read is refused before any call.
+        if request.stream == "shipment_status" {
+            let shipment = try request.record(as: Shipment.self)
+            return try WooShipmentWriter(api: try api(host)).write(shipment, knownID: request.targetKey)
+        }
         let customer = try request.record(as: Customer.self)
         return try WooCustomerWriter(api: try api(host), create: config.createCustomers ?? true).write(customer, knownID: request.targetKey)
     }

@@ -130,15 +130,19 @@ final class FlowTests: XCTestCase {
     }
 
     func testTwoProcessesNeverRunTheSameFlowAtOnce() throws {
-        try writeDeployment(count: 400)
+        // Long enough that the second process surely starts while the first delivers.
+        let total = 4_000
+        try writeDeployment(count: total)
         let first = try TestSupport.start(TestSupport.koppel, ["sync", "items"], environment: fixture.environment)
-        usleep(150_000)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try? delivered().count) ?? 0 < 100 { usleep(10_000) }
+        let midway = try delivered().count
+        XCTAssertTrue((100..<total / 2).contains(midway), "the first run is under way (\(midway) delivered)")
         let second = try fixture.koppel(["sync", "items"])
         let firstResult = first.wait()
         XCTAssertEqual(firstResult.status, 0, firstResult.stderr)
-        if second.status != 0 {
-            XCTAssertTrue(second.stderr.contains("flow items is running in another process"), second.stderr)
-        }
+        XCTAssertNotEqual(second.status, 0, "a second process ran the flow while the first did")
+        XCTAssertTrue(second.stderr.contains("flow items is running in another process"), second.stderr)
         let runs = try fixture.runtime().store.runs(flow: "items", limit: 10)
         for a in runs {
             for b in runs where a.id < b.id {
@@ -146,7 +150,7 @@ final class FlowTests: XCTestCase {
                 XCTAssertFalse(overlap, "runs \(a.id) and \(b.id) of one flow overlapped")
             }
         }
-        XCTAssertEqual(try delivered().count, 400)
+        XCTAssertEqual(try delivered().count, total)
     }
 
     /// `koppel run`: the scheduler as a service, shared by two processes, stopped gracefully.

@@ -38,7 +38,10 @@ enum TestSupport {
 
     /// Runs a command to completion.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil, stdin: String? = nil) throws -> Output {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil, stdin: String? = nil,
+        timeout: TimeInterval = 600
+    ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -56,11 +59,23 @@ enum TestSupport {
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        waitForExit(process, timeout: timeout, "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " "))")
         return Output(
             status: process.terminationStatus,
             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Waits until `process` ends; after `timeout` it is killed and the test fails, so a
+    /// hung command fails its test instead of holding up the suite.
+    static func waitForExit(_ process: Process, timeout: TimeInterval, _ what: String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            XCTFail("\(what) did not end within \(Int(timeout)) s and was killed")
+        }
+        process.waitUntilExit()
     }
 
     /// A port on loopback that was free a moment ago.
@@ -111,9 +126,10 @@ enum TestSupport {
         /// Everything written to stdout and stderr so far.
         var outputSoFar: String { output.current + errors.current }
 
-        /// Waits for the process to end.
-        func wait() -> Output {
-            process.waitUntilExit()
+        /// Waits for the process to end; one still running after `timeout` is killed and
+        /// the test fails.
+        func wait(timeout: TimeInterval = 300) -> Output {
+            waitForExit(process, timeout: timeout, process.arguments?.joined(separator: " ") ?? "the process")
             usleep(100_000)
             return Output(status: process.terminationStatus, stdout: output.current, stderr: errors.current)
         }

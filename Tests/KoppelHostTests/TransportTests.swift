@@ -143,8 +143,9 @@ final class TransportTests: XCTestCase {
             }
         }
         threads.forEach { $0.start() }
-        while statuses.current.count < 4 { usleep(10_000) }
-        XCTAssertEqual(statuses.current, [200, 200, 200, 200])
+        let deadline = Date().addingTimeInterval(30)
+        while statuses.current.count < 4 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(statuses.current, [200, 200, 200, 200], "all four answered within 30 s")
         XCTAssertGreaterThanOrEqual(log.current.maxInFlight, 3, "requests were serialised")
     }
 

@@ -317,16 +317,22 @@ final class WinstoreExactTests: XCTestCase {
         XCTAssertTrue(try deployment.fixture.koppel(["failed", "products"]).stdout.contains("$.ArticleNumber (article number) is missing"))
     }
 
+    /// Winstore's prices include VAT; Exact's item price excludes it, to the cent. The
+    /// expected prices are worked out by hand (price / (1 + rate), rounded half up).
     func testPricesIncludingVATReachExactExcludingIt() throws {
         try deploy(flows: "products: { from: winstore.products, to: exact.items }")
+        let cases: [(sku: String, incl: String, rate: Int, excl: String)] = [
+            ("VAT-1", "12.10", 21, "10.00"), ("VAT-2", "10.90", 9, "10.00"), ("VAT-3", "9.99", 21, "8.26"),
+            ("VAT-4", "19.95", 9, "18.30"), ("VAT-5", "0.05", 21, "0.04"), ("VAT-6", "7.50", 0, "7.50"),
+        ]
+        for (sku, incl, rate, _) in cases {
+            try article([Fields.sku: sku, Fields.name: "Artikel \(sku)", Fields.price: Decimal(string: incl)!, Fields.vatRate: rate])
+        }
         let run = try deployment.sync("products")
-        XCTAssertTrue(run.stdout.contains("written 100,"), run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("written 106,"), run.stdout + run.stderr)
         let items = Dictionary(uniqueKeysWithValues: try deployment.exactRecords("logistics/Items").map { ($0["Code"] as! String, $0) })
-        for article in try shop("articles") {
-            let incl = decimal(article[Fields.price]), rate = decimal(article[Fields.vatRate])
-            var excl = incl * 100 / (100 + rate), rounded = Decimal()
-            NSDecimalRound(&rounded, &excl, 2, .plain)
-            XCTAssertEqual(decimal(items[article[Fields.sku] as! String]?["StandardSalesPrice"]), rounded, article[Fields.sku] as! String)
+        for (sku, _, _, excl) in cases {
+            XCTAssertEqual(decimal(items[sku]?["StandardSalesPrice"]), Decimal(string: excl)!, sku)
         }
     }
 
