@@ -166,7 +166,8 @@ public final class ExactOnlineConnector: Connector {
     }
 
     /// Exact's deliveries carry only the changed record's key (`Content.Key`); the record
-    /// itself is fetched. Deletions and other topics are not records of the stream.
+    /// itself is fetched. A deletion of an account or item is passed on as one; other
+    /// topics are not records of the stream.
     public func webhook(_ delivery: WebhookDelivery, host: PluginHost) throws(ConnectorError) {
         struct Notification: Decodable {
             struct Content: Decodable {
@@ -178,11 +179,15 @@ public final class ExactOnlineConnector: Connector {
             var Content: Content
         }
         let content = try delivery.payload(as: Notification.self).Content
-        guard Self.webhookTopics[delivery.stream] == content.Topic, content.Action != "Delete" else { return }
+        guard Self.webhookTopics[delivery.stream] == content.Topic else { return }
         let api = try api(host)
         if let division = content.Division, division != api.division { return }
         let options = try delivery.options(as: ExactReadOptions.self) ?? ExactReadOptions()
-        try reader(api, options).readOne(delivery.stream, key: content.Key)
+        if content.Action == "Delete" {
+            try reader(api, options).emitDeletion(delivery.stream, key: content.Key)
+        } else {
+            try reader(api, options).readOne(delivery.stream, key: content.Key)
+        }
     }
 
     /// The division's subscriptions (R-HOOK-1). Exact has no state for one: a

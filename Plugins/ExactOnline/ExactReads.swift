@@ -59,7 +59,13 @@ struct ExactReader {
         var modified: Date?
         var timestamp: Int64?
         var links: Int64?
+        /// The last row version of `sync/Deleted` read (accounts and items).
+        var deleted: Int64?
     }
+
+    /// `sync/Deleted`'s entity type of each stream whose deletions are read (R-SYNC-2;
+    /// the codes of Exact's documentation of the feed).
+    static let deletedEntityTypes: [String: Int64] = ["accounts": 2, "items": 9]
 
     /// Before any record: where a first read starts.
     static let beginning = Date(timeIntervalSince1970: 0)
@@ -85,7 +91,15 @@ struct ExactReader {
         let after = stored?.timestamp
         switch request.stream {
         case "accounts":
-            try readAccounts(after: after, window: window)
+            var cursor = Cursor(timestamp: after, deleted: stored?.deleted)
+            try readAccounts(after: after, window: window, checkpoint: { version throws(ConnectorError) in
+                cursor.timestamp = version
+                try host.checkpoint(cursor)
+            })
+            try readDeletions(of: request.stream, after: stored?.deleted, checkpoint: { version throws(ConnectorError) in
+                cursor.deleted = version
+                try host.checkpoint(cursor)
+            })
             return
         case "sales_invoices":
             try ExactSalesInvoiceReader(api: api).read(after: after, window: window, checkpoint: { version throws(ConnectorError) in
@@ -102,8 +116,14 @@ struct ExactReader {
             })
             return
         case "items":
+            var cursor = Cursor(timestamp: stored?.timestamp, links: stored?.links, deleted: stored?.deleted)
             try ExactItemReader(api: api, costItems: costItems).read(after: (stored?.timestamp, stored?.links), window: window, checkpoint: { items, prices throws(ConnectorError) in
-                try host.checkpoint(Cursor(timestamp: items, links: prices))
+                (cursor.timestamp, cursor.links) = (items, prices)
+                try host.checkpoint(cursor)
+            })
+            try readDeletions(of: request.stream, after: stored?.deleted, checkpoint: { version throws(ConnectorError) in
+                cursor.deleted = version
+                try host.checkpoint(cursor)
             })
             return
         case "sales_orders":
@@ -125,12 +145,31 @@ struct ExactReader {
 
     /// Customers (accounts of status C) from the accounts' sync feed; prospects,
     /// suspects and suppliers that buy nothing are not customers.
-    private func readAccounts(after: Int64?, window: Window) throws(ConnectorError) {
+    private func readAccounts(after: Int64?, window: Window, checkpoint: (Int64) throws(ConnectorError) -> Void) throws(ConnectorError) {
         let host = api.host
         try api.sync("sync/CRM/Accounts", after: after, select: Self.accountSelect, record: { record throws(ConnectorError) in
             guard Self.text(record, "Status") == "C", let modified = try Self.modified(record, key: "ID", host: host), window.contains(modified) else { return }
             try host.emit(Self.customer(record, modified: modified))
-        }, onPage: { version throws(ConnectorError) in try host.checkpoint(Cursor(timestamp: version)) })
+        }, onPage: checkpoint)
+    }
+
+    /// The records of `stream` deleted since `after`, as deletions (R-SYNC-2: the sync
+    /// feeds never show them; `sync/Deleted` keeps them about two months). The host drops
+    /// those of records it never delivered.
+    private func readDeletions(of stream: String, after: Int64?, checkpoint: (Int64) throws(ConnectorError) -> Void) throws(ConnectorError) {
+        guard let type = Self.deletedEntityTypes[stream] else { return }
+        let host = api.host
+        try api.sync("sync/Deleted", after: after, select: "EntityKey,EntityType,DeletedDate", record: { row throws(ConnectorError) in
+            guard ExactAPI.rowVersion(row["EntityType"]) == type, let key = Self.text(row, "EntityKey") else { return }
+            try host.emitDeletion(key: key.lowercased(), at: ExactAPI.date(row["DeletedDate"]) ?? host.now)
+        }, onPage: checkpoint)
+    }
+
+    /// A deletion a webhook announced (`Action: Delete`), for a stream whose deletions
+    /// are read.
+    func emitDeletion(_ stream: String, key: String) throws(ConnectorError) {
+        guard Self.deletedEntityTypes[stream] != nil else { return }
+        try api.host.emitDeletion(key: key.lowercased(), at: api.host.now)
     }
 
     /// Emits the one record a webhook names by its key (an item's key for stock), if it

@@ -18,10 +18,10 @@ public final class OptiplyConnector: Connector {
 
     public static let manifest = Manifest(
         name: "optiply",
-        version: "2.0.0",
+        version: "2.1.0",
         description: "Optiply inventory planning API (products, stock levels, suppliers, sell orders)",
         streams: .init(write: [
-            .init(name: "products", record: "product", update: true),
+            .init(name: "products", record: "product", update: true, deletes: true),
             .init(name: "stock_levels", record: "stock_level", update: true),
             .init(name: "sell_orders", record: "order", update: false),
             .init(name: "suppliers", record: "supplier", update: true),
@@ -67,6 +67,7 @@ public final class OptiplyConnector: Connector {
         let products = OptiplyProducts(api: api(host))
         switch request.stream {
         case "products":
+            if request.isDeletion, let id = request.targetKey { return try products.retire(id: id) }
             return try products.write(try request.record(as: Product.self))
         case "stock_levels":
             return try OptiplyStockWriter(products: products).write(try request.record(as: StockLevel.self))

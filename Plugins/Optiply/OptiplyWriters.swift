@@ -55,6 +55,16 @@ struct OptiplyProducts {
     }
 }
 
+extension OptiplyProducts {
+    /// A product deleted at the source is retired, not removed: `status: disabled` ends
+    /// its buying advice and keeps its sales history. One Optiply no longer has is gone
+    /// already (R6.8: a 404 counts as done).
+    func retire(id: String) throws(ConnectorError) -> WriteResult {
+        _ = try api.update("products", id: id, ["status": "disabled"])
+        return .deleted(id)
+    }
+}
+
 /// Writes stock levels to their Optiply product's `stockLevel`, in whole units (an
 /// integer, R6.1).
 struct OptiplyStockWriter {

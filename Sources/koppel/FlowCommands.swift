@@ -91,6 +91,7 @@ struct SyncCommand: ParsableCommand {
         if dryRun { return "\(flow) (dry run): read \(r.read), would write \(r.written), skipped \(r.skipped + r.unchanged), not mappable \(r.failed); nothing was written" }
         var parts = ["read \(r.read)", "written \(r.written)"]
         if r.updated > 0 { parts.append("updated \(r.updated)") }
+        if r.deleted > 0 { parts.append("deleted \(r.deleted)") }
         parts += ["unchanged \(r.unchanged)", "skipped \(r.skipped)", "failed \(r.failed)"]
         if r.retried > 0 { parts.append("retried \(r.retried)") }
         if r.recovered > 0 { parts.append("recovered after a crash \(r.recovered)") }

@@ -154,6 +154,32 @@ final class ExactOptiplyTests: XCTestCase {
         XCTAssertEqual(decimal(planned["ART-150"]?["stockLevel"]), Decimal(stock["ART-150"]!["2"]!.quantity))
     }
 
+    /// An item deleted in Exact (read from `sync/Deleted`, R-SYNC-2) retires its Optiply
+    /// product (`status: disabled`, its history kept), once; an item made and deleted
+    /// before the flow delivered it changes nothing.
+    func testAnItemDeletedInExactRetiresItsProductOnce() throws {
+        try deploy(flows: "products: { from: exact.items, to: optiply.products }")
+        try signIn()
+        let (items, _) = try makeItems(4)
+        XCTAssertTrue(try deployment.sync("products").stdout.contains("written 4,"))
+        let brief = try XCTUnwrap(try deployment.exactCreate("logistics/Items", ["Code": "KORT", "Description": "Kort"])["ID"] as? String)
+        for gone in [items["ART-002"]!, brief] { _ = try deployment.json("DELETE", "\(deployment.exactInspect)/logistics/Items(guid'\(gone)')") }
+
+        let retired = try deployment.sync("products")
+        XCTAssertEqual(retired.status, 0, retired.stdout + retired.stderr)
+        XCTAssertTrue(retired.stdout.contains("deleted 1,") && retired.stdout.contains("failed 0"), retired.stdout)
+        let planned = Dictionary(uniqueKeysWithValues: try optiply("products").map { ($0.value["skuCode"] as! String, $0.value) })
+        XCTAssertEqual(planned.count, 4, "retired, not removed")
+        XCTAssertEqual(planned["ART-002"]?["status"] as? String, "disabled")
+        XCTAssertEqual(planned.values.filter { $0["status"] as? String == "disabled" }.count, 1)
+        XCTAssertNil(planned["KORT"])
+
+        let patches = try optiplyCalls()["PATCH /v1/products/{id}"] ?? 0
+        let again = try deployment.sync("products")
+        XCTAssertFalse(again.stdout.contains("deleted"), again.stdout)
+        XCTAssertEqual(try optiplyCalls()["PATCH /v1/products/{id}"] ?? 0, patches, "a deletion is taken once")
+    }
+
     func testSalesOrdersBecomeSellOrdersOnceAndSwitchingToInvoicesDoesNotCountThemAgain() throws {
         let flow = { (stream: String) in "sales: { from: exact.\(stream), to: optiply.sell_orders }\nproducts: { from: exact.items, to: optiply.products }" }
         try deploy(flows: flow("sales_orders"))

@@ -392,4 +392,28 @@ final class WooCommerceExactTests: XCTestCase {
         XCTAssertEqual(try deployment.exactRecords("crm/Accounts").first { $0["ID"] as? String == id }?["Modified"] as? String, modified)
         XCTAssertTrue(try deployment.sync("accounts-to-shop").stdout.contains("written 0"))
     }
+
+    /// An account deleted in Exact (read from `sync/Deleted`, R-SYNC-2) does not delete the
+    /// shop's customer, which WooCommerce cannot take back: the deletion is noted once,
+    /// and the customer stays. An account made and deleted before the flow delivered it
+    /// leaves no trace.
+    func testAnAccountDeletedInExactIsNotedOnceAndTheShopsCustomerStays() throws {
+        XCTAssertEqual(try deployment.sync("invoices").status, 0)
+        XCTAssertEqual(try deployment.sync("accounts-to-shop").status, 0)
+        let account = try XCTUnwrap(try deployment.exactRecords("crm/Accounts").first { ($0["Email"] as? String)?.hasSuffix(".nl") == true })
+        let id = try XCTUnwrap(account["ID"] as? String), email = try XCTUnwrap(account["Email"] as? String)
+        let brief = try XCTUnwrap(try deployment.exactCreate("crm/Accounts", ["Name": "Kort", "Status": "C", "Email": "kort@example.nl"])["ID"] as? String)
+        for gone in [id, brief] { _ = try deployment.json("DELETE", "\(deployment.exactInspect)/crm/Accounts(guid'\(gone)')") }
+
+        let deleted = try deployment.sync("accounts-to-shop")
+        XCTAssertEqual(deleted.status, 0, deleted.stdout + deleted.stderr)
+        XCTAssertTrue(deleted.stdout.contains("written 0,") && deleted.stdout.contains("skipped 1,"), deleted.stdout)
+        XCTAssertEqual((try deployment.woo("customers?email=\(email)") as? [[String: Any]])?.count, 1, "the customer stays")
+        let log = try deployment.fixture.koppel(["log", "accounts-to-shop"]).stdout
+        XCTAssertEqual(log.components(separatedBy: "deleted in exact; shop.customers keeps").count - 1, 1, log)
+        XCTAssertFalse(log.contains(brief), "a deletion of an account never delivered leaves no trace")
+        let again = try deployment.sync("accounts-to-shop")
+        XCTAssertTrue(again.stdout.contains("skipped 0,"), again.stdout)
+        XCTAssertEqual(try deployment.fixture.koppel(["log", "accounts-to-shop"]).stdout.components(separatedBy: "deleted in exact;").count - 1, 1)
+    }
 }

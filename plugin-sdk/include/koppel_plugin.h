@@ -40,6 +40,13 @@
  * by the JSON Schemas in plugin-sdk/schema. Every record a source emits carries a
  * stable "source_key" and an "updated_at".
  *
+ * Since minor 5 a source may emit a deletion: { "source_key": "...", "updated_at": "...",
+ * "deleted": true } when the record is gone from the source (Exact's sync/Deleted). The
+ * host passes it only to a write stream whose manifest says "deletes": true, and only for
+ * a record the flow delivered before (with its target key); such a target reports the
+ * action "deleted". For any other target the deletion is noted and the record it wrote
+ * stays. A deletion of a record never delivered is dropped.
+ *
  * ---------------------------------------------------------------------------------
  * Threads
  * ---------------------------------------------------------------------------------
@@ -231,6 +238,9 @@ typedef struct koppel_host {
      *   { "action": "skipped", "reason": "..." }
      * The host counts it as skipped with the reason, and offers the record again only
      * once it changes. A host older than 1.3 treats the answer as a failed write.
+     * Since ABI 1.5 a write stream declaring "deletes" answers a deletion with
+     *   { "target_key": "...", "action": "deleted" }
+     * having removed (or retired: disabled, archived) the record it wrote before.
      */
     koppel_status (*write_result)(void *ctx, koppel_str result_json);
 
@@ -417,7 +427,8 @@ typedef struct koppel_plugin {
      * stream's "update": true takes changes to records it wrote before (with their
      * target key); without it a change after delivery is noted and left. An order write
      * stream's "refunds": true takes refunds (orders with "refund_of", negative amounts)
-     * and books them as credit notes; a stream without it is never offered one.
+     * and books them as credit notes; a stream without it is never offered one. A write
+     * stream's "deletes": true takes deletions (see Data).
      */
     const char *manifest_json;
 

@@ -55,6 +55,8 @@ public final class FlowRunner {
         public var failed = 0
         public var retried = 0
         public var recovered = 0
+        /// Deletions at the source a target took (removed or retired what it wrote).
+        public var deleted = 0
         /// Records a safety poll wrote that a webhook should have brought.
         public var late = 0
     }
@@ -78,6 +80,8 @@ public final class FlowRunner {
     private var target: PluginConnection?
     private var targetUpdates = false
     private var targetRefunds = false
+    /// The target's stream takes deletions (ABI 1.5).
+    private var targetDeletes = false
 
     public init(runtime: Runtime, flow: FlowConfig, cancellation: CancellationFlag = CancellationFlag()) {
         self.runtime = runtime
@@ -315,13 +319,15 @@ public final class FlowRunner {
         }
     }
 
-    /// Opens the target connection and learns whether its stream takes updates.
+    /// Opens the target connection and learns whether its stream takes updates, refunds
+    /// and deletions.
     private func openTarget() throws {
         let target = try runtime.open(connection: flow.target.connection, cancellation: cancellation)
         self.target = target
         let stream = target.plugin.manifest.writeStreams.first { $0.name == flow.target.stream }
         targetUpdates = stream?.update ?? false
         targetRefunds = stream?.refunds ?? false
+        targetDeletes = stream?.deletes ?? false
     }
 
     /// Replays parked records (after the mapping or the target was fixed): each is mapped
@@ -427,6 +433,11 @@ public final class FlowRunner {
         try checkStop()
         report.read += 1
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let key = object["source_key"] as? String else { return }
+        if object["deleted"] as? Bool == true {
+            try takeDeletion(data, object: object, key: key)
+            options.progress?(report)
+            return
+        }
         if let reason = filter.rejection(of: object) {
             report.skipped += 1
             activity(.skipped, key, "skipped: \(reason)")
@@ -465,6 +476,30 @@ public final class FlowRunner {
             try handle(data, object: object, hash: hash, existing: existing, reconcile: options.reconcileUnknown)
         }
         options.progress?(report)
+    }
+
+    /// A deletion at the source (ABI 1.5): handed to a target that takes deletions, with
+    /// the target key of what this flow delivered; noted once, and the target's record
+    /// left, for any other target; dropped for a record the flow never delivered.
+    private func takeDeletion(_ data: Data, object: [String: Any], key: String) throws {
+        guard let existing = try store.ledgerEntry(flow: flow.name, sourceKey: key), existing.state == .done,
+            let targetKey = existing.targetKey
+        else { return }
+        let hash = Self.hash(data)
+        if existing.contentHash == hash {
+            report.unchanged += 1
+        } else if targetDeletes {
+            try handle(data, object: object, hash: hash, existing: existing, reconcile: false)
+        } else {
+            report.skipped += 1
+            if !options.dryRun {
+                var noted = existing
+                noted.contentHash = hash
+                noted.updatedAt = Date()
+                try store.putLedgerEntry(noted, fence: fence)
+            }
+            activity(.info, key, "deleted in \(flow.source.connection); \(flow.target) keeps \(targetKey), as it does not take deletions")
+        }
     }
 
     /// Handles a refund that must wait or be skipped, or one that waited for its order
@@ -530,8 +565,9 @@ public final class FlowRunner {
         var entry = LedgerEntry(
             flow: flow.name, sourceKey: key, contentHash: hash, targetKey: existing?.targetKey, state: .pending,
             attempts: (existing?.attempts ?? 0) + 1, record: data, updatedAt: Date())
+        let isDeletion = object["deleted"] as? Bool == true
         do {
-            try mapping.apply(to: &object)
+            if !isDeletion { try mapping.apply(to: &object) }
         } catch {
             entry.state = .failed
             entry.lastError = "not mapped: \(error.description)"
@@ -540,7 +576,7 @@ public final class FlowRunner {
             activity(.failed, key, "not mapped: \(error.description)")
             return
         }
-        let mapped = mapping.isIdentity ? data : (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? data
+        let mapped = mapping.isIdentity || isDeletion ? data : (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? data
         if options.dryRun {
             report.written += 1
             options.wouldWrite?(key, mapped)
@@ -574,6 +610,7 @@ public final class FlowRunner {
         }
         switch outcome.action {
         case .updated: report.updated += 1
+        case .deleted: report.deleted += 1
         case .unchanged: report.unchanged += 1
         case .created, .found: report.written += 1
         case .skipped:

@@ -316,6 +316,8 @@ public struct UnreadableRecord: Sendable, Equatable {
 public struct WriteOutcome: Sendable, Equatable {
     public enum Action: String, Sendable {
         case created, updated, unchanged, found
+        /// A deletion taken by a target that declares `deletes` (ABI 1.5).
+        case deleted
         /// The target declined the record by design (ABI 1.3); `reason` says why.
         case skipped
     }

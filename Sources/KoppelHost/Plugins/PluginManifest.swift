@@ -12,6 +12,8 @@ public struct PluginManifest: Sendable, Equatable {
         public var update: Bool
         /// An order write stream that books refunds (orders with `refund_of`).
         public var refunds: Bool = false
+        /// A write stream that takes deletions (ABI 1.5): it removes or retires what it wrote.
+        public var deletes: Bool = false
         /// What a merchant must know before records flow into this write stream.
         public var notice: String?
         /// A read stream fed by webhooks: the remote topics that announce its records.
@@ -282,6 +284,9 @@ public struct PluginManifest: Sendable, Equatable {
             webhookRule = rule
         }
 
+        if webhookRule == nil, let index = readStreams.firstIndex(where: { !$0.webhookTopics.isEmpty }) {
+            throw fail("$.streams.read[\(index)].webhook_topics", "needs \"webhooks\": how the deliveries to these topics are signed")
+        }
         return PluginManifest(
             name: name, version: version, description: description, readStreams: readStreams,
             writeStreams: writeStreams, authScheme: scheme, authJSON: Self.pretty(auth),
@@ -357,6 +362,7 @@ public struct PluginManifest: Sendable, Equatable {
                     incremental: item["incremental"] as? Bool ?? false,
                     update: item["update"] as? Bool ?? false,
                     refunds: item["refunds"] as? Bool ?? false,
+                    deletes: item["deletes"] as? Bool ?? false,
                     notice: item["notice"] as? String,
                     webhookTopics: try topics(item["webhook_topics"], "\(itemPath).webhook_topics")))
             }

@@ -187,6 +187,14 @@ public struct WriteRequest: Sendable {
     /// `idempotencyKey` first and answer `.found` if it is there.
     public var reconcile: Bool
 
+    /// The record is a deletion at the source (ABI 1.5), offered to a stream that
+    /// declares `deletes` with `targetKey` set: remove or retire that record and answer
+    /// `.deleted`.
+    public var isDeletion: Bool {
+        struct Marker: Decodable { var deleted: Bool? }
+        return (try? JSONDecoder().decode(Marker.self, from: recordJSON))?.deleted == true
+    }
+
     /// The record decoded as `Record`; a record that does not decode is `.invalidData`
     /// naming the field.
     public func record<Record: Decodable>(as type: Record.Type) throws(ConnectorError) -> Record {
@@ -235,6 +243,8 @@ public struct WriteResult: Codable, Sendable, Equatable {
         case created, updated, unchanged, found
         /// The target cannot hold this record by design; `reason` says why (ABI 1.3).
         case skipped
+        /// A deletion taken: the record written before is removed or retired (ABI 1.5).
+        case deleted
     }
     /// The remote record's key (Exact's GUID, WooCommerce's id); empty when skipped.
     public var targetKey: String
@@ -254,6 +264,8 @@ public struct WriteResult: Codable, Sendable, Equatable {
     public static func found(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .found) }
     /// The record is not one the target can hold (say why, so a person can act on it).
     public static func skipped(_ reason: String) -> WriteResult { WriteResult(targetKey: "", action: .skipped, reason: reason) }
+    /// The record written before under `key` is removed or retired (a deletion).
+    public static func deleted(_ key: String) -> WriteResult { WriteResult(targetKey: key, action: .deleted) }
 
     enum CodingKeys: String, CodingKey {
         case targetKey = "target_key"

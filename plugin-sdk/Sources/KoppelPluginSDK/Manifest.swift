@@ -109,9 +109,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// A read stream fed by webhooks: the remote topics that announce its records,
         /// which the host subscribes to through `Connector.subscribe`.
         public var webhookTopics: [String]?
+        /// A write stream that takes deletions (`WriteRequest.isDeletion`), removing or
+        /// retiring what it wrote (ABI 1.5).
+        public var deletes: Bool?
         public init(
             name: String, record: String, incremental: Bool? = nil, update: Bool? = nil, refunds: Bool? = nil, notice: String? = nil,
-            webhookTopics: [String]? = nil
+            webhookTopics: [String]? = nil, deletes: Bool? = nil
         ) {
             self.name = name
             self.record = record
@@ -120,9 +123,10 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.refunds = refunds
             self.notice = notice
             self.webhookTopics = webhookTopics
+            self.deletes = deletes
         }
         enum CodingKeys: String, CodingKey {
-            case name, record, incremental, update, refunds, notice
+            case name, record, incremental, update, refunds, notice, deletes
             case webhookTopics = "webhook_topics"
         }
     }

@@ -115,6 +115,17 @@ public struct PluginHost {
         try send(record, through: table.pointee.emit, what: "record")
     }
 
+    /// Hands the host a deletion at the source (ABI 1.5): the record `key` is gone since
+    /// `at`. The host passes it on to targets that take deletions, and notes it for others.
+    public func emitDeletion(key: String, at: Date) throws(ConnectorError) {
+        struct Deletion: Encodable {
+            var source_key: String
+            var updated_at: Date
+            var deleted = true
+        }
+        try emit(Deletion(source_key: key, updated_at: at))
+    }
+
     /// Records the cursor a later read continues from, after the records it covers
     /// were emitted.
     public func checkpoint<Cursor: Encodable>(_ cursor: Cursor) throws(ConnectorError) {
