@@ -251,6 +251,33 @@ final class WooCommerceExactTests: XCTestCase {
         XCTAssertEqual(right.stdout.firstLine, "exact: ok", right.stdout + right.stderr)
     }
 
+    /// Exact takes at most 200 token calls per user a day (R-AUTH-8). When another
+    /// program has spent them, Koppel says so and keeps the sign-in: a day later it
+    /// refreshes without `koppel auth`.
+    func testTheDaysTokenCallsSpentElsewhereKeepTheSignIn() throws {
+        let exact = sandbox.exact.options
+        var statuses: [Int] = []
+        for attempt in 0...200 {
+            var request = OutboundRequest(
+                method: "POST", url: "\(deployment.exactURL)/api/oauth2/token", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                idempotent: false, timeout: 10)
+            request.body = Data("grant_type=refresh_token&refresh_token=other-\(attempt)&client_id=\(exact.clientID)&client_secret=\(exact.clientSecret)".utf8)
+            guard case .response(let answer) = deployment.client.send(request) else { return XCTFail("no answer from the token endpoint") }
+            statuses.append(answer.status)
+        }
+        XCTAssertEqual(Set(statuses.prefix(200)), [400], "the other program's refreshes are refused, and counted")
+        XCTAssertEqual(statuses.last, 429, "the 201st call of the day")
+
+        let spent = try deployment.fixture.koppel(["check", "exact"])
+        XCTAssertNotEqual(spent.status, 0)
+        let said = spent.stdout + spent.stderr
+        XCTAssertTrue(said.contains("takes no more calls for now") && said.contains("the sign-in is kept"), said)
+        XCTAssertFalse(said.contains("koppel auth"), said)
+        _ = try deployment.json("POST", "\(deployment.exactURL)/_sandbox/exact/clock", body: ["advance": 86_400])
+        let nextDay = try deployment.fixture.koppel(["check", "exact"])
+        XCTAssertEqual(nextDay.stdout.firstLine, "exact: ok", nextDay.stdout + nextDay.stderr)
+    }
+
     /// Exact blocks an endpoint for an hour after ten error answers in one (R-RATE-6).
     /// Two hundred orders that Exact refuses (a journal it does not have) cost ten
     /// refused calls: Koppel stops calling the endpoint before the block, the other

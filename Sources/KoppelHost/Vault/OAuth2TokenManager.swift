@@ -94,7 +94,8 @@ public final class OAuth2TokenManager: @unchecked Sendable {
         /// The grant itself was refused (a used, expired or revoked refresh token): why.
         case refused(String)
         /// "Too early": the provider gives a new token only some minutes after the last
-        /// one (Exact: 570 s); the current tokens stay good.
+        /// one (Exact: 570 s), or no more today (Exact: 200 calls a day); the current
+        /// tokens stay good.
         case tooEarly
     }
     /// An access token the server refused while it was too early to replace it: refused
@@ -378,6 +379,13 @@ public final class OAuth2TokenManager: @unchecked Sendable {
                 let detail = vault.redactor.redact(error.isEmpty ? "HTTP \(response.status)" : error)
                 if response.status >= 500 {
                     throw PluginCallError(.transient, "the token endpoint of \(client.connection) failed (\(detail))")
+                }
+                // Too many token calls (Exact: 200 a day per user, R-AUTH-8): the sign-in
+                // stands, and the current token serves while it lives.
+                if response.status == 429 {
+                    lastAnswer = .tooEarly
+                    throw PluginCallError(
+                        .rateLimited, "the token endpoint of \(client.connection) takes no more calls for now (\(detail)); the sign-in is kept and tried again later")
                 }
                 // Exact answers a refresh within 570 s of the last token with 400
                 // access_denied and `Reason: TooEarlyToRefreshTokens` (R-AUTH-5): the

@@ -4,8 +4,8 @@ import Foundation
 /// single-use, access tokens live ten minutes, and every refresh returns a new refresh
 /// token while the old one dies; using a dead one is refused with 401 "Old refresh token
 /// used." (R-AUTH-4). A new token is given only 570 s after the previous token answer
-/// (R-AUTH-5). A refresh token unused for 30 days expires (R-AUTH-7). Time is the fake's
-/// own clock, which tests can move forward.
+/// (R-AUTH-5). A refresh token unused for 30 days expires (R-AUTH-7). At most 200 token
+/// calls a day (R-AUTH-8). Time is the fake's own clock, which tests can move forward.
 final class ExactAuth: @unchecked Sendable {
     struct Client {
         var id: String
@@ -31,6 +31,11 @@ final class ExactAuth: @unchecked Sendable {
     static let refreshFloor: TimeInterval = 570
     /// R-AUTH-7: how long a refresh token lives unused.
     static let refreshIdleLifetime: TimeInterval = 30 * 86_400
+    /// R-AUTH-8: token-endpoint calls an app may make per user a day (code exchanges and
+    /// refreshes alike). The fake has one user.
+    static let dailyTokenCalls = 200
+    /// Token-endpoint calls by UTC day of the fake's clock.
+    private var tokenCalls: [Int: Int] = [:]
 
     /// The fake's time.
     var now: Date { lock.withLock { Date().addingTimeInterval(offset) } }
@@ -82,6 +87,13 @@ final class ExactAuth: @unchecked Sendable {
         // R-AUTH-9: a wrong client id or secret gets a bare `invalid_request`.
         guard form["client_id"] == client.id, form["client_secret"] == client.secret else {
             return (400, ["error": "invalid_request"])
+        }
+        // R-AUTH-8: the 201st call of a day is refused. How Exact answers it is not
+        // documented: assumed 429 with an OAuth error body (sandbox README).
+        let day = Int(Date().addingTimeInterval(offset).timeIntervalSince1970 / 86_400)
+        tokenCalls[day, default: 0] += 1
+        guard tokenCalls[day]! <= Self.dailyTokenCalls else {
+            return (429, ["error": "invalid_request", "error_description": "Rate limit exceeded: at most \(Self.dailyTokenCalls) token requests a day"])
         }
         switch form["grant_type"] {
         case "authorization_code":
