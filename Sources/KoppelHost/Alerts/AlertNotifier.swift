@@ -89,19 +89,18 @@ public final class AlertNotifier: Sendable {
         if !failures.isEmpty { logger.error("\(message)") }
     }
 
-    /// POSTs the alert, trying three times; returns what went wrong, or "".
+    /// POSTs the alert, tried again as `RetryPolicy.alert` says; returns what went wrong,
+    /// or "".
     private func post(_ json: Data, to url: String) -> String {
-        var problem = ""
-        for attempt in 1...3 {
-            var request = OutboundRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")], idempotent: false, timeout: 10)
-            request.body = json
+        var request = OutboundRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")], idempotent: false, timeout: 10)
+        request.body = json
+        let problem = RetryPolicy.alert.repeating({ () -> String in
             switch client.send(request) {
-            case .response(let response) where (200..<300).contains(response.status): return ""
-            case .response(let response): problem = "POST \(url) answered HTTP \(response.status)"
-            case .notSent(let reason), .unknown(let reason): problem = "POST \(url): \(reason)"
+            case .response(let response) where (200..<300).contains(response.status): ""
+            case .response(let response): "POST \(url) answered HTTP \(response.status)"
+            case .notSent(let reason), .unknown(let reason): "POST \(url): \(reason)"
             }
-            if attempt < 3 { sleep(UInt32(attempt)) }
-        }
+        }, while: { !$0.isEmpty })
         return problem
     }
 

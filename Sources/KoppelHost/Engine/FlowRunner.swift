@@ -637,8 +637,7 @@ public final class FlowRunner {
         case .transient, .rateLimited, .uncertain, .auth, .cancelled:
             // It may or may not have arrived: the next attempt reconciles first.
             entry.state = .uncertain
-            // 15 s after the first attempt, doubling up to an hour.
-            entry.nextRetryAt = Date().addingTimeInterval(min(3600, 15 * pow(2, Double(min(max(entry.attempts - 1, 0), 8)))))
+            entry.nextRetryAt = Date().addingTimeInterval(RetryPolicy.heldRecord.backoff(after: entry.attempts))
             try store.putLedgerEntry(entry, fence: fence)
             activity(.warning, key, "not delivered yet (\(error.status)): \(error.message); retried on a later run")
             switch error.status {

@@ -70,29 +70,17 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     /// Applies the migrations. Two processes opening a new file at once may both try;
     /// the loser's transaction rolls back and it finds the schema the winner created.
     private static func migrate(_ pool: DatabasePool) throws {
-        var attempt = 0
-        while true {
-            do {
-                return try migrator.migrate(pool)
-            } catch where attempt < 5 {
-                attempt += 1
-                usleep(100_000)
-                if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
-            }
+        try RetryPolicy.stateFileMigration.run(retryable: { _ in true }) { attempt in
+            if attempt > 1, try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
+            try migrator.migrate(pool)
         }
     }
 
     /// Opens the pool, waiting out another process that is creating the same file: the
     /// switch to WAL mode does not honour the busy timeout.
     private static func open(path: String, configuration: Configuration) throws -> DatabasePool {
-        var attempt = 0
-        while true {
-            do {
-                return try DatabasePool(path: path, configuration: configuration)
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 50 {
-                attempt += 1
-                usleep(100_000)
-            }
+        try RetryPolicy.stateFileOpen.run(retryable: { ($0 as? DatabaseError)?.resultCode == .SQLITE_BUSY }) { _ in
+            try DatabasePool(path: path, configuration: configuration)
         }
     }
 

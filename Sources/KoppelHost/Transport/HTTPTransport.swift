@@ -45,7 +45,7 @@ public final class HTTPTransport: Sendable {
 
     public init(
         connection: String, baseURL: String, authorizer: (any RequestAuthorizer)?, governor: RateLimitGovernor = RateLimitGovernor(),
-        errorBudget: EndpointErrorBudget? = nil, retry: RetryPolicy = RetryPolicy(), client: CurlHTTPClient = CurlHTTPClient(), activity: ActivityRecorder? = nil,
+        errorBudget: EndpointErrorBudget? = nil, retry: RetryPolicy = .http, client: CurlHTTPClient = CurlHTTPClient(), activity: ActivityRecorder? = nil,
         metrics: KoppelMetrics? = nil,
         logger: Logger, timeout: TimeInterval = 60
     ) {

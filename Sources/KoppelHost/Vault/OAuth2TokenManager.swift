@@ -361,12 +361,7 @@ public final class OAuth2TokenManager: @unchecked Sendable {
             method: "POST", url: client.tokenURL, headers: headers,
             body: Data(URLEncoding.query(form).utf8), idempotent: false, timeout: 30)
         lastAnswer = nil
-        var outcome = http.send(request)
-        for _ in 0..<3 {
-            guard case .notSent = outcome else { break }
-            usleep(500_000)
-            outcome = http.send(request)
-        }
+        let outcome = RetryPolicy.tokenRequest.repeating({ http.send(request) }) { if case .notSent = $0 { true } else { false } }
         switch outcome {
         case .notSent(let reason):
             throw PluginCallError(.transient, "the token endpoint of \(client.connection) cannot be reached: \(reason)")
