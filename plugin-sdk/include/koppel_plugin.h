@@ -86,10 +86,24 @@ extern "C" {
 
 /**
  * Every function returns a classified status. The host decides what to do from the
- * class alone: it retries TRANSIENT and RATE_LIMITED with backoff, pauses the flow on
- * AUTH, parks the record as failed on INVALID_DATA, and so on. Along with any status
- * other than KOPPEL_OK the plugin should call `host->report_error` once with a message
- * a person can act on (never a secret).
+ * class alone:
+ *
+ *   status            a write                               a read
+ *   OK                recorded as delivered                 its checkpoints are kept
+ *   TRANSIENT,        kept "uncertain", looked up (write    the run fails; the next run
+ *   UNCERTAIN         with KOPPEL_WRITE_RECONCILE) and      reads again from the last
+ *                     tried again later with backoff        kept checkpoint
+ *   RATE_LIMITED      as TRANSIENT, and the run stops       as TRANSIENT
+ *   AUTH              as TRANSIENT, and the flow stops      as TRANSIENT, naming the
+ *                     naming the connection to sign in      connection to sign in
+ *   CANCELLED         as TRANSIENT; the host asked it       the next run continues
+ *   INVALID_DATA,     parked as failed with the message,    the run fails with the
+ *   NOT_FOUND,        for `koppel replay` once fixed; the   message (report one bad
+ *   CONFLICT,         other records go on                   record with emit_unreadable
+ *   INTERNAL                                                instead)
+ *
+ * Along with any status other than KOPPEL_OK the plugin should call
+ * `host->report_error` once with a message a person can act on (never a secret).
  */
 typedef int32_t koppel_status;
 

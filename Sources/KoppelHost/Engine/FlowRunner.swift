@@ -158,14 +158,10 @@ public final class FlowRunner {
                     } catch {
                         if let stop = stopReason { throw stop }
                         let error = error as? PluginCallError ?? PluginCallError(.internal, "\(error)")
-                        switch error.status {
-                        case .transient, .rateLimited, .auth, .cancelled, .uncertain:
-                            throw EngineError.readFailed(flow: flow.name, reason: "webhook delivery: \(error.message)")
-                        default:
-                            // A delivery the plugin cannot read will not read better later; the
-                            // safety poll still finds its record.
-                            activity(.warning, delivery.deliveryID ?? "", "webhook delivery not usable: \(error.message)")
-                        }
+                        // A delivery the plugin cannot read will not read better later; the
+                        // safety poll still finds its record. Anything passing keeps it.
+                        guard error.status.reaction == .park else { throw sourceFailure(error, "webhook delivery") }
+                        activity(.warning, delivery.deliveryID ?? "", "webhook delivery not usable: \(error.message)")
                     }
                     if let id = delivery.id { try store.removeWebhookInboxEntry(id: id) }
                 }
@@ -257,11 +253,20 @@ public final class FlowRunner {
             // A handler's own error (auth, rate limit, a lost lease, the state file) says
             // more than the read's.
             if let stop = stopReason { throw stop }
-            if error.status == .cancelled || cancellation.isCancelled { throw EngineError.cancelled(flow: flow.name) }
-            if error.status == .auth {
-                throw EngineError.authRequired(flow: flow.name, connection: flow.source.connection, reason: error.message)
-            }
-            throw EngineError.readFailed(flow: flow.name, reason: error.message)
+            if cancellation.isCancelled { throw EngineError.cancelled(flow: flow.name) }
+            throw sourceFailure(error, nil)
+        }
+    }
+
+    /// How a run ends when its source failed, a read or a webhook delivery alike (the
+    /// status's reaction: sign in, wait for the limit, stopped, or a failed read).
+    private func sourceFailure(_ error: PluginCallError, _ what: String?) -> EngineError {
+        let connection = flow.source.connection
+        return switch error.status.reaction {
+        case .stopped: .cancelled(flow: flow.name)
+        case .signInNeeded: .authRequired(flow: flow.name, connection: connection, reason: error.message)
+        case .waitForLimit: .rateLimited(flow: flow.name, connection: connection, reason: error.message)
+        default: .readFailed(flow: flow.name, reason: (what.map { "\($0): " } ?? "") + error.message)
         }
     }
 
@@ -633,21 +638,21 @@ public final class FlowRunner {
     private func park(_ entry: inout LedgerEntry, key: String, after error: PluginCallError) throws {
         entry.lastError = runtime.redactor.redact(error.message)
         entry.updatedAt = Date()
-        switch error.status {
-        case .transient, .rateLimited, .uncertain, .auth, .cancelled:
+        switch error.status.reaction {
+        case .retryLater, .waitForLimit, .signInNeeded, .stopped:
             // It may or may not have arrived: the next attempt reconciles first.
             entry.state = .uncertain
             entry.nextRetryAt = Date().addingTimeInterval(RetryPolicy.heldRecord.backoff(after: entry.attempts))
             try store.putLedgerEntry(entry, fence: fence)
             activity(.warning, key, "not delivered yet (\(error.status)): \(error.message); retried on a later run")
-            switch error.status {
-            case .auth: stopReason = .authRequired(flow: flow.name, connection: flow.target.connection, reason: error.message)
-            case .rateLimited: stopReason = .rateLimited(flow: flow.name, connection: flow.target.connection, reason: error.message)
-            case .cancelled: stopReason = .cancelled(flow: flow.name)
+            switch error.status.reaction {
+            case .signInNeeded: stopReason = .authRequired(flow: flow.name, connection: flow.target.connection, reason: error.message)
+            case .waitForLimit: stopReason = .rateLimited(flow: flow.name, connection: flow.target.connection, reason: error.message)
+            case .stopped: stopReason = .cancelled(flow: flow.name)
             default: break
             }
             if let stopReason { throw stopReason }
-        default:
+        case .park, .done:
             entry.state = .failed
             entry.nextRetryAt = nil
             entry.lastError = runtime.redactor.redact("refused by \(flow.target): \(error.message)")

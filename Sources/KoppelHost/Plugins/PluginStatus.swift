@@ -40,6 +40,38 @@ public enum PluginStatus: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What the host does about a call that ended so. This is the whole table; the
+    /// header's status section says the same to plugin authors.
+    public enum Reaction: Sendable, Equatable {
+        /// The call did what was asked.
+        case done
+        /// Tried again later: a write stays `uncertain` and is looked up (reconciled)
+        /// before it is sent again; a read is repeated from the cursor by the next run.
+        case retryLater
+        /// As `retryLater`, and the run stops at once: the remote limit is spent.
+        case waitForLimit
+        /// As `retryLater`, and the flow stops, naming the connection that needs
+        /// `koppel auth` (or its credentials).
+        case signInNeeded
+        /// The host asked the call to stop; the next run continues where it stopped.
+        case stopped
+        /// A write is parked as failed with the message, for `koppel replay` once the
+        /// cause is fixed; a read fails its run with the message.
+        case park
+    }
+
+    /// The host's reaction to this status.
+    public var reaction: Reaction {
+        switch self {
+        case .ok: .done
+        case .transient, .uncertain: .retryLater
+        case .rateLimited: .waitForLimit
+        case .auth: .signInNeeded
+        case .cancelled: .stopped
+        case .invalidData, .notFound, .conflict, .internal, .unknown: .park
+        }
+    }
+
     /// The name used in logs and the ABI documentation ("invalid-data").
     public var description: String {
         switch self {
