@@ -158,10 +158,7 @@ struct ExactAPI {
     func updateChanged(_ entitySet: String, id: String, _ wanted: [String: JSONValue]) throws(ConnectorError) -> Bool? {
         let select = (wanted.keys.sorted() + ["ID"]).joined(separator: ",")
         guard let current = try first(entitySet, filter: "ID eq guid'\(id)'", select: select) else { return nil }
-        let changed = wanted.filter { field, value in
-            let have = current[field]?.comparableText ?? "", want = value.comparableText
-            return field == "Email" ? have.lowercased() != want.lowercased() : have != want
-        }
+        let changed = JSONValue.differing(wanted, from: current, caseInsensitive: ["Email"])
         guard !changed.isEmpty else { return false }
         try update(entitySet, id: id, changed)
         return true

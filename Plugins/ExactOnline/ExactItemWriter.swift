@@ -84,6 +84,6 @@ struct ExactItemWriter {
         guard let rate = product.vatRate else {
             throw .invalidData("\(product.sku) has a price including VAT but no VAT rate to take the VAT off with")
         }
-        return DecimalNumber(incl.value * 100 / (100 + rate.value)).rounded(2)
+        return incl.excludingVAT(ratePercent: rate)
     }
 }

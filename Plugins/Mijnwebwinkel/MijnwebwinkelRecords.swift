@@ -189,7 +189,7 @@ struct MwwOrder: Decodable {
         for line in orderlines ?? [] {
             guard let price = line.price?.items.first else { throw .invalidData("order line \(line.description ?? line.type) has no price") }
             let incl = price.amountIncludingTax?.value
-            let net = price.amount.map { $0.value.rounded(2) } ?? incl.map { DecimalNumber($0.value * 100 / (100 + price.rate.value.value)).rounded(2) } ?? .zero
+            let net = price.amount.map { $0.value.rounded(2) } ?? incl.map { $0.excludingVAT(ratePercent: price.rate.value) } ?? .zero
             priced.append((line, Priced(description: line.description ?? "", quantity: line.quantity.value, rate: price.rate.value,
                                         net: net, vat: (incl ?? net) - net)))
         }

@@ -63,33 +63,11 @@ struct WooCustomerWriter {
         return top
     }
 
-    /// The fields of `wanted` whose values differ from `current` (nested objects field
-    /// by field), or nil when none do.
-    static func changes(_ wanted: [String: JSONValue], from current: [String: JSONValue]) -> [String: JSONValue]? {
-        var patch: [String: JSONValue] = [:]
-        for (key, value) in wanted {
-            if case .object(let nested) = value {
-                if case .object(let existing)? = current[key] {
-                    if let inner = changes(nested, from: existing) { patch[key] = .object(inner) }
-                } else {
-                    patch[key] = value
-                }
-            } else if Self.normalized(current[key], email: key == "email") != Self.normalized(value, email: key == "email") {
-                patch[key] = value
-            }
-        }
-        return patch.isEmpty ? nil : patch
-    }
-
-    private static func normalized(_ value: JSONValue?, email: Bool) -> String {
-        let text = (value?.stringValue ?? "").trimmingCharacters(in: .whitespaces)
-        return email ? text.lowercased() : text
-    }
-
     private func update(_ existing: [String: JSONValue], _ wanted: [String: JSONValue]) throws(ConnectorError) -> WriteResult {
         guard case .int(let number)? = existing["id"] else { throw .internal("WooCommerce returned a customer without id") }
         let id = String(number)
-        guard let patch = Self.changes(wanted, from: existing) else { return .unchanged(id) }
+        let patch = JSONValue.differing(wanted, from: existing, caseInsensitive: ["email"])
+        guard !patch.isEmpty else { return .unchanged(id) }
         try host.http(api.root.request("customers/\(id)", method: "PUT", body: JSONValue.object(patch).jsonText))
             .requireSuccess("updating WooCommerce customer \(id)")
         return .updated(id)

@@ -72,7 +72,7 @@ struct WooRefund: Decodable {
         return rates.enumerated().map { index, entry in
             let part = index == rates.count - 1 ? left : DecimalNumber(gross.value * entry.value.value / whole.value).rounded(2)
             left = left - part
-            let net = DecimalNumber(part.value * 100 / (100 + entry.key.value)).rounded(2)
+            let net = part.excludingVAT(ratePercent: entry.key)
             let label = rates.count == 1 ? description : "\(description) (\(entry.key.value)% btw)"
             return CostLine(description: label, amount: net, vatRate: entry.key, vatAmount: part - net)
         }

@@ -136,11 +136,7 @@ final class ExactAuth: @unchecked Sendable {
 
     /// Exact's US-style time in its token errors: `3/5/2026 1:04:09 PM` (UTC here).
     static func usDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "M/d/yyyy h:mm:ss a"
-        return formatter.string(from: date)
+        ExactJSON.formatter("M/d/yyyy h:mm:ss a").string(from: date)
     }
 
     /// True when the bearer token is one the fake issued and it has not expired.

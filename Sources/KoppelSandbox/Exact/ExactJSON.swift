@@ -22,13 +22,19 @@ enum ExactJSON {
         let iso = ISO8601DateFormatter()
         if let date = iso.date(from: text) { return date }
         for format in ["yyyy-MM-dd'T'HH:mm:ss.SSS", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd"] {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = format
-            if let date = formatter.date(from: text) { return date }
+            if let date = formatter(format).date(from: text) { return date }
         }
         return nil
+    }
+
+    /// A new formatter of text dates in `format` and `zone`, as Exact writes them in
+    /// messages and webhooks (not thread-safe to share: one per use).
+    static func formatter(_ format: String, zone: String = "UTC") -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: zone)
+        formatter.dateFormat = format
+        return formatter
     }
 
     /// A new GUID as Exact writes it.

@@ -147,10 +147,6 @@ final class ExactWebhooks: @unchecked Sendable {
     /// Exact's event time: local (Amsterdam) time without an offset, to hundredths of a
     /// second (R-HOOK-3's example).
     static func eventTime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "Europe/Amsterdam")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SS"
-        return formatter.string(from: date)
+        ExactJSON.formatter("yyyy-MM-dd'T'HH:mm:ss.SS", zone: "Europe/Amsterdam").string(from: date)
     }
 }

@@ -109,8 +109,25 @@ extension JSONValue {
     }
 
     /// The members of `wanted` that `current` (a remote record's fields) does not hold
-    /// yet: what an update sends, so that an unchanged record costs no write.
-    public static func differing(_ wanted: [String: JSONValue], from current: [String: JSONValue]) -> [String: JSONValue] {
-        wanted.filter { name, value in !(current[name] ?? .null).holds(value) }
+    /// yet: what an update sends, so that an unchanged record costs no write. Nested
+    /// objects are compared member by member (only what differs in them is sent); the
+    /// fields named in `caseInsensitive` (e-mail addresses) ignore case. The one rule of
+    /// "send only what differs" for every connector.
+    public static func differing(
+        _ wanted: [String: JSONValue], from current: [String: JSONValue], caseInsensitive: Set<String> = []
+    ) -> [String: JSONValue] {
+        var differing: [String: JSONValue] = [:]
+        for (name, value) in wanted {
+            let have = current[name] ?? .null
+            if case .object(let nested) = value, case .object(let existing) = have {
+                let inner = Self.differing(nested, from: existing, caseInsensitive: caseInsensitive)
+                if !inner.isEmpty { differing[name] = .object(inner) }
+            } else if caseInsensitive.contains(name) {
+                if have.comparableText.lowercased() != value.comparableText.lowercased() { differing[name] = value }
+            } else if !have.holds(value) {
+                differing[name] = value
+            }
+        }
+        return differing
     }
 }

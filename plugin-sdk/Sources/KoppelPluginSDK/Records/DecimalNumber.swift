@@ -54,6 +54,12 @@ public struct DecimalNumber: Codable, Hashable, Sendable, Comparable, CustomStri
         return DecimalNumber(output)
     }
 
+    /// This amount including VAT at `rate` percent, without the VAT, to the cent:
+    /// 12.10 at 21 is 10.00. The one place the formula is written.
+    public func excludingVAT(ratePercent rate: DecimalNumber) -> DecimalNumber {
+        DecimalNumber(value * 100 / (100 + rate.value)).rounded(2)
+    }
+
     public static func < (lhs: DecimalNumber, rhs: DecimalNumber) -> Bool { lhs.value < rhs.value }
     public static func + (lhs: DecimalNumber, rhs: DecimalNumber) -> DecimalNumber { DecimalNumber(lhs.value + rhs.value) }
     public static func - (lhs: DecimalNumber, rhs: DecimalNumber) -> DecimalNumber { DecimalNumber(lhs.value - rhs.value) }
