@@ -570,6 +570,7 @@ final class LiveServiceTests: XCTestCase {
         let log = try deployment.fixture.runtime().store.activities(ActivityQuery(flow: "invoices", limit: 10_000)).map(\.message)
         XCTAssertTrue(log.contains { $0.contains("the webhook subscription to order.created of shop was disabled by the sender; enabled it again") }, log.joined(separator: "\n"))
         XCTAssertFalse(log.contains { $0.contains("seems disabled") }, log.joined(separator: "\n"))
+        XCTAssertTrue(try get("/flows/invoices").contains("was disabled by the sender; enabled it again"), "the dashboard says it")
     }
 
     /// `koppel run` listens on an IPv6 address given as `[::1]:port`.

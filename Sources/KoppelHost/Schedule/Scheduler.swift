@@ -9,9 +9,10 @@ import ServiceLifecycle
 /// - Webhook flows deliver what the webhook intake stored as soon as it wakes them, and
 ///   poll as a safety net. With `server.public_url` set, each safety poll first keeps the
 ///   source's webhook subscriptions (`WebhookRegistry`): it makes what is missing and
-///   enables what the sender disabled, and the poll then reads the gap. A poll that writes records the webhook should have brought
-///   (changed before the previous moment a delivery could have come) switches the flow
-///   to polling every minute, until deliveries come again. A record held up by a passing
+///   enables what the sender disabled, and the poll then reads the gap. As the last
+///   resort, a poll that writes records the webhook should have brought (changed before
+///   the previous moment a delivery could have come) switches the flow to polling every
+///   minute, until deliveries come again. A record held up by a passing
 ///   failure is retried at its own retry time, not at the next poll.
 /// - Manual flows wait for `koppel sync`.
 ///

@@ -135,18 +135,20 @@ public struct WebhookRegistry: Sendable {
             guard let rule = plugin.manifest.webhooks, plugin.manifest.subscribesWebhooks else {
                 throw RegistryError.notSubscribable(connection: name, plugin: plugin.name)
             }
+            // Whether the sender can reach this address at all, before any secret is made.
+            let here = URLComponents(string: baseURL)
+            if Self.isLoopback(here?.host), let remote = try runtime.baseURL(name).flatMap({ URLComponents(string: $0)?.host }), !Self.isLoopback(remote) {
+                throw RegistryError.unreachable(connection: name, url: baseURL)
+            }
+            if rule.httpsOnly, here?.scheme != "https", !Self.isLoopback(here?.host) {
+                throw RegistryError.httpsOnly(connection: name, plugin: plugin.name, url: baseURL)
+            }
             let madeSecret = try ensureSecret(name, rule)
             if try runtime.vault().get(connection: name, name: rule.secretSetting) == nil {
                 throw RegistryError.secretMissing(connection: name, setting: rule.secretSetting)
             }
             let url = try callbackURL(name)
-            if Self.isLoopback(URLComponents(string: url)?.host), let remote = try runtime.baseURL(name).flatMap({ URLComponents(string: $0)?.host }),
-                !Self.isLoopback(remote)
-            {
-                throw RegistryError.unreachable(connection: name, url: baseURL)
-            }
-            if rule.httpsOnly, !Self.deliverable(url) { throw RegistryError.httpsOnly(connection: name, plugin: plugin.name, url: baseURL) }
-            let plugins = try runtime.open(connection: name)
+            let plugins = try open(name)
             var ours = try plugins.subscriptions(.list).filter { isOurs($0, name) }
             if madeSecret {
                 // Subscriptions made before with another secret would sign in vain.
@@ -221,12 +223,7 @@ public struct WebhookRegistry: Sendable {
         return true
     }
 
-    /// https, or a loopback address (the sandbox, tests).
-    static func deliverable(_ url: String) -> Bool {
-        guard let components = URLComponents(string: url) else { return false }
-        return components.scheme == "https" || isLoopback(components.host)
-    }
-
+    /// A host of this machine only (the sandbox, tests).
     static func isLoopback(_ host: String?) -> Bool {
         guard let host else { return false }
         return ServerSettings.loopbackNames.contains(host) || host == "[::1]" || host.hasPrefix("127.")
