@@ -490,7 +490,9 @@ public final class FlowRunner {
         guard let existing = try store.ledgerEntry(flow: flow.name, sourceKey: key), existing.state == .done,
             let targetKey = existing.targetKey
         else { return }
-        let hash = Self.hash(data)
+        // One hash for every report of this deletion (a webhook's and the next poll's
+        // carry different times), so it is taken once.
+        let hash = Self.hash(Data("deleted \(key)".utf8))
         if existing.contentHash == hash {
             report.unchanged += 1
         } else if targetDeletes {
